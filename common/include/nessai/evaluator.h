@@ -1,0 +1,58 @@
+/*
+ * nessai/evaluator.h - how the sampler gets likelihoods: "evaluate these n
+ * points, give me n logL". Three implementations share this interface:
+ * in-process (below), local pool and remote farm (coordinator/farm).
+ *
+ * Contract for every implementation: logl[i] is exactly (bit for bit) what
+ * the model's log_likelihood returns for row i when called in-process,
+ * whatever the chunking, worker count, arrival order or failures.
+ * The evaluator does not count evaluations; the sampler does.
+ */
+#ifndef NESSAI_EVALUATOR_H
+#define NESSAI_EVALUATOR_H
+
+#include <stddef.h>
+#include "nessai/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cJSON;
+
+typedef struct ns_evaluator_ops {
+    const char *kind;   /* "in-process", "farm" */
+    /* Evaluate n points (row-major n x d). Returns NS_OK, or an error code
+     * after which the run should stop (the message is already logged). */
+    int (*evaluate)(void *impl, const double *x, size_t n, size_t d, double *logl);
+    /* Optional: add implementation statistics to obj (result.json "farm"). */
+    void (*stats_json)(void *impl, struct cJSON *obj);
+    /* Optional: the run is over; tell workers to stop (before destroy). */
+    void (*shutdown)(void *impl);
+    void (*destroy)(void *impl);
+} ns_evaluator_ops_t;
+
+typedef struct ns_evaluator {
+    const ns_evaluator_ops_t *ops;
+    void *impl;
+} ns_evaluator_t;
+
+/* Wrap an implementation. Caller owns the return value. */
+ns_evaluator_t *ns_evaluator_new(const ns_evaluator_ops_t *ops, void *impl);
+/* Calls ops->destroy(impl) and frees; NULL-safe, nulls *self_p. */
+void ns_evaluator_destroy(ns_evaluator_t **self_p);
+
+int ns_evaluator_evaluate(ns_evaluator_t *self, const double *x, size_t n,
+                          size_t d, double *logl);
+void ns_evaluator_stats_json(ns_evaluator_t *self, struct cJSON *obj);
+void ns_evaluator_shutdown(ns_evaluator_t *self);
+const char *ns_evaluator_kind(const ns_evaluator_t *self);
+
+/* In-process evaluator: calls the plugin directly, in chunks of at most
+ * chunksize points (0 = all at once). Borrows model (must outlive it). */
+ns_evaluator_t *ns_evaluator_inprocess_new(ns_model_t *model, size_t chunksize);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
