@@ -33,6 +33,14 @@ char *ns_strdup(const char *s);
 /* Create a directory and its parents (mkdir -p). NS_OK or NS_ERR_IO. */
 int ns_mkdir_p(const char *path);
 
+/* Process-wide stop request, set from signal handlers (async-signal-safe).
+ * Long operations (flow training epochs, farm waits, the sampling loop)
+ * poll ns_interrupt_pending() and return NS_ERR_INTERRUPTED promptly so the
+ * caller can checkpoint at a consistent point. */
+void ns_interrupt_request(int signum);
+int ns_interrupt_pending(void);      /* the signal number, 0 if none */
+void ns_interrupt_clear(void);
+
 #ifdef __cplusplus
 }
 #endif
