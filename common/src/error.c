@@ -1,0 +1,25 @@
+/* error.c - messages for ns_err_t. */
+#include "nessai/error.h"
+
+static const char *const s_messages[NS_ERR__COUNT] = {
+    [NS_OK] = "success",
+    [NS_ERR_NOMEM] = "out of memory",
+    [NS_ERR_INVAL] = "invalid argument",
+    [NS_ERR_IO] = "input/output error",
+    [NS_ERR_MODEL] = "model plugin error",
+    [NS_ERR_PROTO] = "protocol error",
+    [NS_ERR_TIMEOUT] = "timed out",
+    [NS_ERR_REFUSED] = "refused by peer",
+    [NS_ERR_STATE] = "invalid state",
+    [NS_ERR_CORRUPT] = "corrupt data",
+    [NS_ERR_NUMERIC] = "numerical failure",
+    [NS_ERR_INTERRUPTED] = "interrupted",
+    [NS_ERR_FARM] = "worker farm failure",
+};
+
+const char *ns_strerror(int err)
+{
+    if (err < 0 || err >= NS_ERR__COUNT || !s_messages[err])
+        return "unknown error";
+    return s_messages[err];
+}

@@ -1,0 +1,310 @@
+/* plugin.c - load a model plugin, validate what it declares, call it safely. */
+#include "nessai/plugin.h"
+#include "nessai/error.h"
+
+#include <czmq.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The loader reads a field only if the plugin's struct is large enough to
+ * contain it (struct_size), so older plugins keep working as fields are
+ * appended. These are the fields ABI 1 requires. */
+#define S_HAS(desc, field) \
+    ((desc)->struct_size >= offsetof(nessai_model_t, field) + sizeof((desc)->field))
+
+struct ns_model {
+    void *dl;                          /* dlopen handle */
+    const nessai_model_t *desc;        /* plugin's static description */
+    void *ctx;                         /* plugin context from init() */
+    nessai_model_info_t info;          /* what init() declared */
+    char *path;                        /* absolute path of the plugin */
+    char *args;                        /* --model-args */
+    char hash[41];                     /* hex SHA-1 of the plugin file */
+    double log_volume;                 /* sum log(upper - lower) */
+    int (*new_point)(void *, const nessai_rng_api_t *, size_t, double *);
+    int (*new_point_log_prob)(void *, const double *, size_t, double *);
+    int (*log_prior)(void *, const double *, size_t, double *);
+    const char *(*last_error)(void *);
+    char error[512];                   /* last failure message */
+};
+
+static void s_set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int s_hash_file(const char *path, char out[41])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NS_ERR_IO;
+    zdigest_t *digest = zdigest_new();
+    if (!digest) {
+        fclose(f);
+        return NS_ERR_NOMEM;
+    }
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        zdigest_update(digest, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (!bad)
+        snprintf(out, 41, "%s", zdigest_string(digest));
+    zdigest_destroy(&digest);
+    for (char *p = out; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    return bad ? NS_ERR_IO : NS_OK;
+}
+
+static int s_validate_info(const nessai_model_info_t *info, char *err, size_t errlen)
+{
+    if (info->dim < 2) {
+        s_set_error(err, errlen, "model declares dimension %d; nessai needs at least 2 parameters",
+                    info->dim);
+        return NS_ERR_MODEL;
+    }
+    if (!info->names || !info->lower || !info->upper) {
+        s_set_error(err, errlen, "model init left names or bounds unset");
+        return NS_ERR_MODEL;
+    }
+    for (int i = 0; i < info->dim; i++) {
+        if (!info->names[i] || !info->names[i][0]) {
+            s_set_error(err, errlen, "model parameter %d has no name", i);
+            return NS_ERR_MODEL;
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(info->names[i], info->names[j]) == 0) {
+                s_set_error(err, errlen, "model parameter name '%s' is used twice", info->names[i]);
+                return NS_ERR_MODEL;
+            }
+        if (!isfinite(info->lower[i]) || !isfinite(info->upper[i]) ||
+            !(info->upper[i] > info->lower[i])) {
+            s_set_error(err, errlen,
+                        "model parameter '%s' has bounds [%g, %g]; they must be finite with upper > lower",
+                        info->names[i], info->lower[i], info->upper[i]);
+            return NS_ERR_MODEL;
+        }
+    }
+    return NS_OK;
+}
+
+int ns_model_load(const char *path, const char *args, ns_model_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!path || !*path) {
+        s_set_error(err, errlen, "no model given: pass --model PATH to a model plugin (lib<name>.so)");
+        return NS_ERR_INVAL;
+    }
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        s_set_error(err, errlen, "model plugin '%s' not found: check the --model path", path);
+        return NS_ERR_INVAL;
+    }
+    ns_model_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NS_ERR_NOMEM;
+    self->path = strdup(real);
+    self->args = strdup(args ? args : "");
+    if (!self->path || !self->args) {
+        ns_model_destroy(&self);
+        return NS_ERR_NOMEM;
+    }
+    if (s_hash_file(real, self->hash) != NS_OK) {
+        s_set_error(err, errlen, "cannot read model plugin '%s'", real);
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    self->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    if (!self->dl) {
+        s_set_error(err, errlen, "cannot load model plugin '%s': %s", real, dlerror());
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    void *sym = dlsym(self->dl, NESSAI_MODEL_ENTRY_SYMBOL);
+    if (!sym) {
+        s_set_error(err, errlen, "'%s' is not a nessai model plugin: it does not export %s()",
+                    real, NESSAI_MODEL_ENTRY_SYMBOL);
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    nessai_model_entry_fn entry;
+    memcpy(&entry, &sym, sizeof entry);
+    const nessai_model_t *desc = entry();
+    if (!desc) {
+        s_set_error(err, errlen, "model plugin '%s' returned no description", real);
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    if (desc->abi_version != NESSAI_MODEL_ABI_VERSION) {
+        s_set_error(err, errlen, "model plugin '%s' was built for ABI version %u, this program uses %u: rebuild it against this nessai/model.h",
+                    real, desc->abi_version, NESSAI_MODEL_ABI_VERSION);
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    if (!S_HAS(desc, log_likelihood) || !desc->name || !desc->init || !desc->log_likelihood) {
+        s_set_error(err, errlen, "model plugin '%s' lacks a name, init() or log_likelihood()", real);
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    self->desc = desc;
+    if (S_HAS(desc, log_prior))
+        self->log_prior = desc->log_prior;
+    if (S_HAS(desc, new_point_log_prob)) {
+        self->new_point = desc->new_point;
+        self->new_point_log_prob = desc->new_point_log_prob;
+    }
+    if (S_HAS(desc, last_error))
+        self->last_error = desc->last_error;
+    if ((self->new_point == NULL) != (self->new_point_log_prob == NULL)) {
+        s_set_error(err, errlen, "model '%s' defines only one of new_point and new_point_log_prob: define both or neither",
+                    desc->name);
+        self->desc = NULL;
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    self->info.struct_size = sizeof self->info;
+    self->info.truth_log_evidence = NAN;
+    char perr[512] = "";
+    int rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
+    if (rc != 0) {
+        s_set_error(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
+                    self->args, perr[0] ? perr : "no reason given");
+        self->ctx = NULL;
+        self->desc = NULL;
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    if ((rc = s_validate_info(&self->info, err, errlen)) != NS_OK) {
+        ns_model_destroy(&self);
+        return rc;
+    }
+    self->log_volume = 0.0;
+    for (int i = 0; i < self->info.dim; i++)
+        self->log_volume += log(self->info.upper[i] - self->info.lower[i]);
+    *out = self;
+    return NS_OK;
+}
+
+void ns_model_destroy(ns_model_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ns_model_t *self = *self_p;
+    if (self->desc && self->desc->fini && self->ctx)
+        self->desc->fini(self->ctx);
+    if (self->dl)
+        dlclose(self->dl);
+    free(self->path);
+    free(self->args);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *ns_model_name(const ns_model_t *self) { return self->desc->name; }
+int ns_model_dim(const ns_model_t *self) { return self->info.dim; }
+const char *const *ns_model_param_names(const ns_model_t *self) { return self->info.names; }
+const double *ns_model_lower(const ns_model_t *self) { return self->info.lower; }
+const double *ns_model_upper(const ns_model_t *self) { return self->info.upper; }
+double ns_model_truth(const ns_model_t *self) { return self->info.truth_log_evidence; }
+const char *ns_model_path(const ns_model_t *self) { return self->path; }
+const char *ns_model_args(const ns_model_t *self) { return self->args; }
+const char *ns_model_hash(const ns_model_t *self) { return self->hash; }
+const char *ns_model_last_error(const ns_model_t *self) { return self->error; }
+int ns_model_has_custom_new_point(const ns_model_t *self) { return self->new_point != NULL; }
+
+static int s_failed(ns_model_t *self, const char *what, int rc)
+{
+    const char *why = self->last_error ? self->last_error(self->ctx) : NULL;
+    snprintf(self->error, sizeof self->error, "model '%s': %s failed with code %d%s%s",
+             self->desc->name, what, rc, why && *why ? ": " : "", why && *why ? why : "");
+    return NS_ERR_MODEL;
+}
+
+int ns_model_log_likelihood(ns_model_t *self, const double *x, size_t n, double *logl)
+{
+    if (n == 0)
+        return NS_OK;
+    int rc = self->desc->log_likelihood(self->ctx, x, n, logl);
+    return rc ? s_failed(self, "log_likelihood", rc) : NS_OK;
+}
+
+int ns_model_in_bounds(const ns_model_t *self, const double *x)
+{
+    for (int j = 0; j < self->info.dim; j++)
+        if (!(x[j] >= self->info.lower[j] && x[j] <= self->info.upper[j]))
+            return 0;
+    return 1;
+}
+
+int ns_model_log_prior(ns_model_t *self, const double *x, size_t n, double *logp)
+{
+    if (n == 0)
+        return NS_OK;
+    if (self->log_prior) {
+        int rc = self->log_prior(self->ctx, x, n, logp);
+        return rc ? s_failed(self, "log_prior", rc) : NS_OK;
+    }
+    size_t d = (size_t)self->info.dim;
+    for (size_t i = 0; i < n; i++)
+        logp[i] = ns_model_in_bounds(self, x + i * d) ? -self->log_volume : -INFINITY;
+    return NS_OK;
+}
+
+int ns_model_new_point(ns_model_t *self, ns_rng_t *rng, size_t n, double *x)
+{
+    if (n == 0)
+        return NS_OK;
+    size_t d = (size_t)self->info.dim;
+    if (self->new_point) {
+        nessai_rng_api_t api = ns_rng_api(rng);
+        int rc = self->new_point(self->ctx, &api, n, x);
+        return rc ? s_failed(self, "new_point", rc) : NS_OK;
+    }
+    /* Uniform in the bounds, redrawn until the log-prior is finite
+     * (a user prior may be narrower than the bounds). */
+    const double *lo = self->info.lower, *hi = self->info.upper;
+    double logp;
+    for (size_t i = 0; i < n; i++) {
+        for (int tries = 0;; tries++) {
+            for (size_t j = 0; j < d; j++)
+                x[i * d + j] = lo[j] + (hi[j] - lo[j]) * ns_rng_uniform(rng);
+            if (!self->log_prior)
+                break;
+            int rc = ns_model_log_prior(self, x + i * d, 1, &logp);
+            if (rc)
+                return rc;
+            if (isfinite(logp))
+                break;
+            if (tries > 1000000) {
+                snprintf(self->error, sizeof self->error,
+                         "model '%s': no point with a finite log-prior in 1e6 draws from the bounds",
+                         self->desc->name);
+                return NS_ERR_MODEL;
+            }
+        }
+    }
+    return NS_OK;
+}
+
+int ns_model_new_point_log_prob(ns_model_t *self, const double *x, size_t n, double *logq)
+{
+    if (self->new_point_log_prob) {
+        int rc = self->new_point_log_prob(self->ctx, x, n, logq);
+        return rc ? s_failed(self, "new_point_log_prob", rc) : NS_OK;
+    }
+    for (size_t i = 0; i < n; i++)
+        logq[i] = 0.0;
+    return NS_OK;
+}
