@@ -1,0 +1,620 @@
+/* flow.c - RealNVP composition: stages, eval/training passes, resets and
+ * (de)serialisation (SPEC.md §4.2). */
+#include "flow.h"
+#include "flow_layers.h"
+#include "nessai/error.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { ST_PERM, ST_LU, ST_COUP, ST_BN };
+
+typedef struct {
+    int kind;    /* ST_* */
+    size_t blk;  /* block index */
+} s_stage_t;
+
+typedef struct {
+    size_t *perm;     /* d: y[:, j] = x[:, perm[j]] */
+    int8_t *mask;     /* d: +1 transformed, -1 passed through */
+    ns_lu_t lu;
+    ns_coupling_t cp;
+    ns_bnorm_t bn;
+    size_t off_lu, off_cp, off_bn;  /* offsets into theta */
+} s_block_t;
+
+struct ns_flow {
+    ns_flow_config_t cfg;   /* effective config (n_neurons resolved) */
+    size_t d;               /* dimension */
+    size_t P;               /* number of parameters */
+    double *theta, *grad;   /* P each */
+    s_block_t *blk;         /* n_blocks */
+    s_stage_t *st;          /* K stages in forward order */
+    size_t K;
+    size_t cap;             /* row capacity of the buffers below */
+    double **buf;           /* K+1 stage outputs (buf[0] = input), cap*d each */
+    double *ld, *gld;       /* cap */
+    double *dA, *dB;        /* cap*d backward ping-pong */
+};
+
+ns_flow_config_t ns_flow_config_default(size_t dim)
+{
+    ns_flow_config_t c = {dim, 4, 2, 2 * dim, NS_NET_RESNET, NS_FLOW_LINEAR_LU, 1};
+    return c;
+}
+
+static int s_has_perm(const ns_flow_t *f) { return f->cfg.linear != NS_FLOW_LINEAR_NONE; }
+static int s_has_lu(const ns_flow_t *f) { return f->cfg.linear == NS_FLOW_LINEAR_LU; }
+
+static void s_init_params(ns_flow_t *f, ns_rng_t *rng, int all_default)
+{
+    for (size_t b = 0; b < f->cfg.n_blocks; b++) {
+        s_block_t *B = &f->blk[b];
+        if (s_has_lu(f))
+            ns_lu_identity(f->d, f->theta + B->off_lu);
+        ns_coupling_init_params(&B->cp, f->theta + B->off_cp, rng, all_default);
+        if (f->cfg.batch_norm)
+            ns_bnorm_init_params(f->d, f->theta + B->off_bn);
+    }
+}
+
+static void s_new_permutations(ns_flow_t *f, ns_rng_t *rng)
+{
+    for (size_t b = 0; b < f->cfg.n_blocks; b++) {
+        if (s_has_perm(f))
+            ns_rng_permutation(rng, f->blk[b].perm, f->d);
+        else
+            for (size_t j = 0; j < f->d; j++)
+                f->blk[b].perm[j] = j;
+    }
+}
+
+ns_flow_t *ns_flow_new(const ns_flow_config_t *cfg, ns_rng_t *rng)
+{
+    if (!cfg || cfg->dim < 2 || cfg->n_blocks < 1 || cfg->net < 0 || cfg->net > 1 ||
+        cfg->linear < 0 || cfg->linear > 2 || (cfg->net == NS_NET_MLP && cfg->n_layers < 1))
+        return NULL;
+    ns_flow_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->cfg = *cfg;
+    f->cfg.batch_norm = cfg->batch_norm ? 1 : 0;
+    if (f->cfg.n_neurons == 0)
+        f->cfg.n_neurons = 2 * cfg->dim;
+    f->d = cfg->dim;
+    size_t d = f->d, nb = cfg->n_blocks;
+    f->blk = calloc(nb, sizeof *f->blk);
+    f->st = calloc(nb * 4, sizeof *f->st);
+    if (!f->blk || !f->st)
+        goto fail;
+    /* block 0: m = +1, m[0::2] = -1; each next block negates */
+    size_t P = 0;
+    for (size_t b = 0; b < nb; b++) {
+        s_block_t *B = &f->blk[b];
+        B->perm = calloc(d, sizeof(size_t));
+        B->mask = calloc(d, 1);
+        if (!B->perm || !B->mask)
+            goto fail;
+        for (size_t j = 0; j < d; j++) {
+            int8_t m0 = (j % 2 == 0) ? -1 : 1;
+            B->mask[j] = (b % 2 == 0) ? m0 : (int8_t)-m0;
+        }
+        if (s_has_perm(f))
+            f->st[f->K++] = (s_stage_t){ST_PERM, b};
+        if (s_has_lu(f)) {
+            if (ns_lu_init(&B->lu, d))
+                goto fail;
+            B->off_lu = P;
+            P += ns_lu_n_params(d);
+            f->st[f->K++] = (s_stage_t){ST_LU, b};
+        }
+        if (ns_coupling_init(&B->cp, d, B->mask, f->cfg.n_neurons, cfg->n_layers, cfg->net))
+            goto fail;
+        B->off_cp = P;
+        P += ns_coupling_n_params(&B->cp);
+        f->st[f->K++] = (s_stage_t){ST_COUP, b};
+        if (f->cfg.batch_norm) {
+            if (ns_bnorm_init(&B->bn, d))
+                goto fail;
+            B->off_bn = P;
+            P += ns_bnorm_n_params(d);
+            f->st[f->K++] = (s_stage_t){ST_BN, b};
+        }
+    }
+    f->P = P;
+    f->theta = calloc(P, sizeof(double));
+    f->grad = calloc(P, sizeof(double));
+    f->buf = calloc(f->K + 1, sizeof(double *));
+    if (!f->theta || !f->grad || !f->buf)
+        goto fail;
+    s_new_permutations(f, rng);
+    s_init_params(f, rng, 0);
+    ns_flow_params_changed(f);
+    if (ns_flow_reserve(f, 256))
+        goto fail;
+    return f;
+fail:
+    ns_flow_destroy(&f);
+    return NULL;
+}
+
+void ns_flow_destroy(ns_flow_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ns_flow_t *f = *self_p;
+    if (f->blk)
+        for (size_t b = 0; b < f->cfg.n_blocks; b++) {
+            s_block_t *B = &f->blk[b];
+            free(B->perm);
+            free(B->mask);
+            if (B->lu.d)
+                ns_lu_free(&B->lu);
+            if (B->cp.d)
+                ns_coupling_free(&B->cp);
+            if (B->bn.d)
+                ns_bnorm_free(&B->bn);
+        }
+    if (f->buf)
+        for (size_t k = 0; k <= f->K; k++)
+            free(f->buf[k]);
+    free(f->buf);
+    free(f->blk);
+    free(f->st);
+    free(f->theta);
+    free(f->grad);
+    free(f->ld);
+    free(f->gld);
+    free(f->dA);
+    free(f->dB);
+    free(f);
+    *self_p = NULL;
+}
+
+const ns_flow_config_t *ns_flow_config(const ns_flow_t *self) { return &self->cfg; }
+size_t ns_flow_dim(const ns_flow_t *self) { return self->d; }
+size_t ns_flow_n_params(const ns_flow_t *self) { return self->P; }
+double *ns_flow_params(ns_flow_t *self) { return self->theta; }
+double *ns_flow_grad(ns_flow_t *self) { return self->grad; }
+size_t ns_flow_capacity(const ns_flow_t *self) { return self->cap; }
+
+void ns_flow_params_changed(ns_flow_t *self)
+{
+    if (!s_has_lu(self))
+        return;
+    for (size_t b = 0; b < self->cfg.n_blocks; b++)
+        ns_lu_prepare(&self->blk[b].lu, self->theta + self->blk[b].off_lu);
+}
+
+void ns_flow_zero_grad(ns_flow_t *self) { memset(self->grad, 0, self->P * sizeof(double)); }
+
+size_t ns_flow_n_buffers(const ns_flow_t *self)
+{
+    return self->cfg.batch_norm ? 2 * self->d * self->cfg.n_blocks : 0;
+}
+
+void ns_flow_get_buffers(const ns_flow_t *self, double *out)
+{
+    if (!self->cfg.batch_norm)
+        return;
+    size_t d = self->d;
+    for (size_t b = 0; b < self->cfg.n_blocks; b++) {
+        memcpy(out + 2 * d * b, self->blk[b].bn.rmean, d * sizeof(double));
+        memcpy(out + 2 * d * b + d, self->blk[b].bn.rvar, d * sizeof(double));
+    }
+}
+
+void ns_flow_set_buffers(ns_flow_t *self, const double *in)
+{
+    if (!self->cfg.batch_norm)
+        return;
+    size_t d = self->d;
+    for (size_t b = 0; b < self->cfg.n_blocks; b++) {
+        memcpy(self->blk[b].bn.rmean, in + 2 * d * b, d * sizeof(double));
+        memcpy(self->blk[b].bn.rvar, in + 2 * d * b + d, d * sizeof(double));
+    }
+}
+
+static int s_grow(double **p, size_t n)
+{
+    double *q = realloc(*p, n * sizeof(double));
+    if (!q)
+        return NS_ERR_NOMEM;
+    *p = q;
+    return NS_OK;
+}
+
+int ns_flow_reserve(ns_flow_t *self, size_t rows)
+{
+    if (rows <= self->cap)
+        return NS_OK;
+    size_t d = self->d;
+    for (size_t k = 0; k <= self->K; k++)
+        if (s_grow(&self->buf[k], rows * d))
+            return NS_ERR_NOMEM;
+    if (s_grow(&self->ld, rows) || s_grow(&self->gld, rows) ||
+        s_grow(&self->dA, rows * d) || s_grow(&self->dB, rows * d))
+        return NS_ERR_NOMEM;
+    for (size_t b = 0; b < self->cfg.n_blocks; b++) {
+        if (ns_coupling_reserve(&self->blk[b].cp, rows))
+            return NS_ERR_NOMEM;
+        if (self->cfg.batch_norm && ns_bnorm_reserve(&self->blk[b].bn, rows))
+            return NS_ERR_NOMEM;
+    }
+    self->cap = rows;
+    return NS_OK;
+}
+
+double ns_flow_log_normal(const double *z, size_t d)
+{
+    double r2 = 0.0;
+    for (size_t j = 0; j < d; j++)
+        r2 += z[j] * z[j];
+    return -0.5 * r2 - 0.5 * (double)d * log(2.0 * M_PI);
+}
+
+/* train: 0 eval, 1 training without running update, 2 training with update.
+ * Input must already be in buf[0]; n <= cap. Leaves z in buf[K], log-det in ld. */
+static void s_forward(ns_flow_t *f, size_t n, int train)
+{
+    size_t d = f->d;
+    memset(f->ld, 0, n * sizeof(double));
+    for (size_t k = 0; k < f->K; k++) {
+        const double *x = f->buf[k];
+        double *y = f->buf[k + 1];
+        s_block_t *B = &f->blk[f->st[k].blk];
+        switch (f->st[k].kind) {
+        case ST_PERM:
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++)
+                    y[i * d + j] = x[i * d + B->perm[j]];
+            break;
+        case ST_LU:
+            ns_lu_forward(&B->lu, f->theta + B->off_lu, x, n, y, f->ld);
+            break;
+        case ST_COUP:
+            ns_coupling_forward(&B->cp, f->theta + B->off_cp, x, n, y, f->ld);
+            break;
+        case ST_BN:
+            if (train)
+                ns_bnorm_forward_train(&B->bn, f->theta + B->off_bn, x, n, y, f->ld,
+                                       train == 2);
+            else
+                ns_bnorm_forward_eval(&B->bn, f->theta + B->off_bn, x, n, y, f->ld);
+            break;
+        }
+    }
+}
+
+int ns_flow_forward(ns_flow_t *self, const double *x, size_t n, double *z, double *logdet)
+{
+    size_t d = self->d;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap) {
+        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
+        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
+        s_forward(self, m, 0);
+        if (z)
+            memcpy(z + i0 * d, self->buf[self->K], m * d * sizeof(double));
+        if (logdet)
+            memcpy(logdet + i0, self->ld, m * sizeof(double));
+    }
+    return NS_OK;
+}
+
+int ns_flow_log_prob(ns_flow_t *self, const double *x, size_t n, double *logq)
+{
+    size_t d = self->d;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap) {
+        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
+        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
+        s_forward(self, m, 0);
+        const double *z = self->buf[self->K];
+        for (size_t i = 0; i < m; i++)
+            logq[i0 + i] = ns_flow_log_normal(z + i * d, d) + self->ld[i];
+    }
+    return NS_OK;
+}
+
+int ns_flow_inverse(ns_flow_t *self, const double *z, size_t n, double *x, double *logdet)
+{
+    size_t d = self->d;
+    double *a = self->dA, *t = self->dB;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap) {
+        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
+        memcpy(a, z + i0 * d, m * d * sizeof(double));
+        memset(self->ld, 0, m * sizeof(double));
+        for (size_t k = self->K; k-- > 0;) {
+            s_block_t *B = &self->blk[self->st[k].blk];
+            switch (self->st[k].kind) {
+            case ST_PERM:
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < d; j++)
+                        t[i * d + B->perm[j]] = a[i * d + j];
+                memcpy(a, t, m * d * sizeof(double));
+                break;
+            case ST_LU:
+                ns_lu_inverse(&B->lu, self->theta + B->off_lu, a, m, a, self->ld);
+                break;
+            case ST_COUP:
+                ns_coupling_inverse(&B->cp, self->theta + B->off_cp, a, m, a, self->ld);
+                break;
+            case ST_BN:
+                ns_bnorm_inverse(&B->bn, self->theta + B->off_bn, a, m, a, self->ld);
+                break;
+            }
+        }
+        if (x)
+            memcpy(x + i0 * d, a, m * d * sizeof(double));
+        if (logdet)
+            memcpy(logdet + i0, self->ld, m * sizeof(double));
+    }
+    return NS_OK;
+}
+
+static double s_mean_nll(ns_flow_t *f, size_t n)
+{
+    const double *z = f->buf[f->K];
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += ns_flow_log_normal(z + i * f->d, f->d) + f->ld[i];
+    return -s / (double)n;
+}
+
+double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_running)
+{
+    size_t d = self->d;
+    memcpy(self->buf[0], x, n * d * sizeof(double));
+    s_forward(self, n, update_running ? 2 : 1);
+    double loss = s_mean_nll(self, n);
+    /* dLoss/dz = z/n, dLoss/dlogdet_i = -1/n */
+    double *dy = self->dA, *dx = self->dB;
+    const double *z = self->buf[self->K];
+    for (size_t q = 0; q < n * d; q++)
+        dy[q] = z[q] / (double)n;
+    for (size_t i = 0; i < n; i++)
+        self->gld[i] = -1.0 / (double)n;
+    for (size_t k = self->K; k-- > 0;) {
+        const double *xin = self->buf[k];
+        s_block_t *B = &self->blk[self->st[k].blk];
+        switch (self->st[k].kind) {
+        case ST_PERM:
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++)
+                    dx[i * d + B->perm[j]] = dy[i * d + j];
+            break;
+        case ST_LU:
+            ns_lu_backward(&B->lu, self->theta + B->off_lu, xin, dy, self->gld, n, dx,
+                           self->grad + B->off_lu);
+            break;
+        case ST_COUP:
+            ns_coupling_backward(&B->cp, self->theta + B->off_cp, xin, dy, self->gld, n, dx,
+                                 self->grad + B->off_cp);
+            break;
+        case ST_BN:
+            ns_bnorm_backward(&B->bn, self->theta + B->off_bn, xin, dy, self->gld, n, dx,
+                              self->grad + B->off_bn);
+            break;
+        }
+        double *t = dy;
+        dy = dx;
+        dx = t;
+    }
+    return loss;
+}
+
+double ns_flow_loss_train(ns_flow_t *self, const double *x, size_t n)
+{
+    memcpy(self->buf[0], x, n * self->d * sizeof(double));
+    s_forward(self, n, 1);
+    return s_mean_nll(self, n);
+}
+
+double ns_flow_loss_eval(ns_flow_t *self, const double *x, size_t n)
+{
+    size_t d = self->d;
+    double s = 0.0;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap) {
+        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
+        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
+        s_forward(self, m, 0);
+        s += s_mean_nll(self, m) * (double)m;
+    }
+    return s / (double)n;
+}
+
+static void s_bn_reset(ns_flow_t *f, double rvar)
+{
+    if (!f->cfg.batch_norm)
+        return;
+    for (size_t b = 0; b < f->cfg.n_blocks; b++) {
+        ns_bnorm_init_params(f->d, f->theta + f->blk[b].off_bn);
+        for (size_t j = 0; j < f->d; j++) {
+            f->blk[b].bn.rmean[j] = 0.0;
+            f->blk[b].bn.rvar[j] = rvar;
+        }
+    }
+}
+
+void ns_flow_reset_weights(ns_flow_t *self, ns_rng_t *rng)
+{
+    for (size_t b = 0; b < self->cfg.n_blocks; b++)
+        ns_coupling_init_params(&self->blk[b].cp, self->theta + self->blk[b].off_cp, rng, 1);
+    s_bn_reset(self, 1.0);
+    ns_flow_params_changed(self);
+}
+
+void ns_flow_reset_permutations(ns_flow_t *self, ns_rng_t *rng)
+{
+    s_new_permutations(self, rng);
+    if (s_has_lu(self))
+        for (size_t b = 0; b < self->cfg.n_blocks; b++)
+            ns_lu_identity(self->d, self->theta + self->blk[b].off_lu);
+    ns_flow_params_changed(self);
+}
+
+void ns_flow_reset_full(ns_flow_t *self, ns_rng_t *rng)
+{
+    s_new_permutations(self, rng);
+    s_init_params(self, rng, 0);
+    s_bn_reset(self, 0.0);
+    ns_flow_params_changed(self);
+}
+
+const size_t *ns_flow_permutation(const ns_flow_t *self, size_t b) { return self->blk[b].perm; }
+const int8_t *ns_flow_mask(const ns_flow_t *self, size_t b) { return self->blk[b].mask; }
+
+#define FLOW_TAG "FLOW"
+#define FLOW_VERSION 1u
+
+static void s_put_config(ns_buf_t *b, const ns_flow_config_t *c)
+{
+    ns_buf_put_u64(b, c->dim);
+    ns_buf_put_u64(b, c->n_blocks);
+    ns_buf_put_u64(b, c->n_layers);
+    ns_buf_put_u64(b, c->n_neurons);
+    ns_buf_put_u8(b, (uint8_t)c->net);
+    ns_buf_put_u8(b, (uint8_t)c->linear);
+    ns_buf_put_u8(b, (uint8_t)c->batch_norm);
+}
+
+static int s_get_config(ns_buf_t *b, ns_flow_config_t *c)
+{
+    uint64_t v[4];
+    uint8_t u[3];
+    int rc;
+    for (int k = 0; k < 4; k++)
+        if ((rc = ns_buf_get_u64(b, &v[k])) != NS_OK)
+            return rc;
+    for (int k = 0; k < 3; k++)
+        if ((rc = ns_buf_get_u8(b, &u[k])) != NS_OK)
+            return rc;
+    if (v[0] < 2 || v[0] > 100000 || v[1] < 1 || v[1] > 10000 || v[2] > 10000 ||
+        v[3] > 1000000 || u[0] > 1 || u[1] > 2 || u[2] > 1)
+        return NS_ERR_CORRUPT;
+    c->dim = v[0];
+    c->n_blocks = v[1];
+    c->n_layers = v[2];
+    c->n_neurons = v[3];
+    c->net = u[0];
+    c->linear = u[1];
+    c->batch_norm = u[2];
+    return NS_OK;
+}
+
+void ns_flow_save(const ns_flow_t *self, ns_buf_t *b)
+{
+    size_t d = self->d;
+    ns_buf_put_tag(b, FLOW_TAG, FLOW_VERSION);
+    s_put_config(b, &self->cfg);
+    for (size_t k = 0; k < self->cfg.n_blocks; k++) {
+        for (size_t j = 0; j < d; j++)
+            ns_buf_put_u32(b, (uint32_t)self->blk[k].perm[j]);
+        ns_buf_put_bytes(b, self->blk[k].mask, d);
+    }
+    ns_buf_put_f64s(b, self->theta, self->P);
+    size_t nbuf = ns_flow_n_buffers(self);
+    ns_buf_put_u64(b, nbuf);
+    if (self->cfg.batch_norm)
+        for (size_t k = 0; k < self->cfg.n_blocks; k++) {
+            for (size_t j = 0; j < d; j++)
+                ns_buf_put_f64(b, self->blk[k].bn.rmean[j]);
+            for (size_t j = 0; j < d; j++)
+                ns_buf_put_f64(b, self->blk[k].bn.rvar[j]);
+        }
+}
+
+int ns_flow_peek_config(ns_buf_t *b, ns_flow_config_t *cfg)
+{
+    size_t pos = b->pos;
+    uint32_t ver;
+    int rc = ns_buf_get_tag(b, FLOW_TAG, &ver);
+    if (rc == NS_OK && ver != FLOW_VERSION)
+        rc = NS_ERR_CORRUPT;
+    if (rc == NS_OK)
+        rc = s_get_config(b, cfg);
+    b->pos = pos;
+    return rc;
+}
+
+int ns_flow_load(ns_flow_t *self, ns_buf_t *b)
+{
+    size_t d = self->d;
+    uint32_t ver;
+    ns_flow_config_t c;
+    int rc;
+    if ((rc = ns_buf_get_tag(b, FLOW_TAG, &ver)) != NS_OK)
+        return rc;
+    if (ver != FLOW_VERSION)
+        return NS_ERR_CORRUPT;
+    if ((rc = s_get_config(b, &c)) != NS_OK)
+        return rc;
+    if (c.dim != self->cfg.dim || c.n_blocks != self->cfg.n_blocks ||
+        c.n_layers != self->cfg.n_layers || c.n_neurons != self->cfg.n_neurons ||
+        c.net != self->cfg.net || c.linear != self->cfg.linear ||
+        c.batch_norm != self->cfg.batch_norm)
+        return NS_ERR_INVAL;
+    /* read into temporaries first so a corrupt tail leaves the flow intact */
+    size_t nb = self->cfg.n_blocks, nbuf = ns_flow_n_buffers(self);
+    size_t *perm = malloc(nb * d * sizeof(size_t));
+    int8_t *mask = malloc(nb * d);
+    double *theta = malloc(self->P * sizeof(double));
+    double *bufs = malloc((nbuf ? nbuf : 1) * sizeof(double));
+    if (!perm || !mask || !theta || !bufs) {
+        rc = NS_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t k = 0; k < nb && rc == NS_OK; k++) {
+        uint8_t *seen = (uint8_t *)mask + k * d; /* reuse as scratch after check */
+        for (size_t j = 0; j < d && rc == NS_OK; j++) {
+            uint32_t v;
+            rc = ns_buf_get_u32(b, &v);
+            if (rc == NS_OK && v >= d)
+                rc = NS_ERR_CORRUPT;
+            if (rc == NS_OK)
+                perm[k * d + j] = v;
+        }
+        /* a permutation must hit every index once */
+        if (rc == NS_OK) {
+            memset(seen, 0, d);
+            for (size_t j = 0; j < d; j++)
+                if (seen[perm[k * d + j]]++)
+                    rc = NS_ERR_CORRUPT;
+        }
+        if (rc == NS_OK)
+            rc = ns_buf_get_bytes(b, mask + k * d, d);
+        if (rc == NS_OK)
+            for (size_t j = 0; j < d; j++)
+                if (mask[k * d + j] != self->blk[k].mask[j])
+                    rc = NS_ERR_CORRUPT;
+    }
+    if (rc == NS_OK)
+        rc = ns_buf_get_f64s_n(b, theta, self->P);
+    uint64_t nb_in = 0;
+    if (rc == NS_OK)
+        rc = ns_buf_get_u64(b, &nb_in);
+    if (rc == NS_OK && nb_in != nbuf)
+        rc = NS_ERR_CORRUPT;
+    for (size_t q = 0; q < nbuf && rc == NS_OK; q++)
+        rc = ns_buf_get_f64(b, &bufs[q]);
+    if (rc == NS_OK) {
+        for (size_t k = 0; k < nb; k++)
+            for (size_t j = 0; j < d; j++)
+                self->blk[k].perm[j] = perm[k * d + j];
+        memcpy(self->theta, theta, self->P * sizeof(double));
+        ns_flow_set_buffers(self, bufs);
+        ns_flow_params_changed(self);
+    }
+done:
+    free(perm);
+    free(mask);
+    free(theta);
+    free(bufs);
+    return rc;
+}
+
+void ns_flow_set_threads(int threads)
+{
+    openblas_set_num_threads(threads > 0 ? threads : 1);
+}
