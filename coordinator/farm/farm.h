@@ -11,6 +11,7 @@
 #include "nessai/evaluator.h"
 #include "nessai/options.h"
 #include "nessai/plugin.h"
+#include "farm_stats.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +32,17 @@ int ns_farm_wanted(const ns_config_t *cfg);
  * Returns NS_OK and an owned evaluator, or an error already logged. */
 int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model,
                           const char *argv0, ns_evaluator_t **out);
+
+/* Statistics of a farm evaluator (NS_ERR_INVAL if ev is not one). */
+int ns_farm_stats(ns_evaluator_t *ev, ns_farm_stats_t *out);
+
+/* The control endpoint workers connect to (tcp://host:port), NULL if ev is
+ * not a farm. Valid while ev lives. */
+const char *ns_farm_endpoint(ns_evaluator_t *ev);
+
+/* Wait until at least n workers are accepted and live. NS_OK, or
+ * NS_ERR_TIMEOUT after timeout_s seconds. For tests and benchmarks. */
+int ns_farm_wait_live(ns_evaluator_t *ev, size_t n, double timeout_s);
 
 #ifdef __cplusplus
 }

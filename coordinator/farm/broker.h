@@ -1,0 +1,66 @@
+/*
+ * coordinator/farm/broker.h - the farm's background thread (a zactor).
+ *
+ * The broker owns the three coordinator sockets (control ROUTER, work PUSH,
+ * results PULL), the worker registry, chunking, deadlines and re-sends. It
+ * keeps answering workers while the sampler trains its flow; evaluate()
+ * hands it a batch and blocks until the batch is complete or failed.
+ * Protocol: docs/protocol.md.
+ */
+#ifndef NESSAI_FARM_BROKER_H
+#define NESSAI_FARM_BROKER_H
+
+#include <czmq.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "farm_stats.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything the broker needs; the caller fills it and keeps it alive
+ * until ns_broker_destroy. Strings are borrowed. */
+typedef struct ns_broker_config {
+    const char *bind;            /* control endpoint to bind, tcp:// */
+    const char *model_name;
+    const char *model_path;      /* absolute path announced to workers */
+    const char *model_args;
+    const char *model_hash;
+    int dim;
+    const double *canary_x;      /* canary_n x dim points */
+    const double *canary_logl;   /* their logL from the coordinator's model */
+    size_t canary_n;
+    long n_pool;                 /* fixed chunk count, 0 = live worker count */
+    long chunksize;              /* max points per chunk, 0 = no cap */
+    double worker_timeout;       /* s without workers before a batch fails */
+    double chunk_timeout;        /* minimum per-chunk deadline, s */
+    long max_retries;            /* evaluation failures tolerated per chunk */
+    int64_t max_message;         /* data-plane message limit, bytes */
+    int heartbeat_ms;            /* heartbeat interval */
+    int liveness;                /* missed heartbeats before a peer is lost */
+    char endpoint[256];          /* out: bound control endpoint (tcp://host:port) */
+} ns_broker_config_t;
+
+typedef struct ns_broker ns_broker_t;
+
+/* Start the broker thread and bind its sockets. Returns NULL with a
+ * one-line reason in err if binding failed. Caller owns the return value. */
+ns_broker_t *ns_broker_new(ns_broker_config_t *cfg, char *err, size_t errlen);
+/* Stop the thread (no STOP to workers: see ns_broker_stop). NULL-safe. */
+void ns_broker_destroy(ns_broker_t **self_p);
+
+/* Evaluate a batch (see evaluator.h). Blocks. Returns NS_OK, or
+ * NS_ERR_FARM / NS_ERR_INTERRUPTED with the reason already logged. */
+int ns_broker_evaluate(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl);
+/* Copy of the current statistics. */
+void ns_broker_stats(ns_broker_t *self, ns_farm_stats_t *out);
+/* Tell every known worker the run is over (STOP). */
+void ns_broker_stop(ns_broker_t *self);
+/* Register local worker pids: the broker logs their exits. */
+void ns_broker_watch_pid(ns_broker_t *self, int pid);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

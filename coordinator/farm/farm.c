@@ -1,0 +1,280 @@
+/* farm.c - the farm behind the evaluator interface; options; local pools. */
+#include "farm.h"
+#include "broker.h"
+#include "codec.h"
+#include "pool.h"
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/util.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_MOD "farm"
+#define S_CANARY_N 4
+#define S_HEARTBEAT_MS 1000   /* Paranoid Pirate numbers (STYLE.md) */
+#define S_LIVENESS 3
+
+const ns_option_t ns_farm_options[] = {
+    {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Split every batch into this many chunks; without --bind, also start this many local "
+     "nessai-worker processes."},
+    {"bind", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Open the farm on this endpoint (e.g. tcp://*:5555); workers join with "
+     "nessai-worker --connect tcp://THIS-HOST:5555."},
+    {"chunksize", NS_OPT_INT, NULL, 1, 1e9, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "At most this many points per chunk sent to a worker."},
+    {"worker-timeout", NS_OPT_DOUBLE, "300", 1, 1e7, NULL, 0, "Likelihood farm",
+     "Give up with an error after this many seconds without any connected worker."},
+    {"chunk-timeout", NS_OPT_DOUBLE, "60", 0.01, 1e7, NULL, 0, "Likelihood farm",
+     "Minimum deadline per chunk in seconds (grows with the observed cost per point); a "
+     "chunk not done by then is sent again."},
+    {"max-retries", NS_OPT_INT, "3", 0, 1000, NULL, 0, "Likelihood farm",
+     "Re-send a chunk whose evaluation failed at most this many times, then stop the run."},
+    {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
+     "Largest farm message in MiB; bigger batches are cut into more chunks."},
+    {"worker-path", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "nessai-worker program for local pools (default: next to this program)."},
+};
+const size_t ns_farm_options_count = sizeof ns_farm_options / sizeof ns_farm_options[0];
+
+typedef struct {
+    ns_broker_t *broker;          /* the farm thread */
+    ns_broker_config_t cfg;       /* borrowed by the broker */
+    double *canary;               /* canary_n x dim points, then canary_n logL */
+    char *model_name, *model_path, *model_args, *model_hash;   /* owned copies */
+    ns_pool_t *pool;              /* local workers, NULL with --bind */
+    int stopped;                  /* STOP sent */
+} s_farm_t;
+
+int ns_farm_wanted(const ns_config_t *cfg)
+{
+    if (ns_config_is_set(cfg, "bind"))
+        return 1;
+    return ns_config_is_set(cfg, "n-pool") && ns_config_int(cfg, "n-pool") >= 1;
+}
+
+/* Canary points: a fixed low-discrepancy set inside the prior box, away
+ * from its edges, the same in every run. */
+static void s_canary_points(const ns_model_t *model, double *x, size_t n)
+{
+    int d = ns_model_dim(model);
+    const double *lo = ns_model_lower(model), *hi = ns_model_upper(model);
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) {
+            double u = fmod(0.3183098861837907 + (double)(i + 1) * 0.6180339887498949
+                            + (double)j * 0.4142135623730951, 1.0);
+            x[i * (size_t)d + (size_t)j] = lo[j] + (hi[j] - lo[j]) * (0.05 + 0.9 * u);
+        }
+}
+
+static void s_shutdown(void *impl)
+{
+    s_farm_t *f = impl;
+    if (f->stopped)
+        return;
+    f->stopped = 1;
+    ns_broker_stop(f->broker);
+    if (f->pool)
+        ns_pool_wait(f->pool, 5.0);
+}
+
+static void s_destroy(void *impl)
+{
+    s_farm_t *f = impl;
+    if (!f)
+        return;
+    if (f->broker)
+        s_shutdown(f);
+    ns_broker_destroy(&f->broker);
+    ns_pool_destroy(&f->pool);   /* kills anything still running */
+    free(f->canary);
+    free(f->model_name);
+    free(f->model_path);
+    free(f->model_args);
+    free(f->model_hash);
+    free(f);
+}
+
+static int s_evaluate(void *impl, const double *x, size_t n, size_t d, double *logl)
+{
+    s_farm_t *f = impl;
+    if (f->stopped) {
+        ns_error(S_MOD, "evaluate() after the farm was shut down");
+        return NS_ERR_STATE;
+    }
+    return ns_broker_evaluate(f->broker, x, n, d, logl);
+}
+
+static void s_stats_json(void *impl, cJSON *obj)
+{
+    s_farm_t *f = impl;
+    ns_farm_stats_t st;
+    ns_broker_stats(f->broker, &st);
+    cJSON_AddStringToObject(obj, "endpoint", f->cfg.endpoint);
+    cJSON_AddNumberToObject(obj, "local_workers", f->pool ? (double)ns_pool_size(f->pool) : 0);
+    cJSON_AddNumberToObject(obj, "workers_seen", (double)st.workers_seen);
+    cJSON_AddNumberToObject(obj, "workers_live", (double)st.workers_live);
+    cJSON_AddNumberToObject(obj, "refused", (double)st.refused);
+    cJSON_AddNumberToObject(obj, "workers_lost", (double)st.workers_lost);
+    cJSON_AddNumberToObject(obj, "workers_left", (double)st.workers_left);
+    cJSON_AddNumberToObject(obj, "batches", (double)st.batches);
+    cJSON_AddNumberToObject(obj, "chunks", (double)st.chunks);
+    cJSON_AddNumberToObject(obj, "last_k", (double)st.last_k);
+    cJSON_AddNumberToObject(obj, "chunks_resent", (double)st.chunks_resent);
+    cJSON_AddNumberToObject(obj, "deadline_misses", (double)st.deadline_misses);
+    cJSON_AddNumberToObject(obj, "handed_back", (double)st.handed_back);
+    cJSON_AddNumberToObject(obj, "failed_chunks", (double)st.failed_chunks);
+    cJSON_AddNumberToObject(obj, "duplicate_results", (double)st.duplicate_results);
+    cJSON_AddNumberToObject(obj, "stale_results", (double)st.stale_results);
+    cJSON_AddNumberToObject(obj, "redone_evaluations", (double)st.redone_evaluations);
+    cJSON_AddNumberToObject(obj, "malformed_dropped", (double)st.malformed_dropped);
+    cJSON_AddNumberToObject(obj, "likelihood_wall_s", st.likelihood_wall_s);
+    cJSON_AddNumberToObject(obj, "worker_cpu_s", st.worker_cpu_s);
+    cJSON_AddNumberToObject(obj, "worker_eval_wall_s", st.worker_eval_wall_s);
+}
+
+static const ns_evaluator_ops_t s_farm_ops = {
+    .kind = "farm",
+    .evaluate = s_evaluate,
+    .stats_json = s_stats_json,
+    .shutdown = s_shutdown,
+    .destroy = s_destroy,
+};
+
+static int s_copy_model(s_farm_t *f, ns_model_t *model)
+{
+    f->model_name = ns_strdup(ns_model_name(model));
+    f->model_path = ns_strdup(ns_model_path(model));
+    f->model_args = ns_strdup(ns_model_args(model) ? ns_model_args(model) : "");
+    f->model_hash = ns_strdup(ns_model_hash(model));
+    if (!f->model_name || !f->model_path || !f->model_args || !f->model_hash)
+        return NS_ERR_NOMEM;
+    if (strlen(f->model_args) > NS_FARM_MAX_STR || strlen(f->model_path) > NS_FARM_MAX_STR) {
+        ns_error(S_MOD, "--model-args and the model path must be at most %d bytes for the farm",
+                 NS_FARM_MAX_STR);
+        return NS_ERR_INVAL;
+    }
+    return NS_OK;
+}
+
+int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char *argv0,
+                          ns_evaluator_t **out)
+{
+    *out = NULL;
+    s_farm_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return NS_ERR_NOMEM;
+    int rv = s_copy_model(f, model);
+    if (rv != NS_OK) {
+        s_destroy(f);
+        return rv;
+    }
+    size_t d = (size_t)ns_model_dim(model);
+    f->canary = malloc(S_CANARY_N * (d + 1) * sizeof(double));
+    if (!f->canary) {
+        s_destroy(f);
+        return NS_ERR_NOMEM;
+    }
+    s_canary_points(model, f->canary, S_CANARY_N);
+    double *canary_logl = f->canary + S_CANARY_N * d;
+    if ((rv = ns_model_log_likelihood(model, f->canary, S_CANARY_N, canary_logl)) != NS_OK) {
+        ns_error(S_MOD, "the model failed on the canary points: %s", ns_model_last_error(model));
+        s_destroy(f);
+        return rv;
+    }
+
+    int local = !ns_config_is_set(cfg, "bind");
+    long n_pool = ns_config_is_set(cfg, "n-pool") ? ns_config_int(cfg, "n-pool") : 0;
+    ns_broker_config_t *bc = &f->cfg;
+    bc->bind = local ? "tcp://127.0.0.1:*" : ns_config_str(cfg, "bind");
+    bc->model_name = f->model_name;
+    bc->model_path = f->model_path;
+    bc->model_args = f->model_args;
+    bc->model_hash = f->model_hash;
+    bc->dim = (int)d;
+    bc->canary_x = f->canary;
+    bc->canary_logl = canary_logl;
+    bc->canary_n = S_CANARY_N;
+    bc->n_pool = n_pool;
+    bc->chunksize = ns_config_is_set(cfg, "chunksize") ? ns_config_int(cfg, "chunksize") : 0;
+    bc->worker_timeout = ns_config_double(cfg, "worker-timeout");
+    bc->chunk_timeout = ns_config_double(cfg, "chunk-timeout");
+    bc->max_retries = ns_config_int(cfg, "max-retries");
+    bc->max_message = (int64_t)ns_config_int(cfg, "max-message-size") << 20;
+    bc->heartbeat_ms = S_HEARTBEAT_MS;
+    bc->liveness = S_LIVENESS;
+
+    char err[512];
+    f->broker = ns_broker_new(bc, err, sizeof err);
+    if (!f->broker) {
+        ns_error(S_MOD, "%s", err);
+        s_destroy(f);
+        return NS_ERR_INVAL;
+    }
+    if (local && n_pool > 0) {
+        char path[4096];
+        const char *given = ns_config_is_set(cfg, "worker-path") ? ns_config_str(cfg, "worker-path")
+                                                                  : NULL;
+        if ((rv = ns_pool_find_worker(given, argv0, path, sizeof path, err, sizeof err)) != NS_OK
+            || (rv = ns_pool_new(path, bc->endpoint, (size_t)n_pool, &f->pool, err, sizeof err))
+                   != NS_OK) {
+            ns_error(S_MOD, "%s", err);
+            s_destroy(f);
+            return rv;
+        }
+        for (size_t i = 0; i < ns_pool_size(f->pool); i++)
+            ns_broker_watch_pid(f->broker, ns_pool_pid(f->pool, i));
+        ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);
+    } else {
+        ns_info(S_MOD, "farm open on %s; workers join with: nessai-worker --connect %s",
+                bc->bind, bc->endpoint);
+    }
+    *out = ns_evaluator_new(&s_farm_ops, f);
+    if (!*out) {
+        s_destroy(f);
+        return NS_ERR_NOMEM;
+    }
+    return NS_OK;
+}
+
+static s_farm_t *s_farm_of(ns_evaluator_t *ev)
+{
+    return (ev && ev->ops == &s_farm_ops) ? ev->impl : NULL;
+}
+
+int ns_farm_stats(ns_evaluator_t *ev, ns_farm_stats_t *out)
+{
+    s_farm_t *f = s_farm_of(ev);
+    if (!f)
+        return NS_ERR_INVAL;
+    ns_broker_stats(f->broker, out);
+    return NS_OK;
+}
+
+const char *ns_farm_endpoint(ns_evaluator_t *ev)
+{
+    s_farm_t *f = s_farm_of(ev);
+    return f ? f->cfg.endpoint : NULL;
+}
+
+int ns_farm_wait_live(ns_evaluator_t *ev, size_t n, double timeout_s)
+{
+    s_farm_t *f = s_farm_of(ev);
+    if (!f)
+        return NS_ERR_INVAL;
+    double until = ns_now() + timeout_s;
+    for (;;) {
+        ns_farm_stats_t st;
+        ns_broker_stats(f->broker, &st);
+        if (st.workers_live >= n)
+            return NS_OK;
+        if (ns_now() > until)
+            return NS_ERR_TIMEOUT;
+        usleep(10000);   /* polling a counter in tests and benchmarks only */
+    }
+}

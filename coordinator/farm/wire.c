@@ -1,0 +1,47 @@
+/* wire.c - farm messages on ZeroMQ sockets. */
+#include "wire.h"
+#include "nessai/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ns_wire_send(zsock_t *sock, zframe_t *routing, const ns_msg_t *msg)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rv = ns_msg_encode(msg, &bytes, &len);
+    if (rv != NS_OK)
+        return rv;
+    void *s = zsock_resolve(sock);
+    if (routing && zmq_send(s, zframe_data(routing), zframe_size(routing),
+                            ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        free(bytes);
+        return errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO;
+    }
+    /* After the routing frame the message is already committed: ROUTER never
+     * blocks (it drops for unknown or full peers), so EAGAIN is PUSH only. */
+    rv = zmq_send(s, bytes, len, ZMQ_DONTWAIT) < 0 ? (errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO)
+                                                  : NS_OK;
+    free(bytes);
+    return rv;
+}
+
+void ns_wire_tune(zsock_t *sock, int64_t max_message, int linger_ms)
+{
+    zsock_set_linger(sock, linger_ms);
+    zmq_setsockopt(zsock_resolve(sock), ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
+}
+
+int ns_wire_endpoint_with_port(const char *endpoint, unsigned port, char *out, size_t size)
+{
+    if (!endpoint || strncmp(endpoint, "tcp://", 6) != 0)
+        return NS_ERR_INVAL;
+    const char *colon = strrchr(endpoint + 6, ':');
+    if (!colon || colon == endpoint + 6)
+        return NS_ERR_INVAL;
+    int hostlen = (int)(colon - (endpoint + 6));
+    int w = snprintf(out, size, "tcp://%.*s:%u", hostlen, endpoint + 6, port);
+    return (w > 0 && (size_t)w < size) ? NS_OK : NS_ERR_INVAL;
+}
