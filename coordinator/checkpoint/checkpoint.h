@@ -132,6 +132,56 @@ int ns_ckpt_max_runtime_arm(double seconds);
  * run that saved nothing for safely paused. */
 int ns_ckpt_exit_status_after_signal(int checkpoint_written, int exit_code);
 
+/* --- controller: when to checkpoint, and what exit status follows ----- */
+
+/* Serialise the caller's whole state into out (initialised, empty).
+ * NS_OK or an error code; the controller frees out. */
+typedef int (*ns_ckpt_save_fn)(void *state, ns_buf_t *out);
+
+typedef struct ns_ckpt_ctl ns_ckpt_ctl_t;
+
+/* A controller for the checkpoint <output>/<--resume-file>, configured by
+ * cfg (which holds ns_checkpoint_options). id's strings are copied.
+ * seed_given: the user gave --seed (then a different checkpoint seed is
+ * refused). Caller owns the return value; NULL on allocation failure. */
+ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
+                               const ns_ckpt_ident_t *id, int seed_given);
+/* Disarms --max-runtime and restores the signal dispositions. */
+void ns_ckpt_ctl_destroy(ns_ckpt_ctl_t **self_p);
+/* Full path of the checkpoint file. */
+const char *ns_ckpt_ctl_path(const ns_ckpt_ctl_t *self);
+
+/* With --resume, find and validate the checkpoint (ns_ckpt_load's
+ * returns, logged); with --no-resume, NS_OK and no payload. */
+int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size_t errlen);
+
+/* Install the signal handlers, arm --max-runtime and start the interval
+ * clock. Call once the state exists and can be saved, after the farm has
+ * started (CZMQ installs handlers of its own). NS_OK or NS_ERR_STATE. */
+int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self);
+
+/* Call at every iteration boundary. If an interrupt is pending returns
+ * NS_ERR_INTERRUPTED and writes nothing: the caller records the
+ * checkpoint in its history and calls ns_ckpt_ctl_interrupted(). Else
+ * writes a checkpoint when --checkpoint-interval has passed since the
+ * last one and returns NS_OK; a failed periodic write is logged and the
+ * run goes on (the previous checkpoint is intact). */
+int ns_ckpt_ctl_iteration(ns_ckpt_ctl_t *self, uint64_t iteration,
+                          ns_ckpt_save_fn save, void *state);
+
+/* Write a checkpoint now (end of run). NS_OK or the error, logged. */
+int ns_ckpt_ctl_save(ns_ckpt_ctl_t *self, uint64_t iteration,
+                     ns_ckpt_save_fn save, void *state);
+
+/* After an interrupt: write the checkpoint (save NULL: nothing to save
+ * yet) and return the process exit status, --checkpoint-exit-code if
+ * the checkpoint is on disk, 1 otherwise. Logs which signal it was. */
+int ns_ckpt_ctl_interrupted(ns_ckpt_ctl_t *self, uint64_t iteration,
+                            ns_ckpt_save_fn save, void *state);
+
+/* Checkpoints written by this controller (periodic, forced, on signal). */
+uint64_t ns_ckpt_ctl_count(const ns_ckpt_ctl_t *self);
+
 #ifdef __cplusplus
 }
 #endif

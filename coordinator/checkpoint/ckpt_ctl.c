@@ -1,0 +1,205 @@
+/* ckpt_ctl.c - the checkpoint controller: periodic, forced and on-signal
+ * checkpoints, resume, and the exit status that follows an interrupt. */
+#include "checkpoint.h"
+#include "ckpt_internal.h"
+
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/util.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ns_ckpt_ctl {
+    char *path;            /* <output>/<resume-file> */
+    char *model_name;      /* owned copies for ident */
+    char *model_args;
+    char *plugin_hash;
+    ns_ckpt_ident_t ident; /* points at the copies above */
+    int seed_given;        /* compare seeds on load */
+    int resume;            /* --resume */
+    double interval;       /* --checkpoint-interval, s; inf = never */
+    int exit_code;         /* --checkpoint-exit-code */
+    double max_runtime;    /* --max-runtime, s; NAN = none */
+    double last;           /* ns_now() of the last checkpoint or start */
+    int started;           /* signals installed, timer armed */
+    uint64_t count;        /* checkpoints written */
+};
+
+ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
+                               const ns_ckpt_ident_t *id, int seed_given)
+{
+    ns_ckpt_ctl_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    const char *file = ns_config_str(cfg, "resume-file");
+    if (!output || !*output)
+        output = ".";
+    if (!file || !*file)
+        file = "nested_sampler_resume.ckpt";
+    size_t n = strlen(output) + strlen(file) + 2;
+    self->path = malloc(n);
+    self->model_name = ns_strdup(id->model_name);
+    self->model_args = ns_strdup(id->model_args ? id->model_args : "");
+    self->plugin_hash = ns_strdup(id->plugin_hash);
+    if (!self->path || !self->model_name || !self->model_args || !self->plugin_hash) {
+        ns_ckpt_ctl_destroy(&self);
+        return NULL;
+    }
+    snprintf(self->path, n, "%s/%s", output, file);
+    self->ident = *id;
+    self->ident.model_name = self->model_name;
+    self->ident.model_args = self->model_args;
+    self->ident.plugin_hash = self->plugin_hash;
+    self->seed_given = seed_given;
+    self->resume = ns_config_bool(cfg, "resume");
+    self->interval = ns_config_double(cfg, "checkpoint-interval");
+    self->exit_code = (int)ns_config_int(cfg, "checkpoint-exit-code");
+    self->max_runtime = ns_config_is_set(cfg, "max-runtime")
+                            ? ns_config_double(cfg, "max-runtime") : NAN;
+    self->last = ns_now();
+    return self;
+}
+
+void ns_ckpt_ctl_destroy(ns_ckpt_ctl_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ns_ckpt_ctl_t *self = *self_p;
+    if (self->started) {
+        ns_ckpt_max_runtime_arm(NAN);
+        ns_ckpt_signals_restore();
+    }
+    free(self->path);
+    free(self->model_name);
+    free(self->model_args);
+    free(self->plugin_hash);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *ns_ckpt_ctl_path(const ns_ckpt_ctl_t *self)
+{
+    return self->path;
+}
+
+uint64_t ns_ckpt_ctl_count(const ns_ckpt_ctl_t *self)
+{
+    return self->count;
+}
+
+int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!self->resume) {
+        ns_info("checkpoint", "resume disabled; starting afresh path=%s", self->path);
+        return NS_OK;
+    }
+    int rv = ns_ckpt_load(self->path, &self->ident, self->seed_given, out, err, errlen);
+    if (rv != NS_OK) {
+        ns_error("checkpoint", "%s", err);
+        return rv;
+    }
+    if (out->payload)
+        ns_info("checkpoint", "resuming path=%s%s iteration=%llu bytes=%zu seed=%llu",
+                self->path, out->from_old ? ".old" : "", (unsigned long long)out->iteration,
+                out->payload_len, (unsigned long long)out->seed);
+    else
+        ns_info("checkpoint", "no checkpoint found; starting afresh path=%s", self->path);
+    return NS_OK;
+}
+
+int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self)
+{
+    int rv = ns_ckpt_signals_install();
+    if (rv != NS_OK) {
+        ns_error("checkpoint", "cannot install signal handlers");
+        return rv;
+    }
+    self->started = 1;
+    if (!isnan(self->max_runtime)) {
+        if ((rv = ns_ckpt_max_runtime_arm(self->max_runtime)) != NS_OK) {
+            ns_error("checkpoint", "cannot arm --max-runtime %g", self->max_runtime);
+            return NS_ERR_STATE;
+        }
+        ns_info("checkpoint", "max-runtime armed seconds=%g exit_code=%d",
+                self->max_runtime, self->exit_code);
+    }
+    self->last = ns_now();
+    return NS_OK;
+}
+
+static int s_write(ns_ckpt_ctl_t *self, uint64_t iteration, ns_ckpt_save_fn save,
+                   void *state, const char *why)
+{
+    double t0 = ns_now();
+    ns_buf_t buf;
+    ns_buf_init(&buf);
+    int rv = save(state, &buf);
+    if (rv == NS_OK)
+        rv = ns_buf_error(&buf);
+    if (rv != NS_OK) {
+        ns_error("checkpoint", "cannot serialise the state reason=%s error=%s", why,
+                 ns_strerror(rv));
+        ns_buf_free(&buf);
+        return rv;
+    }
+    char err[512];
+    rv = ns_ckpt_write(self->path, &self->ident, iteration, buf.data, buf.len, err, sizeof err);
+    if (rv != NS_OK) {
+        ns_error("checkpoint", "write failed reason=%s: %s", why, err);
+    } else {
+        self->count++;
+        ns_info("checkpoint", "written reason=%s iteration=%llu bytes=%zu seconds=%.3f path=%s",
+                why, (unsigned long long)iteration, buf.len, ns_now() - t0, self->path);
+    }
+    self->last = ns_now();  /* also after a failure: retry one interval later */
+    ns_buf_free(&buf);
+    return rv;
+}
+
+int ns_ckpt_ctl_iteration(ns_ckpt_ctl_t *self, uint64_t iteration,
+                          ns_ckpt_save_fn save, void *state)
+{
+    if (ns_interrupt_pending())
+        return NS_ERR_INTERRUPTED;
+    if (isinf(self->interval) || ns_now() - self->last < self->interval)
+        return NS_OK;
+    s_write(self, iteration, save, state, "periodic");
+    return NS_OK;
+}
+
+int ns_ckpt_ctl_save(ns_ckpt_ctl_t *self, uint64_t iteration,
+                     ns_ckpt_save_fn save, void *state)
+{
+    return s_write(self, iteration, save, state, "forced");
+}
+
+static const char *s_signame(int sig)
+{
+    switch (sig) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGALRM: return "SIGALRM";
+    default: return "signal";
+    }
+}
+
+int ns_ckpt_ctl_interrupted(ns_ckpt_ctl_t *self, uint64_t iteration,
+                            ns_ckpt_save_fn save, void *state)
+{
+    int sig = ns_interrupt_pending();
+    ns_warn("checkpoint", "stopping on %s (%d)%s", s_signame(sig), sig,
+            sig == SIGALRM && !isnan(self->max_runtime) ? " max-runtime reached" : "");
+    int written = 0;
+    if (save)
+        written = s_write(self, iteration, save, state, "signal") == NS_OK;
+    else
+        ns_error("checkpoint", "nothing to checkpoint yet; the run is not resumable");
+    int status = ns_ckpt_exit_status_after_signal(written, self->exit_code);
+    ns_info("checkpoint", "exiting status=%d checkpoint=%s", status, written ? "yes" : "no");
+    return status;
+}

@@ -1,0 +1,170 @@
+/* proc_util.c - see proc_util.h. */
+#define _GNU_SOURCE
+#include "proc_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path)
+{
+    memset(p, 0, sizeof *p);
+    p->out = -1;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        if (stderr_path) {
+            int fd = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            if (fd >= 0)
+                dup2(fd, 2);
+        }
+        /* Start with default dispositions and nothing blocked. */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    p->pid = pid;
+    p->out = fds[0];
+    return 0;
+}
+
+/* One complete line from the buffer into line; 1 if found. */
+static int s_take_line(tp_proc_t *p, char *line, size_t cap)
+{
+    char *nl = memchr(p->buf, '\n', p->len);
+    if (!nl)
+        return 0;
+    size_t n = (size_t)(nl - p->buf);
+    size_t c = n < cap - 1 ? n : cap - 1;
+    memcpy(line, p->buf, c);
+    line[c] = '\0';
+    memmove(p->buf, nl + 1, p->len - n - 1);
+    p->len -= n + 1;
+    return 1;
+}
+
+long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout)
+{
+    double end = s_now() + timeout;
+    char line[512];
+    size_t plen = strlen(prefix);
+    for (;;) {
+        while (s_take_line(p, line, sizeof line)) {
+            if (strncmp(line, prefix, plen) == 0) {
+                long v = strtol(line + plen, NULL, 10);
+                if (v >= min)
+                    return v;
+            }
+        }
+        if (p->out < 0)
+            return -1;
+        double left = end - s_now();
+        if (left <= 0)
+            return -1;
+        struct pollfd pfd = {p->out, POLLIN, 0};
+        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            continue;
+        if (p->len == sizeof p->buf)
+            p->len = 0;  /* a line longer than the buffer: drop it */
+        ssize_t got = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
+        if (got <= 0) {
+            close(p->out);
+            p->out = -1;
+        } else {
+            p->len += (size_t)got;
+        }
+    }
+}
+
+int tp_wait_exit(tp_proc_t *p, double timeout)
+{
+    if (p->pid <= 0)
+        return -1;
+    double end = s_now() + timeout;
+    int status = 0;
+    for (;;) {
+        pid_t r = waitpid(p->pid, &status, WNOHANG);
+        if (r == p->pid)
+            break;
+        if (s_now() > end) {
+            kill(p->pid, SIGKILL);
+            waitpid(p->pid, &status, 0);
+            break;
+        }
+        /* Drain stdout so the child never blocks on a full pipe; the read
+         * also paces this loop (poll with a short timeout). */
+        if (p->out >= 0) {
+            struct pollfd pfd = {p->out, POLLIN, 0};
+            if (poll(&pfd, 1, 20) > 0) {
+                char tmp[4096];
+                ssize_t got = read(p->out, tmp, sizeof tmp);
+                if (got <= 0) {
+                    close(p->out);
+                    p->out = -1;
+                }
+            }
+        } else {
+            struct timespec ts = {0, 5000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    p->pid = 0;
+    if (p->out >= 0) {
+        close(p->out);
+        p->out = -1;
+    }
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return -1;
+}
+
+int tp_signal_and_wait(tp_proc_t *p, int sig, double timeout)
+{
+    if (p->pid > 0)
+        kill(p->pid, sig);
+    return tp_wait_exit(p, timeout);
+}
+
+char *tp_slurp(const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s) {
+        size_t got = fread(s, 1, (size_t)n, fp);
+        s[got] = '\0';
+    }
+    fclose(fp);
+    return s;
+}

@@ -1,0 +1,30 @@
+/* proc_util.h - start real processes, read their progress lines, signal
+ * them and collect their exit status; shared by the process-level tests. */
+#ifndef NESSAI_TEST_PROC_UTIL_H
+#define NESSAI_TEST_PROC_UTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+typedef struct {
+    pid_t pid;          /* the child, 0 once reaped */
+    int out;            /* read end of its stdout, -1 when closed */
+    char buf[8192];     /* unread stdout bytes */
+    size_t len;
+} tp_proc_t;
+
+/* Start argv[0] with stdout to a pipe and stderr to stderr_path (NULL:
+ * inherited). 0 on success. */
+int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path);
+/* Read stdout lines until one starts with prefix and its number is >=
+ * min; returns that number, or -1 on EOF or after timeout seconds. */
+long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout);
+/* Wait for exit (timeout seconds, then SIGKILL). Returns the exit code,
+ * or 128 + signal number when killed by a signal. */
+int tp_wait_exit(tp_proc_t *p, double timeout);
+/* Send sig, then wait as tp_wait_exit. */
+int tp_signal_and_wait(tp_proc_t *p, int sig, double timeout);
+/* Whole file into a malloc'ed string (NULL if unreadable). */
+char *tp_slurp(const char *path);
+
+#endif
