@@ -166,6 +166,15 @@ int ns_ckpt_ctl_iteration(ns_ckpt_ctl_t *self, uint64_t iteration,
 {
     if (ns_interrupt_pending())
         return NS_ERR_INTERRUPTED;
+    /* CZMQ installs SIGINT/SIGTERM handlers of its own when its first
+     * socket is made, which may be after ns_ckpt_ctl_start(); a signal
+     * would then be lost to us. Three sigaction calls per iteration are
+     * cheap next to an iteration. */
+    if (self->started && !ns_ckpt_signals_installed()) {
+        ns_debug("checkpoint", "signal handlers were replaced; installing them again");
+        if (ns_ckpt_signals_install() != NS_OK)
+            ns_error("checkpoint", "cannot install signal handlers");
+    }
     if (isinf(self->interval) || ns_now() - self->last < self->interval)
         return NS_OK;
     s_write(self, iteration, save, state, "periodic");
