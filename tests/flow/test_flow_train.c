@@ -82,7 +82,8 @@ static void test_batch_rule(void **state)
     assert_int_equal(ns_train_adjust_batch(2000, 1000), 1000);
     assert_int_equal(ns_train_adjust_batch(1005, 1000), 914);  /* 91 >= int(91.4) */
     assert_int_equal(ns_train_adjust_batch(90, 1000), 909);    /* 90 >= int(90.9): one batch */
-    assert_int_equal(ns_train_adjust_batch(1, 1000), 0);
+    assert_int_equal(ns_train_adjust_batch(1, 1000), 19);     /* 1 >= int(1.9) */
+    assert_int_equal(ns_train_adjust_batch(10, 1), 0);        /* below 2: error */
 }
 
 static double *s_corr_gauss(ns_rng_t *rng, size_t n, double *mu, double *sd, double rho)
