@@ -32,7 +32,9 @@ int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path)
         return -1;
     if (pid == 0) {
         dup2(fds[1], 1);
-        if (stderr_path) {
+        if (stderr_path && strcmp(stderr_path, TP_MERGE) == 0) {
+            dup2(fds[1], 2);
+        } else if (stderr_path) {
             int fd = open(stderr_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
             if (fd >= 0)
                 dup2(fd, 2);
@@ -50,6 +52,11 @@ int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path)
     return 0;
 }
 
+void tp_set_log(tp_proc_t *p, const char *path)
+{
+    snprintf(p->log, sizeof p->log, "%s", path ? path : "");
+}
+
 /* One complete line from the buffer into line; 1 if found. */
 static int s_take_line(tp_proc_t *p, char *line, size_t cap)
 {
@@ -62,7 +69,51 @@ static int s_take_line(tp_proc_t *p, char *line, size_t cap)
     line[c] = '\0';
     memmove(p->buf, nl + 1, p->len - n - 1);
     p->len -= n + 1;
+    if (p->log[0]) {
+        FILE *fp = fopen(p->log, "a");
+        if (fp) {
+            fprintf(fp, "%s\n", line);
+            fclose(fp);
+        }
+    }
     return 1;
+}
+
+/* Read more bytes into the buffer, waiting up to end; 0 on EOF/timeout. */
+static int s_fill(tp_proc_t *p, double end)
+{
+    if (p->out < 0)
+        return 0;
+    double left = end - s_now();
+    if (left <= 0)
+        return 0;
+    struct pollfd pfd = {p->out, POLLIN, 0};
+    int r = poll(&pfd, 1, (int)(left * 1000) + 1);
+    if (r <= 0)
+        return 1;  /* EINTR or timeout: the caller checks the clock */
+    if (p->len == sizeof p->buf)
+        p->len = 0;  /* a line longer than the buffer: drop it */
+    ssize_t got = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
+    if (got <= 0) {
+        close(p->out);
+        p->out = -1;
+        return 0;
+    }
+    p->len += (size_t)got;
+    return 1;
+}
+
+int tp_wait_text(tp_proc_t *p, const char *needle, double timeout)
+{
+    double end = s_now() + timeout;
+    char line[2048];
+    for (;;) {
+        while (s_take_line(p, line, sizeof line))
+            if (strstr(line, needle))
+                return 1;
+        if (!s_fill(p, end))
+            return 0;
+    }
 }
 
 long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout)
@@ -78,26 +129,8 @@ long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout)
                     return v;
             }
         }
-        if (p->out < 0)
+        if (!s_fill(p, end))
             return -1;
-        double left = end - s_now();
-        if (left <= 0)
-            return -1;
-        struct pollfd pfd = {p->out, POLLIN, 0};
-        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            continue;
-        if (p->len == sizeof p->buf)
-            p->len = 0;  /* a line longer than the buffer: drop it */
-        ssize_t got = read(p->out, p->buf + p->len, sizeof p->buf - p->len);
-        if (got <= 0) {
-            close(p->out);
-            p->out = -1;
-        } else {
-            p->len += (size_t)got;
-        }
     }
 }
 
@@ -119,15 +152,10 @@ int tp_wait_exit(tp_proc_t *p, double timeout)
         /* Drain stdout so the child never blocks on a full pipe; the read
          * also paces this loop (poll with a short timeout). */
         if (p->out >= 0) {
-            struct pollfd pfd = {p->out, POLLIN, 0};
-            if (poll(&pfd, 1, 20) > 0) {
-                char tmp[4096];
-                ssize_t got = read(p->out, tmp, sizeof tmp);
-                if (got <= 0) {
-                    close(p->out);
-                    p->out = -1;
-                }
-            }
+            char line[2048];
+            s_fill(p, s_now() + 0.02);
+            while (s_take_line(p, line, sizeof line))
+                ;
         } else {
             struct timespec ts = {0, 5000000};
             nanosleep(&ts, NULL);

@@ -11,14 +11,21 @@ typedef struct {
     int out;            /* read end of its stdout, -1 when closed */
     char buf[8192];     /* unread stdout bytes */
     size_t len;
+    char log[512];      /* copy of every line read, "" for none */
 } tp_proc_t;
 
 /* Start argv[0] with stdout to a pipe and stderr to stderr_path (NULL:
- * inherited). 0 on success. */
+ * inherited; TP_MERGE: into the same pipe as stdout). 0 on success. */
+#define TP_MERGE "<stdout>"
 int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path);
 /* Read stdout lines until one starts with prefix and its number is >=
  * min; returns that number, or -1 on EOF or after timeout seconds. */
 long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout);
+/* Read lines until one contains needle; 1 if found, 0 on EOF or after
+ * timeout seconds. Lines are also appended to the file log (NULL: not). */
+int tp_wait_text(tp_proc_t *p, const char *needle, double timeout);
+/* Where tp_wait_* copy every line they read (NULL: nowhere). */
+void tp_set_log(tp_proc_t *p, const char *path);
 /* Wait for exit (timeout seconds, then SIGKILL). Returns the exit code,
  * or 128 + signal number when killed by a signal. */
 int tp_wait_exit(tp_proc_t *p, double timeout);
