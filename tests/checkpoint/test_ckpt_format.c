@@ -91,16 +91,22 @@ static void test_bad_ident_rejected(void **state)
     ns_buf_free(&img);
 }
 
+/* A valid file image with a 64-byte payload (caller frees). */
+static void s_small_image(ns_buf_t *img)
+{
+    uint8_t payload[64];
+    s_payload(payload, sizeof payload);
+    ns_ckpt_ident_t id = s_ident();
+    ns_buf_init(img);
+    assert_int_equal(ns_ckpt_encode(&id, 5, payload, sizeof payload, img), NS_OK);
+}
+
 /* Every proper prefix of a valid file, including the empty file, is refused. */
 static void test_every_truncation_detected(void **state)
 {
     (void)state;
-    uint8_t payload[64];
-    s_payload(payload, sizeof payload);
-    ns_ckpt_ident_t id = s_ident();
     ns_buf_t img;
-    ns_buf_init(&img);
-    assert_int_equal(ns_ckpt_encode(&id, 5, payload, sizeof payload, &img), NS_OK);
+    s_small_image(&img);
     for (size_t n = 0; n < img.len; n++) {
         ns_ckpt_loaded_t got;
         char err[256] = "";
@@ -118,12 +124,8 @@ static void test_every_truncation_detected(void **state)
 static void test_every_bit_flip_detected(void **state)
 {
     (void)state;
-    uint8_t payload[64];
-    s_payload(payload, sizeof payload);
-    ns_ckpt_ident_t id = s_ident();
     ns_buf_t img;
-    ns_buf_init(&img);
-    assert_int_equal(ns_ckpt_encode(&id, 5, payload, sizeof payload, &img), NS_OK);
+    s_small_image(&img);
     uint8_t *copy = malloc(img.len);
     assert_non_null(copy);
     for (size_t bit = 0; bit < img.len * 8; bit++) {
