@@ -231,7 +231,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
             ns_broker_watch_pid(f->broker, ns_pool_pid(f->pool, i));
         ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);
     } else {
-        ns_info(S_MOD, "farm open on %s; workers join with: nessai-worker --connect %s",
+        ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s",
                 bc->bind, bc->endpoint);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);

@@ -1,0 +1,182 @@
+/* main.c - nessai-worker: command line and the --slots launcher. */
+#include "worker.h"
+#include "wire.h"
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/options.h"
+#include "nessai/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef NESSAI_VERSION
+#define NESSAI_VERSION "0.0.0"
+#endif
+
+static const ns_option_t s_options[] = {
+    {"connect", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Coordinator endpoint, as given to its --bind with this host's view of the address "
+     "(e.g. tcp://head-node:5555). Required."},
+    {"model", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Model plugin to load (default: the path the coordinator announces). Must be the same "
+     "build as the coordinator's."},
+    {"slots", NS_OPT_INT, "1", 1, 1024, NULL, 0, "Worker",
+     "Start this many worker processes from this launcher."},
+    {"persistent", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Worker",
+     "Stay after the run ends and wait for the next coordinator (for services)."},
+    {"log-level", NS_OPT_CHOICE, "info", 0, 0, "debug|info|warning|error|critical", 0,
+     "Worker", "Logging threshold."},
+    {"parent-pid", NS_OPT_INT, NULL, 1, 4194304, NULL, NS_OPT_ALLOW_NONE, "Internal",
+     "Set by the coordinator for its local pool: exit when that process is gone."},
+    {"help", NS_OPT_FLAG, NULL, 0, 0, NULL, 0, "Worker", "Show this help and exit."},
+    {"version", NS_OPT_FLAG, NULL, 0, 0, NULL, 0, "Worker", "Show the version and exit."},
+};
+
+static volatile sig_atomic_t s_forward = 0;   /* launcher: signal to pass on */
+
+static void s_launcher_signal(int sig)
+{
+    s_forward = sig;
+}
+
+/* --slots N: one process per slot, so a crash or a refusal stays local. */
+static int s_launch(ns_worker_config_t *wc, long slots)
+{
+    pid_t *pids = calloc((size_t)slots, sizeof *pids);
+    if (!pids) {
+        fprintf(stderr, "nessai-worker: out of memory\n");
+        return NS_WORKER_EXIT_FAIL;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_launcher_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    pid_t launcher = getpid();
+    long started = 0;
+    for (long i = 0; i < slots; i++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            ns_error("worker", "cannot start slot %ld: %s", i, strerror(errno));
+            break;
+        }
+        if (pid == 0) {
+            /* A slot leaves (gracefully) when its launcher dies. */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != launcher)
+                _exit(NS_WORKER_EXIT_OK);
+            wc->slot = (int)i;
+            if (ns_worker_signals_init() != NS_OK)
+                _exit(NS_WORKER_EXIT_FAIL);
+            int code = ns_worker_run(wc);
+            zsys_shutdown();
+            _exit(code);
+        }
+        pids[started++] = pid;
+    }
+    int worst = started == slots ? NS_WORKER_EXIT_OK : NS_WORKER_EXIT_FAIL;
+    long alive = started;
+    while (alive > 0) {
+        int status;
+        pid_t r = waitpid(-1, &status, 0);
+        if (r < 0 && errno == EINTR) {
+            if (s_forward) {
+                for (long i = 0; i < started; i++)
+                    if (pids[i] > 0)
+                        kill(pids[i], SIGTERM);
+                s_forward = 0;
+            }
+            continue;
+        }
+        if (r < 0)
+            break;
+        for (long i = 0; i < started; i++)
+            if (pids[i] == r) {
+                pids[i] = 0;
+                alive--;
+                int code = WIFEXITED(status) ? WEXITSTATUS(status) : NS_WORKER_EXIT_FAIL;
+                if (code > worst)
+                    worst = code;
+            }
+    }
+    free(pids);
+    return worst;
+}
+
+int main(int argc, char **argv)
+{
+    ns_log_set_label("nessai-worker");
+    ns_config_t *cfg = ns_config_new(s_options, sizeof s_options / sizeof s_options[0]);
+    if (!cfg) {
+        fprintf(stderr, "nessai-worker: out of memory\n");
+        return NS_WORKER_EXIT_FAIL;
+    }
+    char err[512];
+    if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
+        fprintf(stderr, "nessai-worker: %s\n", err);
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_USAGE;
+    }
+    if (ns_config_is_set(cfg, "help")) {
+        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT [options]",
+                             "Evaluate likelihoods for a nessai-coordinator farm.");
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_OK;
+    }
+    if (ns_config_is_set(cfg, "version")) {
+        printf("nessai-worker %s (farm protocol %u)\n", NESSAI_VERSION, NS_FARM_PROTOCOL_VERSION);
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_OK;
+    }
+    ns_log_level_t level;
+    if (ns_log_level_parse(ns_config_str(cfg, "log-level"), &level) == NS_OK)
+        ns_log_set_level(level);
+    const char *connect = ns_config_is_set(cfg, "connect") ? ns_config_str(cfg, "connect") : NULL;
+    char probe[512];
+    if (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK) {
+        fprintf(stderr, "nessai-worker: give the coordinator's address with --connect "
+                "tcp://HOST:PORT (see --help)\n");
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_USAGE;
+    }
+    ns_worker_config_t wc;
+    memset(&wc, 0, sizeof wc);
+    wc.connect = connect;
+    wc.model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
+    wc.persistent = ns_config_bool(cfg, "persistent");
+    if (ns_config_is_set(cfg, "parent-pid")) {
+        wc.parent_pid = (int)ns_config_int(cfg, "parent-pid");
+        /* Die with the coordinator; check after the prctl in case it is
+         * already gone (we would then have been re-parented). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != wc.parent_pid) {
+            ns_config_destroy(&cfg);
+            return NS_WORKER_EXIT_FAIL;
+        }
+    }
+    if (wc.model_override && access(wc.model_override, R_OK) != 0) {
+        fprintf(stderr, "nessai-worker: --model %s: %s\n", wc.model_override, strerror(errno));
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_USAGE;
+    }
+    long slots = ns_config_int(cfg, "slots");
+    int code;
+    if (slots > 1)
+        code = s_launch(&wc, slots);
+    else {
+        if (ns_worker_signals_init() != NS_OK)
+            code = NS_WORKER_EXIT_FAIL;
+        else
+            code = ns_worker_run(&wc);
+    }
+    ns_config_destroy(&cfg);
+    return code;
+}

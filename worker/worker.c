@@ -1,0 +1,617 @@
+/* worker.c - the worker loop: one control DEALER, one work PULL, one
+ * results PUSH, and an evaluation thread so heartbeats never stop. */
+#include "worker.h"
+#include "wire.h"
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/plugin.h"
+#include "nessai/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define S_MOD "worker"
+#define S_BACKOFF_MIN_S 1.0      /* Paranoid Pirate reconnect back-off */
+#define S_BACKOFF_MAX_S 32.0
+#define S_DEFAULT_HB_MS 1000     /* until WELCOME says otherwise */
+#define S_DEFAULT_LIVENESS 3
+
+static int s_sigpipe[2] = {-1, -1};   /* written by the signal handler */
+
+static void s_on_signal(int sig)
+{
+    int saved = errno;
+    ns_interrupt_request(sig);
+    char b = 1;
+    if (s_sigpipe[1] >= 0 && write(s_sigpipe[1], &b, 1) < 0) {
+        /* the pipe is full: a wake-up is already pending */
+    }
+    errno = saved;
+}
+
+int ns_worker_signals_init(void)
+{
+    if (s_sigpipe[0] < 0) {
+        if (pipe(s_sigpipe) != 0)
+            return NS_ERR_IO;
+        for (int i = 0; i < 2; i++) {
+            fcntl(s_sigpipe[i], F_SETFL, fcntl(s_sigpipe[i], F_GETFL) | O_NONBLOCK);
+            fcntl(s_sigpipe[i], F_SETFD, FD_CLOEXEC);
+        }
+    }
+    zsys_handler_set(NULL);   /* ours, not CZMQ's */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    return NS_OK;
+}
+
+/* ---- the evaluation thread ----------------------------------------------- */
+
+typedef struct {
+    ns_model_t *model;
+    const double *x;
+    size_t n;
+    double *logl;
+} s_job_t;
+
+typedef struct {
+    int rv;
+    double cpu_s, wall_s;
+    char err[512];
+} s_done_t;
+
+static double s_thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void s_eval_actor(zsock_t *pipe, void *args)
+{
+    zsock_signal(pipe, 0);
+    for (;;) {
+        zmsg_t *msg = zmsg_recv(pipe);
+        if (!msg)
+            break;
+        zframe_t *f = zmsg_first(msg);
+        if (!f || zframe_streq(f, "$TERM") || zframe_size(f) != sizeof(s_job_t)) {
+            zmsg_destroy(&msg);
+            break;
+        }
+        s_job_t job;
+        memcpy(&job, zframe_data(f), sizeof job);
+        zmsg_destroy(&msg);
+        s_done_t done;
+        memset(&done, 0, sizeof done);
+        double w0 = ns_now(), c0 = s_thread_cpu();
+        done.rv = ns_model_log_likelihood(job.model, job.x, job.n, job.logl);
+        done.wall_s = ns_now() - w0;
+        done.cpu_s = s_thread_cpu() - c0;
+        if (done.rv != NS_OK)
+            snprintf(done.err, sizeof done.err, "%s", ns_model_last_error(job.model));
+        zframe_t *r = zframe_new(&done, sizeof done);
+        if (!r || zframe_send(&r, pipe, 0) != 0)
+            break;
+    }
+}
+
+/* ---- one slot ------------------------------------------------------------ */
+
+typedef enum { S_CONTINUE = -1, S_STOPPED, S_REFUSED, S_LOST, S_INTERRUPTED, S_ORPHANED, S_FATAL } s_outcome_t;
+typedef enum { P_HELLO, P_CANARY, P_READY, P_LIVE } s_phase_t;
+typedef enum { B_IDLE, B_CANARY, B_CHUNK } s_busy_t;
+
+typedef struct {
+    const ns_worker_config_t *cfg;
+    char host[256];
+    zactor_t *eval;               /* evaluation thread */
+    s_busy_t busy;                /* what the evaluation thread is doing */
+    ns_model_t *model;            /* loaded plugin, reused across sessions */
+    char model_key[8400];         /* path \n args of the loaded model */
+    double *x, *logl;             /* job buffers, owned */
+    size_t cap_x, cap_logl;
+    /* the current session */
+    zsock_t *control, *work, *results;
+    s_phase_t phase;
+    uint64_t run;
+    char id[64];                  /* our id at the coordinator */
+    uint64_t batch;               /* chunk being evaluated */
+    uint32_t chunk, attempt, n;
+    unsigned hb_ms, liveness;
+    int64_t max_message;
+    double last_heard;
+    uint64_t malformed;           /* messages dropped */
+} s_worker_t;
+
+static int s_reserve(s_worker_t *w, size_t nx, size_t nl)
+{
+    if (nx > w->cap_x) {
+        double *p = realloc(w->x, nx * sizeof *p);
+        if (!p)
+            return NS_ERR_NOMEM;
+        w->x = p;
+        w->cap_x = nx;
+    }
+    if (nl > w->cap_logl) {
+        double *p = realloc(w->logl, nl * sizeof *p);
+        if (!p)
+            return NS_ERR_NOMEM;
+        w->logl = p;
+        w->cap_logl = nl;
+    }
+    return NS_OK;
+}
+
+static void s_submit(s_worker_t *w, size_t n, s_busy_t what)
+{
+    s_job_t job = {w->model, w->x, n, w->logl};
+    zframe_t *f = zframe_new(&job, sizeof job);
+    zframe_send(&f, w->eval, 0);
+    w->busy = what;
+}
+
+/* Wait for the evaluation thread to finish (the buffers stay ours). */
+static void s_drain_eval(s_worker_t *w)
+{
+    if (w->busy == B_IDLE)
+        return;
+    zframe_t *f = zframe_recv(w->eval);
+    zframe_destroy(&f);
+    w->busy = B_IDLE;
+}
+
+static void s_send(s_worker_t *w, zsock_t *sock, const ns_msg_t *m)
+{
+    int rv = ns_wire_send(sock, NULL, m);
+    if (rv != NS_OK)
+        ns_debug(S_MOD, "could not send %s: %s", ns_msg_type_name(m->type), ns_strerror(rv));
+}
+
+static void s_close_session(s_worker_t *w)
+{
+    zsock_destroy(&w->control);
+    zsock_destroy(&w->work);
+    zsock_destroy(&w->results);
+}
+
+/* Load the announced model, or reuse the one already loaded for it. */
+static int s_load_model(s_worker_t *w, const ns_msg_t *m, char *err, size_t errlen)
+{
+    char path[NS_FARM_MAX_STR + 1], args[NS_FARM_MAX_STR + 1], key[sizeof w->model_key];
+    ns_str_copy(m->model_path, path, sizeof path);
+    ns_str_copy(m->model_args, args, sizeof args);
+    const char *use = w->cfg->model_override ? w->cfg->model_override : path;
+    snprintf(key, sizeof key, "%s\n%s", use, args);
+    if (w->model && strcmp(key, w->model_key) == 0)
+        return NS_OK;
+    ns_model_destroy(&w->model);
+    w->model_key[0] = '\0';
+    int rv = ns_model_load(use, args, &w->model, err, errlen);
+    if (rv != NS_OK)
+        return rv;
+    snprintf(w->model_key, sizeof w->model_key, "%s", key);
+    ns_info(S_MOD, "loaded model %s (dim %d) from %s", ns_model_name(w->model),
+            ns_model_dim(w->model), use);
+    return NS_OK;
+}
+
+static void s_on_welcome(s_worker_t *w, const ns_msg_t *m)
+{
+    w->run = m->run;
+    ns_str_copy(m->worker, w->id, sizeof w->id);
+    w->hb_ms = m->heartbeat_ms;
+    w->liveness = m->liveness;
+    w->max_message = (int64_t)m->max_message;
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_READY);
+    r.run = w->run;
+    char err[1024] = "";
+    int rv = s_load_model(w, m, err, sizeof err);
+    if (rv == NS_OK && (uint32_t)ns_model_dim(w->model) == m->dim
+        && s_reserve(w, (size_t)m->canary_n * m->dim, m->canary_n) == NS_OK) {
+        ns_msg_get_doubles(m, w->x, (size_t)m->canary_n * m->dim);
+        w->n = m->canary_n;
+        w->phase = P_CANARY;
+        s_submit(w, m->canary_n, B_CANARY);
+        return;
+    }
+    if (rv == NS_OK) {   /* loaded, but another dimension: let the coordinator say so */
+        r.model_name = ns_str_of(ns_model_name(w->model));
+        r.model_hash = ns_str_of(ns_model_hash(w->model));
+        r.dim = (uint32_t)ns_model_dim(w->model);
+        r.data_len = 0;
+        r.status = 0;
+    } else {
+        ns_error(S_MOD, "cannot load the model: %s", err);
+        r.status = 1;
+        r.text = ns_str_of(err);
+    }
+    s_send(w, w->control, &r);
+    w->phase = P_READY;
+}
+
+static void s_on_canary_done(s_worker_t *w, const s_done_t *done)
+{
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_READY);
+    r.run = w->run;
+    r.model_name = ns_str_of(ns_model_name(w->model));
+    r.model_hash = ns_str_of(ns_model_hash(w->model));
+    r.dim = (uint32_t)ns_model_dim(w->model);
+    uint8_t scratch[64 * 8];
+    if (done->rv != NS_OK) {
+        r.status = 1;
+        r.text = ns_str_of(done->err);
+    } else if (w->n <= 64)
+        ns_msg_set_doubles(&r, w->logl, w->n, scratch);
+    s_send(w, w->control, &r);
+    w->phase = P_READY;
+}
+
+static int s_on_accept(s_worker_t *w)
+{
+    w->work = zsock_new(ZMQ_PULL);
+    w->results = zsock_new(ZMQ_PUSH);
+    if (!w->work || !w->results)
+        return NS_ERR_IO;
+    ns_wire_tune(w->work, w->max_message, 0);
+    zsock_set_rcvhwm(w->work, 1);
+    ns_wire_tune(w->results, w->max_message, 2000);
+    return NS_OK;
+}
+
+static void s_on_chunk(s_worker_t *w)
+{
+    zframe_t *f = zframe_recv(w->work);
+    if (!f)
+        return;
+    ns_msg_t m;
+    if (zframe_more(f) || ns_msg_decode(zframe_data(f), zframe_size(f), &m) != NS_OK
+        || m.type != NS_MSG_CHUNK || m.d != (uint32_t)ns_model_dim(w->model)) {
+        w->malformed++;
+        ns_debug(S_MOD, "dropped a malformed work message (%zu bytes)", zframe_size(f));
+        zframe_destroy(&f);
+        return;
+    }
+    if (m.run != w->run || s_reserve(w, (size_t)m.n * m.d, m.n) != NS_OK) {
+        zframe_destroy(&f);
+        return;
+    }
+    ns_msg_get_doubles(&m, w->x, (size_t)m.n * m.d);
+    w->batch = m.batch;
+    w->chunk = m.chunk;
+    w->attempt = m.attempt;
+    w->n = m.n;
+    zframe_destroy(&f);
+    ns_msg_t t;
+    ns_msg_init(&t, NS_MSG_TAKE);
+    t.run = w->run;
+    t.worker = ns_str_of(w->id);
+    t.batch = w->batch;
+    t.chunk = w->chunk;
+    t.attempt = w->attempt;
+    s_send(w, w->results, &t);
+    s_submit(w, m.n, B_CHUNK);
+}
+
+static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
+{
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_RESULT);
+    r.run = w->run;
+    r.worker = ns_str_of(w->id);
+    r.batch = w->batch;
+    r.chunk = w->chunk;
+    r.attempt = w->attempt;
+    r.n = w->n;
+    r.cpu_s = done->cpu_s;
+    r.wall_s = done->wall_s;
+    uint8_t *scratch = NULL;
+    if (done->rv == NS_OK) {
+        scratch = malloc((size_t)w->n * 8);
+        if (!scratch)
+            return;   /* the deadline re-sends it */
+        ns_msg_set_doubles(&r, w->logl, w->n, scratch);
+    } else {
+        r.status = 1;
+        r.text = ns_str_of(done->err);
+        ns_warn(S_MOD, "chunk %u of batch %llu failed: %s", w->chunk,
+                (unsigned long long)w->batch, done->err);
+    }
+    s_send(w, w->results, &r);
+    free(scratch);
+}
+
+static void s_on_eval_done(s_worker_t *w)
+{
+    zframe_t *f = zframe_recv(w->eval);
+    s_done_t done;
+    memset(&done, 0, sizeof done);
+    if (f && zframe_size(f) == sizeof done)
+        memcpy(&done, zframe_data(f), sizeof done);
+    else
+        done.rv = NS_ERR_STATE;
+    zframe_destroy(&f);
+    s_busy_t was = w->busy;
+    w->busy = B_IDLE;
+    if (was == B_CANARY && w->phase == P_CANARY)
+        s_on_canary_done(w, &done);
+    else if (was == B_CHUNK && w->phase == P_LIVE)
+        s_on_chunk_done(w, &done);
+}
+
+static int s_connect_data(s_worker_t *w, unsigned work_port, unsigned results_port)
+{
+    char ep[512];
+    if (s_on_accept(w) != NS_OK)
+        return NS_ERR_IO;
+    if (ns_wire_endpoint_with_port(w->cfg->connect, work_port, ep, sizeof ep) != NS_OK
+        || zsock_connect(w->work, "%s", ep) != 0)
+        return NS_ERR_IO;
+    if (ns_wire_endpoint_with_port(w->cfg->connect, results_port, ep, sizeof ep) != NS_OK
+        || zsock_connect(w->results, "%s", ep) != 0)
+        return NS_ERR_IO;
+    return NS_OK;
+}
+
+/* SIGTERM: say BYE at once (the coordinator re-sends our work), wait up to
+ * one heartbeat for its STOP so the BYE is known to have arrived. */
+static void s_leave(s_worker_t *w)
+{
+    if (w->phase == P_HELLO)
+        return;
+    ns_msg_t m;
+    ns_msg_init(&m, NS_MSG_BYE);
+    m.run = w->run;
+    m.text = ns_str_of(w->busy == B_CHUNK ? "signal received; handing back the chunk in progress"
+                                          : "signal received");
+    s_send(w, w->control, &m);
+    zpoller_t *p = zpoller_new(w->control, NULL);
+    double until = ns_now() + w->hb_ms / 1000.0;
+    while (p && ns_now() < until) {
+        void *which = zpoller_wait(p, (int)((until - ns_now()) * 1000.0) + 1);
+        if (which != w->control)
+            continue;
+        zframe_t *f = zframe_recv(w->control);
+        ns_msg_t r;
+        int stop = f && ns_msg_decode(zframe_data(f), zframe_size(f), &r) == NS_OK
+                   && r.type == NS_MSG_STOP;
+        zframe_destroy(&f);
+        if (stop)
+            break;
+    }
+    zpoller_destroy(&p);
+}
+
+static s_outcome_t s_on_control(s_worker_t *w, unsigned *work_port, unsigned *results_port)
+{
+    zframe_t *f = zframe_recv(w->control);
+    if (!f)
+        return S_FATAL;
+    ns_msg_t m;
+    int rv = ns_msg_decode(zframe_data(f), zframe_size(f), &m);
+    s_outcome_t out = S_CONTINUE;
+    char text[NS_FARM_MAX_STR + 1];
+    if (rv == NS_MSG_OTHER_VERSION) {
+        ns_error(S_MOD, "the coordinator at %s speaks farm protocol version %u, this worker "
+                 "version %u; use a nessai-worker from the coordinator's release",
+                 w->cfg->connect, m.version, NS_FARM_PROTOCOL_VERSION);
+        out = S_REFUSED;
+        goto done;
+    }
+    if (rv != NS_OK) {
+        w->malformed++;
+        ns_debug(S_MOD, "dropped a malformed control message (%zu bytes)", zframe_size(f));
+        goto done;
+    }
+    w->last_heard = ns_now();
+    switch (m.type) {
+    case NS_MSG_WELCOME:
+        if (w->phase == P_HELLO) {
+            *work_port = m.work_port;
+            *results_port = m.results_port;
+            s_on_welcome(w, &m);
+        }
+        break;
+    case NS_MSG_ACCEPT:
+        if (w->phase == P_READY && m.run == w->run) {
+            if (s_connect_data(w, *work_port, *results_port) != NS_OK) {
+                ns_error(S_MOD, "cannot connect the data sockets to %s", w->cfg->connect);
+                out = S_FATAL;
+                break;
+            }
+            w->phase = P_LIVE;
+            ns_info(S_MOD, "registered id=%s coordinator=%s model=%s dim=%d", w->id,
+                    w->cfg->connect, ns_model_name(w->model), ns_model_dim(w->model));
+        }
+        break;
+    case NS_MSG_REFUSE:
+        ns_error(S_MOD, "refused by the coordinator at %s: %s", w->cfg->connect,
+                 ns_str_copy(m.text, text, sizeof text));
+        out = S_REFUSED;
+        break;
+    case NS_MSG_STOP:
+        ns_info(S_MOD, "the coordinator ended the run (%s)", ns_str_copy(m.text, text, sizeof text));
+        out = S_STOPPED;
+        break;
+    case NS_MSG_HEARTBEAT:
+        break;
+    default:
+        w->malformed++;   /* a worker-only type sent to us */
+        break;
+    }
+done:
+    zframe_destroy(&f);
+    return out;
+}
+
+static int s_sigpipe_drain(void)
+{
+    char b[64];
+    while (read(s_sigpipe[0], b, sizeof b) > 0) {
+    }
+    return ns_interrupt_pending();
+}
+
+/* One connection to the coordinator, from HELLO to STOP, loss or signal. */
+static s_outcome_t s_session(s_worker_t *w, int *accepted)
+{
+    *accepted = 0;
+    w->phase = P_HELLO;
+    w->hb_ms = S_DEFAULT_HB_MS;
+    w->liveness = S_DEFAULT_LIVENESS;
+    w->control = zsock_new(ZMQ_DEALER);
+    if (!w->control)
+        return S_FATAL;
+    ns_wire_tune(w->control, NS_FARM_CONTROL_MAX, 0);
+    if (zsock_connect(w->control, "%s", w->cfg->connect) != 0) {
+        ns_error(S_MOD, "cannot connect to %s: give an endpoint such as tcp://host:5555",
+                 w->cfg->connect);
+        return S_FATAL;
+    }
+    ns_msg_t hello;
+    ns_msg_init(&hello, NS_MSG_HELLO);
+    hello.host = ns_str_of(w->host);
+    hello.pid = (uint32_t)getpid();
+    hello.slot = (uint32_t)w->cfg->slot;
+    hello.text = ns_str_of(w->cfg->model_override);
+    s_send(w, w->control, &hello);
+    w->last_heard = ns_now();
+    double next_hb = ns_now() + w->hb_ms / 1000.0;
+    unsigned work_port = 0, results_port = 0;
+    for (;;) {
+        zmq_pollitem_t items[4] = {
+            {NULL, s_sigpipe[0], ZMQ_POLLIN, 0},
+            {zsock_resolve(w->control), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve(w->eval), 0, ZMQ_POLLIN, 0},
+            {w->work ? zsock_resolve(w->work) : NULL, 0, ZMQ_POLLIN, 0},
+        };
+        int nitems = (w->phase == P_LIVE && w->busy == B_IDLE) ? 4 : 3;
+        long timeout = (long)((next_hb - ns_now()) * 1000.0) + 1;
+        if (timeout < 0)
+            timeout = 0;
+        int rc = zmq_poll(items, nitems, timeout);
+        if (rc < 0 && zmq_errno() != EINTR)
+            return S_FATAL;
+        if (ns_interrupt_pending() || (rc > 0 && (items[0].revents & ZMQ_POLLIN) && s_sigpipe_drain())) {
+            ns_info(S_MOD, "signal %d: leaving", ns_interrupt_pending());
+            s_leave(w);
+            return S_INTERRUPTED;
+        }
+        if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
+            int was_live = w->phase == P_LIVE;
+            s_outcome_t out = s_on_control(w, &work_port, &results_port);
+            if (!was_live && w->phase == P_LIVE)
+                *accepted = 1;
+            if (out != S_CONTINUE)
+                return out;
+        }
+        if (rc > 0 && (items[2].revents & ZMQ_POLLIN))
+            s_on_eval_done(w);
+        if (rc > 0 && nitems == 4 && (items[3].revents & ZMQ_POLLIN) && w->busy == B_IDLE)
+            s_on_chunk(w);
+        double now = ns_now();
+        if (now >= next_hb) {
+            next_hb = now + w->hb_ms / 1000.0;
+            ns_msg_t hb;
+            ns_msg_init(&hb, NS_MSG_HEARTBEAT);
+            hb.run = w->run;
+            s_send(w, w->control, &hb);
+            if (w->cfg->parent_pid > 0 && getppid() != w->cfg->parent_pid)
+                return S_ORPHANED;
+            if (now - w->last_heard > (w->hb_ms / 1000.0) * w->liveness) {
+                ns_warn(S_MOD, "the coordinator at %s has been silent for %.1f s",
+                        w->cfg->connect, now - w->last_heard);
+                return S_LOST;
+            }
+        }
+    }
+}
+
+/* Sleep for the back-off, waking early on a signal. */
+static void s_backoff_sleep(double seconds)
+{
+    zmq_pollitem_t item = {NULL, s_sigpipe[0], ZMQ_POLLIN, 0};
+    zmq_poll(&item, 1, (long)(seconds * 1000.0));
+}
+
+int ns_worker_run(const ns_worker_config_t *cfg)
+{
+    s_worker_t w;
+    memset(&w, 0, sizeof w);
+    w.cfg = cfg;
+    if (gethostname(w.host, sizeof w.host) != 0)
+        snprintf(w.host, sizeof w.host, "unknown");
+    w.host[sizeof w.host - 1] = '\0';
+    w.eval = zactor_new(s_eval_actor, NULL);
+    if (!w.eval) {
+        ns_error(S_MOD, "cannot start the evaluation thread");
+        return NS_WORKER_EXIT_FAIL;
+    }
+    double backoff = S_BACKOFF_MIN_S;
+    int code = NS_WORKER_EXIT_FAIL;
+    for (;;) {
+        int accepted = 0;
+        s_outcome_t out = s_session(&w, &accepted);
+        if (accepted)
+            backoff = S_BACKOFF_MIN_S;
+        if (out == S_INTERRUPTED && w.busy != B_IDLE) {
+            /* The plugin is still running our handed-back chunk: nothing to
+             * wait for, and no way to stop it. */
+            s_close_session(&w);
+            fflush(stderr);
+            _exit(NS_WORKER_EXIT_OK);
+        }
+        s_drain_eval(&w);
+        s_close_session(&w);
+        if (out == S_STOPPED && !cfg->persistent) {
+            code = NS_WORKER_EXIT_OK;
+            break;
+        }
+        if (out == S_INTERRUPTED) {
+            code = NS_WORKER_EXIT_OK;
+            break;
+        }
+        if (out == S_REFUSED || out == S_FATAL) {
+            code = NS_WORKER_EXIT_FAIL;
+            break;
+        }
+        if (out == S_ORPHANED || (cfg->parent_pid > 0 && out == S_LOST && w.phase != P_HELLO)) {
+            ns_error(S_MOD, "the coordinator (pid %d) is gone; a local worker does not outlive it",
+                     cfg->parent_pid);
+            code = NS_WORKER_EXIT_FAIL;
+            break;
+        }
+        if (out == S_STOPPED) {   /* persistent: wait for the next run */
+            s_backoff_sleep(S_BACKOFF_MIN_S);
+            if (ns_interrupt_pending()) {
+                code = NS_WORKER_EXIT_OK;
+                break;
+            }
+            continue;
+        }
+        ns_info(S_MOD, "reconnecting to %s in %.0f s", cfg->connect, backoff);
+        s_backoff_sleep(backoff);
+        if (ns_interrupt_pending()) {
+            code = NS_WORKER_EXIT_OK;
+            break;
+        }
+        backoff = backoff * 2 > S_BACKOFF_MAX_S ? S_BACKOFF_MAX_S : backoff * 2;
+    }
+    zactor_destroy(&w.eval);
+    ns_model_destroy(&w.model);
+    free(w.x);
+    free(w.logl);
+    return code;
+}
