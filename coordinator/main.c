@@ -1,0 +1,362 @@
+/*
+ * main.c - nessai-coordinator: command line, outputs and exit codes.
+ *
+ * One option table, joined from the fragments of each module (general
+ * options here, then the sampler's, the farm's, the flow's and the
+ * checkpoint's), drives --help, --config FILE and config.json.
+ *
+ * Exit codes (DESIGN.md §5): 0 success, 1 the run failed, 2 usage or
+ * configuration error, 130 (--checkpoint-exit-code) stopped by a signal
+ * after writing a checkpoint.
+ */
+#include "nessai/error.h"
+#include "nessai/evaluator.h"
+#include "nessai/log.h"
+#include "nessai/options.h"
+#include "nessai/plugin.h"
+#include "nessai/rng.h"
+#include "nessai/util.h"
+#include "sampler.h"
+
+#if __has_include("farm.h")
+#include "farm.h"
+#define HAVE_FARM 1
+#endif
+#if __has_include("flow_proposal.h")
+#include "flow_proposal.h"
+#define HAVE_FLOW 1
+#endif
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+#define G "General"
+
+static const ns_option_t s_general_options[] = {
+    {"model", NS_OPT_STRING, NULL, NAN, NAN, NULL, NS_OPT_ALLOW_NONE, G,
+     "Path of the model plugin (a lib<name>.so built from examples/ or your own code). Required."},
+    {"model-args", NS_OPT_STRING, "", NAN, NAN, NULL, 0, G,
+     "Argument string passed to the model's init (e.g. \"dim=8,delay_ms=1\"); every worker gets "
+     "the same."},
+    {"output", NS_OPT_STRING, "outdir", NAN, NAN, NULL, 0, G,
+     "Output directory: result.json, config.json, nessai.log and the checkpoint go here."},
+    {"seed", NS_OPT_INT, NULL, 0, 4294967295.0, NULL, NS_OPT_ALLOW_NONE, G,
+     "Random seed; the same seed gives the same run with any number of workers (none = random, "
+     "recorded in config.json and result.json)."},
+    {"threads", NS_OPT_INT, "1", 1, 1024, NULL, 0, G,
+     "Threads for flow training (like nessai's pytorch_threads)."},
+    {"log-level", NS_OPT_CHOICE, "info", NAN, NAN, "debug|info|warning|error|critical", 0, G,
+     "Verbosity of nessai.log and stderr."},
+    {"config", NS_OPT_STRING, NULL, NAN, NAN, NULL, NS_OPT_CLI_ONLY | NS_OPT_ALLOW_NONE, G,
+     "Read settings from an INI-style file (\"name = value\" lines, same names as the options); "
+     "the command line overrides it."},
+    {"help", NS_OPT_FLAG, NULL, NAN, NAN, NULL, NS_OPT_NO_DUMP, G, "Show this help and exit."},
+    {"version", NS_OPT_FLAG, NULL, NAN, NAN, NULL, NS_OPT_NO_DUMP, G, "Show the version and exit."},
+};
+
+static const char s_usage[] = "nessai-coordinator --model PATH [options]";
+static const char s_description[] =
+    "Nested sampling with normalising-flow proposals (nessai) with likelihood evaluation on a\n"
+    "worker farm. Examples:\n"
+    "  nessai-coordinator --model build/examples/libgaussian.so --model-args dim=2 --output out\n"
+    "  nessai-coordinator --model ./libmymodel.so --n-pool 4 --output out      (4 local workers)\n"
+    "  nessai-coordinator --model ./libmymodel.so --bind tcp://*:5555          (remote workers)\n"
+    "The evidence is printed at the end (\"ln Z = ... +/- ...\"); everything else is in\n"
+    "<output>/result.json. Exit codes: 0 ok, 1 run failed, 2 usage error, 130 checkpointed on a\n"
+    "signal.";
+
+/* Join the fragments; a later fragment may not redefine a name (first wins,
+ * so a module repeating a general option keeps one entry). */
+static ns_option_t *s_join_tables(size_t *n_out)
+{
+    struct {
+        const ns_option_t *t;
+        size_t n;
+    } parts[] = {
+        {s_general_options, sizeof s_general_options / sizeof s_general_options[0]},
+        {ns_sampler_options, ns_sampler_options_count},
+#ifdef HAVE_FARM
+        {ns_farm_options, ns_farm_options_count},
+#endif
+#ifdef HAVE_FLOW
+        {ns_flow_options, ns_flow_options_count},
+#endif
+    };
+    size_t total = 0;
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+        total += parts[p].n;
+    ns_option_t *t = malloc(total * sizeof *t);
+    if (!t)
+        return NULL;
+    size_t n = 0;
+    for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
+        for (size_t i = 0; i < parts[p].n; i++) {
+            int dup = 0;
+            for (size_t k = 0; k < n && !dup; k++)
+                dup = strcmp(t[k].name, parts[p].t[i].name) == 0;
+            if (!dup)
+                t[n++] = parts[p].t[i];
+        }
+    *n_out = n;
+    return t;
+}
+
+/* Write a JSON document atomically (temp file, then rename). */
+static int s_write_json(const char *path, const cJSON *doc)
+{
+    char *text = cJSON_Print(doc);
+    if (!text)
+        return NS_ERR_NOMEM;
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n);
+    int rc = NS_ERR_IO;
+    if (tmp) {
+        snprintf(tmp, n, "%s.temp", path);
+        FILE *f = fopen(tmp, "w");
+        if (f) {
+            int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
+            ok = (fclose(f) == 0) && ok;
+            if (ok && rename(tmp, path) == 0)
+                rc = NS_OK;
+        }
+        if (rc != NS_OK) {
+            ns_error(NULL, "could not write %s: check that the output directory is writable", path);
+            remove(tmp);
+        }
+    } else {
+        rc = NS_ERR_NOMEM;
+    }
+    free(tmp);
+    free(text);
+    return rc;
+}
+
+static char *s_join_path(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static void s_iso_time(char *buf, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* result.json: the sampler's dictionary plus run metadata and the farm. */
+static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_model_t *model,
+                          ns_evaluator_t *ev, int argc, char **argv, const char *started,
+                          double wall, double cpu)
+{
+    cJSON *r = ns_sampler_result_json(sampler);
+    if (!r)
+        return NS_ERR_NOMEM;
+    cJSON *run = cJSON_AddObjectToObject(r, "run");
+    cJSON_AddStringToObject(run, "program", "nessai-coordinator");
+    cJSON_AddStringToObject(run, "program_version", NESSAI_FARM_VERSION);
+    cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
+    cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
+    cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
+    cJSON_AddStringToObject(run, "model_hash", ns_model_hash(model));
+    cJSON_AddNumberToObject(run, "dim", ns_model_dim(model));
+    cJSON *names = cJSON_AddArrayToObject(run, "parameters");
+    for (int j = 0; j < ns_model_dim(model); j++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(ns_model_param_names(model)[j]));
+    cJSON_AddStringToObject(run, "evaluator", ns_evaluator_kind(ev));
+    cJSON *cmd = cJSON_AddArrayToObject(run, "command_line");
+    for (int i = 0; i < argc; i++)
+        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    char host[256] = "";
+    gethostname(host, sizeof host - 1);
+    cJSON_AddStringToObject(run, "host", host);
+    cJSON_AddStringToObject(run, "started", started);
+    char ended[32];
+    s_iso_time(ended, sizeof ended);
+    cJSON_AddStringToObject(run, "ended", ended);
+    cJSON_AddNumberToObject(run, "wall_time", wall);
+    cJSON_AddNumberToObject(run, "cpu_time", cpu);
+    /* where the sampling time went: likelihood / training / population / other */
+    double ts = ns_sampler_sampling_time(sampler), tl = ns_sampler_likelihood_time(sampler),
+           tt = ns_sampler_training_time(sampler), tp = ns_sampler_population_time(sampler);
+    cJSON *split = cJSON_AddObjectToObject(run, "time_split");
+    cJSON_AddNumberToObject(split, "likelihood", tl);
+    cJSON_AddNumberToObject(split, "training", tt);
+    cJSON_AddNumberToObject(split, "population_excluding_likelihood", fmax(0.0, tp - tl));
+    cJSON_AddNumberToObject(split, "other", fmax(0.0, ts - tt - fmax(tp, tl)));
+    double truth = ns_model_truth(model), err = ns_sampler_log_evidence_error(sampler);
+    if (!isnan(truth)) {
+        double diff = ns_sampler_log_evidence(sampler) - truth;
+        cJSON_AddNumberToObject(run, "delta_log_evidence", diff);
+        if (err > 0)
+            cJSON_AddNumberToObject(run, "delta_in_sigma", diff / err);
+    }
+    cJSON *farm = cJSON_AddObjectToObject(r, "farm");
+    ns_evaluator_stats_json(ev, farm);
+    char *path = s_join_path(output, "result.json");
+    int rc = path ? s_write_json(path, r) : NS_ERR_NOMEM;
+    if (rc == NS_OK)
+        ns_info(NULL, "Results saved to %s", path);
+    free(path);
+    cJSON_Delete(r);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    double wall0 = ns_now(), cpu0 = ns_cpu_time();
+    char started[32];
+    s_iso_time(started, sizeof started);
+    char err[512] = "";
+    size_t n_opts = 0;
+    ns_option_t *table = s_join_tables(&n_opts);
+    ns_config_t *cfg = table ? ns_config_new(table, n_opts) : NULL;
+    if (!cfg) {
+        fprintf(stderr, "nessai-coordinator: out of memory\n");
+        free(table);
+        return EXIT_FAILED;
+    }
+    int status = EXIT_USAGE;
+    ns_model_t *model = NULL;
+    ns_evaluator_t *ev = NULL;
+    ns_sampler_t *sampler = NULL;
+    char *cfg_path = NULL;
+
+    if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
+        goto out;
+    }
+    if (ns_config_bool(cfg, "help")) {
+        ns_config_print_help(cfg, stdout, s_usage, s_description);
+        status = EXIT_OK;
+        goto out;
+    }
+    if (ns_config_bool(cfg, "version")) {
+        printf("nessai-coordinator %s\n", NESSAI_FARM_VERSION);
+        status = EXIT_OK;
+        goto out;
+    }
+    const char *model_path = ns_config_str(cfg, "model");
+    if (!model_path || !*model_path) {
+        fprintf(stderr, "nessai-coordinator: error: --model is required: give the path of a model "
+                        "plugin, e.g. --model build/examples/libgaussian.so (see --help)\n");
+        goto out;
+    }
+    ns_log_level_t level;
+    ns_log_level_parse(ns_config_str(cfg, "log-level"), &level);
+    ns_log_set_level(level);
+    if (!ns_config_is_set(cfg, "seed")) {
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)ns_rng_random_seed());
+        ns_config_set(cfg, "seed", seed, err, sizeof err);
+    }
+    const char *output = ns_config_str(cfg, "output");
+    if (ns_mkdir_p(output) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: cannot create the output directory '%s': choose a "
+                        "writable --output\n", output);
+        goto out;
+    }
+    char *log_path = s_join_path(output, "nessai.log");
+    if (!log_path || ns_log_open_file(log_path) != NS_OK)
+        fprintf(stderr, "nessai-coordinator: warning: cannot write %s; logging to stderr only\n",
+                log_path ? log_path : "nessai.log");
+    free(log_path);
+    ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_FARM_VERSION,
+            ns_config_int(cfg, "seed"), output);
+
+    if (ns_model_load(model_path, ns_config_str(cfg, "model-args"), &model, err, sizeof err) != NS_OK) {
+        ns_error(NULL, "%s", err);
+        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
+        goto out;
+    }
+    ns_info(NULL, "Model %s: %d parameters, plugin %s", ns_model_name(model), ns_model_dim(model),
+            ns_model_path(model));
+
+    cJSON *cj = ns_config_to_json(cfg);
+    cfg_path = s_join_path(output, "config.json");
+    if (!cj || !cfg_path || s_write_json(cfg_path, cj) != NS_OK) {
+        cJSON_Delete(cj);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    cJSON_Delete(cj);
+
+    int rc;
+#ifdef HAVE_FARM
+    if (ns_farm_wanted(cfg)) {
+        if ((rc = ns_farm_evaluator_new(cfg, model, argv[0], &ev)) != NS_OK) {
+            status = rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
+            fprintf(stderr, "nessai-coordinator: error: could not start the worker farm (%s); see "
+                            "the log above\n", ns_strerror(rc));
+            goto out;
+        }
+    }
+#endif
+    if (!ev && !(ev = ns_evaluator_inprocess_new(model, 0))) {
+        status = EXIT_FAILED;
+        goto out;
+    }
+    ns_info(NULL, "Likelihood evaluator: %s", ns_evaluator_kind(ev));
+
+    ns_proposal_factory_fn flow_factory = NULL;
+#ifdef HAVE_FLOW
+    flow_factory = ns_flow_proposal_new;
+#endif
+    if ((rc = ns_sampler_new(cfg, model, ev, flow_factory, output, &sampler)) != NS_OK) {
+        status = rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
+        fprintf(stderr, "nessai-coordinator: error: could not set up the sampler (%s); see the log "
+                        "above\n", ns_strerror(rc));
+        goto out;
+    }
+
+    rc = ns_sampler_run(sampler);
+    if (rc == NS_ERR_INTERRUPTED) {
+        ns_error(NULL, "Stopped by signal %d before the run finished", ns_interrupt_pending());
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if (rc != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: the run failed (%s); see %s/nessai.log\n",
+                ns_strerror(rc), output);
+        status = EXIT_FAILED;
+        goto out;
+    }
+    if ((rc = ns_sampler_compute_posterior(sampler)) != NS_OK ||
+        (rc = s_write_result(output, sampler, model, ev, argc, argv, started, ns_now() - wall0,
+                             ns_cpu_time() - cpu0)) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: writing the results failed (%s)\n", ns_strerror(rc));
+        status = EXIT_FAILED;
+        goto out;
+    }
+    double lz = ns_sampler_log_evidence(sampler), lze = ns_sampler_log_evidence_error(sampler);
+    printf("ln Z = %.4f +/- %.4f\n", lz, lze);
+    double truth = ns_model_truth(model);
+    if (!isnan(truth))
+        printf("truth ln Z = %.5f, difference %+.4f (%+.2f sigma)\n", truth, lz - truth,
+               lze > 0 ? (lz - truth) / lze : NAN);
+    fflush(stdout);
+    status = EXIT_OK;
+out:
+    ns_sampler_destroy(&sampler);
+    if (ev) {
+        ns_evaluator_shutdown(ev);
+        ns_evaluator_destroy(&ev);
+    }
+    ns_model_destroy(&model);
+    ns_log_close_file();
+    free(cfg_path);
+    ns_config_destroy(&cfg);
+    free(table);
+    return status;
+}

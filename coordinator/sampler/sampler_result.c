@@ -1,0 +1,156 @@
+/*
+ * sampler_result.c - posterior samples (SPEC.md §1.8) and the result
+ * dictionary of SPEC §1.10 as JSON.
+ *
+ * Non-finite numbers are written as NaN, Infinity and -Infinity, as
+ * nessai's result.json (Python's json module) does: logL_birth is -inf for
+ * the initial live points, rolling p-values can be NaN. Python's json and
+ * pandas read these tokens; strict parsers need them mapped first.
+ */
+#include "sampler_internal.h"
+
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "posterior.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ns_sampler_compute_posterior(ns_sampler_t *self)
+{
+    size_t n = self->nested.n / self->st;
+    free(self->log_w);
+    free(self->post_idx);
+    self->log_w = malloc((n ? n : 1) * sizeof(double));
+    self->post_idx = NULL;
+    self->n_post = 0;
+    if (!self->log_w)
+        return NS_ERR_NOMEM;
+    ns_integrator_log_posterior_weights(self->integ, self->log_w);
+    self->ess = ns_posterior_ess(self->log_w, n);
+    ns_info(NULL, "Effective sample size: %.1f", self->ess);
+    if (n == 0) {
+        self->have_posterior = 1;
+        return NS_OK;
+    }
+    if (self->multinomial) {
+        size_t m = (size_t)self->ess;
+        self->post_idx = malloc((m ? m : 1) * sizeof(size_t));
+        if (!self->post_idx)
+            return NS_ERR_NOMEM;
+        int rc = ns_posterior_multinomial(self->log_w, n, m, self->rng, self->post_idx);
+        if (rc != NS_OK)
+            return rc;
+        self->n_post = m;
+    } else {
+        double mx = -INFINITY, expect = 0.0;
+        for (size_t i = 0; i < n; i++)
+            if (self->log_w[i] > mx)
+                mx = self->log_w[i];
+        for (size_t i = 0; i < n; i++)
+            expect += exp(self->log_w[i] - mx);
+        ns_info(NULL, "Expect %.0f samples from rejection sampling", expect);
+        self->post_idx = malloc(n * sizeof(size_t));
+        if (!self->post_idx)
+            return NS_ERR_NOMEM;
+        self->n_post = ns_posterior_rejection(self->log_w, n, self->rng, self->post_idx);
+    }
+    ns_info(NULL, "Returned %zu posterior samples", self->n_post);
+    self->have_posterior = 1;
+    return NS_OK;
+}
+
+/* ---- JSON ---- */
+
+static cJSON *s_num(double v)
+{
+    if (isnan(v))
+        return cJSON_CreateRaw("NaN");
+    if (isinf(v))
+        return cJSON_CreateRaw(v > 0 ? "Infinity" : "-Infinity");
+    return cJSON_CreateNumber(v);
+}
+
+static void s_add_num(cJSON *obj, const char *key, double v) { cJSON_AddItemToObject(obj, key, s_num(v)); }
+
+static cJSON *s_array(const double *v, size_t n, size_t stride)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, s_num(v[i * stride]));
+    return a;
+}
+
+/* A record array as {field: [values]}: parameters, logP, logL, it. rows
+ * selects the rows (NULL = all n in order). */
+static cJSON *s_records(const ns_sampler_t *self, const double *base, const size_t *rows, size_t n)
+{
+    cJSON *obj = cJSON_CreateObject();
+    const char *const *names = ns_model_param_names(self->model);
+    const char *core[3] = {"logP", "logL", "it"};
+    for (size_t c = 0; obj && c < self->st; c++) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; a && i < n; i++) {
+            size_t r = rows ? rows[i] : i;
+            cJSON_AddItemToArray(a, s_num(base[r * self->st + c]));
+        }
+        cJSON_AddItemToObject(obj, c < self->d ? names[c] : core[c - self->d], a);
+    }
+    return obj;
+}
+
+cJSON *ns_sampler_result_json(const ns_sampler_t *self)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (!r)
+        return NULL;
+    size_t n = self->nested.n / self->st;
+    cJSON_AddStringToObject(r, "version", NESSAI_FARM_VERSION);
+    cJSON_AddNullToObject(r, "glasflow_version");
+    cJSON_AddNumberToObject(r, "seed", (double)self->seed);
+    s_add_num(r, "sampling_time", ns_sampler_sampling_time(self));
+    cJSON_AddNumberToObject(r, "total_likelihood_evaluations", (double)self->n_eval);
+    s_add_num(r, "likelihood_evaluation_time", self->likelihood_time);
+    cJSON *h = cJSON_AddObjectToObject(r, "history");
+    for (int k = 0; h && k < NS_H__COUNT; k++)
+        cJSON_AddItemToObject(h, ns_history_names[k], s_array(self->history[k].v, self->history[k].n, 1));
+    double truth = ns_model_truth(self->model);
+    if (!isnan(truth))
+        s_add_num(r, "truth", truth);
+    cJSON *ins = cJSON_AddArrayToObject(r, "insertion_indices");
+    for (size_t i = 0; ins && i < self->insertion.n; i++)
+        cJSON_AddItemToArray(ins, cJSON_CreateNumber((double)self->insertion.v[i]));
+    s_add_num(r, "final_p_value", self->final_p);
+    s_add_num(r, "final_ks_statistic", self->final_ks_d);
+    cJSON_AddItemToObject(r, "nested_samples", s_records(self, self->nested.v, NULL, n));
+    if (self->have_posterior)
+        cJSON_AddItemToObject(r, "log_posterior_weights", s_array(self->log_w, n, 1));
+    /* logL_birth = logLs[it]: the contour the point had to beat */
+    cJSON *birth = cJSON_AddArrayToObject(r, "logL_birth");
+    const double *logls = ns_integrator_logls(self->integ);
+    size_t nl = ns_integrator_count(self->integ) + 1;
+    for (size_t i = 0; birth && i < n; i++) {
+        double it = self->nested.v[i * self->st + NS_LP_IT(self->d)];
+        size_t k = it >= 0 && it < (double)nl ? (size_t)it : 0;
+        cJSON_AddItemToArray(birth, s_num(logls[k]));
+    }
+    s_add_num(r, "log_evidence", ns_integrator_log_z(self->integ));
+    s_add_num(r, "log_evidence_error", ns_integrator_error(self->integ));
+    s_add_num(r, "information", ns_integrator_information(self->integ));
+    s_add_num(r, "training_time", self->training_time);
+    s_add_num(r, "population_time", self->population_time);
+    if (self->have_posterior)
+        cJSON_AddItemToObject(r, "posterior_samples", s_records(self, self->nested.v, self->post_idx, self->n_post));
+    /* run summary beyond nessai's keys */
+    cJSON_AddNumberToObject(r, "iterations", (double)self->iteration);
+    cJSON_AddNumberToObject(r, "nlive", (double)self->nlive);
+    s_add_num(r, "effective_sample_size", self->ess);
+    cJSON_AddBoolToObject(r, "finalised", self->finalised);
+    cJSON_AddBoolToObject(r, "stopped_at_max_iteration", self->stopped_max);
+    s_add_num(r, "dlogZ", self->condition);
+    cJSON_AddStringToObject(r, "proposal", ns_sampler_proposal_name(self));
+    cJSON_AddNumberToObject(r, "training_count", (double)self->training_count);
+    return r;
+}
