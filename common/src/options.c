@@ -88,11 +88,11 @@ static void s_bounds_text(const ns_option_t *o, char *buf, size_t len)
         return;
     int lo = !isnan(o->min) && !isinf(o->min), hi = !isnan(o->max) && !isinf(o->max);
     if (lo && hi)
-        snprintf(buf, len, "between %g and %g", o->min, o->max);
+        snprintf(buf, len, "between %.15g and %.15g", o->min, o->max);
     else if (lo)
-        snprintf(buf, len, "at least %g", o->min);
+        snprintf(buf, len, "at least %.15g", o->min);
     else if (hi)
-        snprintf(buf, len, "at most %g", o->max);
+        snprintf(buf, len, "at most %.15g", o->max);
 }
 
 /* Validate text for option k and store it with the given source. */
@@ -415,33 +415,58 @@ static const char *s_metavar(const ns_option_t *o)
     }
 }
 
+/* Find the next hard line break: a newline followed by another newline or by
+ * a space (an indented example line). A lone newline is just a space. */
+static const char *s_hard_break(const char *p)
+{
+    for (const char *q = strchr(p, '\n'); q; q = strchr(q + 1, '\n'))
+        if (q[1] == '\n' || q[1] == ' ' || q[1] == '\0')
+            return q;
+    return NULL;
+}
+
 /* Print text wrapped at width, each line indented by indent. */
 static void s_wrap(FILE *out, const char *text, int indent, int width)
 {
-    int col = indent;
-    fprintf(out, "%*s", indent, "");
     const char *p = text;
-    while (*p) {
-        while (*p == ' ')
-            p++;
-        const char *w = p;
-        while (*p && *p != ' ')
-            p++;
-        int n = (int)(p - w);
-        if (n == 0)
-            break;
-        if (col > indent && col + 1 + n > width) {
-            fprintf(out, "\n%*s", indent, "");
-            col = indent;
-        }
-        if (col > indent) {
+    for (;;) {
+        const char *nl = s_hard_break(p);
+        size_t plen = nl ? (size_t)(nl - p) : strlen(p);
+        int col = indent;
+        fprintf(out, "%*s", indent, "");
+        size_t i = 0;
+        /* keep a line's leading spaces (indented example lines) */
+        while (i < plen && p[i] == ' ') {
             fputc(' ', out);
             col++;
+            i++;
         }
-        fprintf(out, "%.*s", n, w);
-        col += n;
+        int line_start = col;
+        while (i < plen) {
+            while (i < plen && (p[i] == ' ' || p[i] == '\n'))
+                i++;
+            size_t w = i;
+            while (i < plen && p[i] != ' ' && p[i] != '\n')
+                i++;
+            int n = (int)(i - w);
+            if (n == 0)
+                break;
+            if (col > line_start && col + 1 + n > width) {
+                fprintf(out, "\n%*s", line_start, "");
+                col = line_start;
+            }
+            if (col > line_start) {
+                fputc(' ', out);
+                col++;
+            }
+            fprintf(out, "%.*s", n, p + w);
+            col += n;
+        }
+        fputc('\n', out);
+        if (!nl || nl[1] == '\0')
+            break;
+        p = nl + 1;
     }
-    fputc('\n', out);
 }
 
 void ns_config_print_help(const ns_config_t *self, FILE *out, const char *usage, const char *description)
