@@ -18,6 +18,11 @@
 #include "nessai/util.h"
 #include "sampler.h"
 
+#if __has_include("checkpoint.h")
+#include "checkpoint.h"
+#define HAVE_CHECKPOINT 1
+#endif
+
 #if __has_include("farm.h")
 #include "farm.h"
 #define HAVE_FARM 1
@@ -87,6 +92,9 @@ static ns_option_t *s_join_tables(size_t *n_out)
 #endif
 #ifdef HAVE_FLOW
         {ns_flow_options, ns_flow_options_count},
+#endif
+#ifdef HAVE_CHECKPOINT
+        {ns_checkpoint_options, ns_checkpoint_options_count},
 #endif
     };
     size_t total = 0;
@@ -213,6 +221,24 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     return rc;
 }
 
+#ifdef HAVE_CHECKPOINT
+static int s_save_sampler(void *state, ns_buf_t *b)
+{
+    return ns_sampler_save(state, b);
+}
+
+/* Periodic checkpoints at iteration boundaries (and the interrupt check),
+ * one more at the end of the run (docs/checkpoint.md). */
+static int s_checkpoint_hook(ns_sampler_t *sampler, ns_sampler_event_t event, void *ctx)
+{
+    ns_ckpt_ctl_t *ckpt = ctx;
+    uint64_t it = (uint64_t)ns_sampler_iteration(sampler);
+    if (event == NS_SAMPLER_EVENT_END)
+        return ns_ckpt_ctl_save(ckpt, it, s_save_sampler, sampler);
+    return ns_ckpt_ctl_iteration(ckpt, it, s_save_sampler, sampler);
+}
+#endif
+
 int main(int argc, char **argv)
 {
     double wall0 = ns_now(), cpu0 = ns_cpu_time();
@@ -232,6 +258,10 @@ int main(int argc, char **argv)
     ns_evaluator_t *ev = NULL;
     ns_sampler_t *sampler = NULL;
     char *cfg_path = NULL;
+#ifdef HAVE_CHECKPOINT
+    ns_ckpt_ctl_t *ckpt = NULL;
+    ns_ckpt_loaded_t resume_state = {0};
+#endif
 
     if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: %s\n", err);
@@ -256,6 +286,12 @@ int main(int argc, char **argv)
     ns_log_level_t level;
     ns_log_level_parse(ns_config_str(cfg, "log-level"), &level);
     ns_log_set_level(level);
+    int seed_given = ns_config_user_set(cfg, "seed");
+#ifdef HAVE_CHECKPOINT
+    /* From here a signal stops the run: with a checkpoint once sampling has
+     * started (exit --checkpoint-exit-code), before that with exit 1. */
+    ns_ckpt_signals_install();
+#endif
     if (!ns_config_is_set(cfg, "seed")) {
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)ns_rng_random_seed());
@@ -282,6 +318,29 @@ int main(int argc, char **argv)
     }
     ns_info(NULL, "Model %s: %d parameters, plugin %s", ns_model_name(model), ns_model_dim(model),
             ns_model_path(model));
+
+#ifdef HAVE_CHECKPOINT
+    {
+        ns_ckpt_ident_t id = {ns_model_name(model), ns_model_args(model), ns_model_hash(model),
+                              ns_model_dim(model), (uint64_t)ns_config_int(cfg, "seed")};
+        if (!(ckpt = ns_ckpt_ctl_new(cfg, output, &id, seed_given))) {
+            status = EXIT_FAILED;
+            goto out;
+        }
+        int lrc = ns_ckpt_ctl_load(ckpt, &resume_state, err, sizeof err);
+        if (lrc != NS_OK) {
+            fprintf(stderr, "nessai-coordinator: error: %s\n", err);
+            status = ns_ckpt_load_exit_status(lrc);
+            goto out;
+        }
+        if (resume_state.payload && !seed_given) {
+            char seed[32];
+            snprintf(seed, sizeof seed, "%llu", (unsigned long long)resume_state.seed);
+            ns_config_set(cfg, "seed", seed, err, sizeof err);
+            ns_info(NULL, "Continuing with the checkpoint's seed %s", seed);
+        }
+    }
+#endif
 
     cJSON *cj = ns_config_to_json(cfg);
     cfg_path = s_join_path(output, "config.json");
@@ -319,8 +378,38 @@ int main(int argc, char **argv)
                         "above\n", ns_strerror(rc));
         goto out;
     }
+#ifdef HAVE_CHECKPOINT
+    if (resume_state.payload) {
+        ns_buf_t saved;
+        ns_buf_view(&saved, resume_state.payload, resume_state.payload_len);
+        if ((rc = ns_sampler_load(sampler, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
+            rc = NS_ERR_CORRUPT;
+        if (rc != NS_OK) {
+            fprintf(stderr, "nessai-coordinator: error: the checkpoint %s does not fit this run "
+                            "(%s); resume with the settings of the original run, or use "
+                            "--no-resume\n", ns_ckpt_ctl_path(ckpt), ns_strerror(rc));
+            status = EXIT_USAGE;
+            goto out;
+        }
+        ns_ckpt_loaded_clear(&resume_state);
+        ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(sampler));
+    }
+    ns_sampler_set_hook(sampler, s_checkpoint_hook, ckpt);
+    if (ns_ckpt_ctl_start(ckpt) != NS_OK) {
+        status = EXIT_FAILED;
+        goto out;
+    }
+#endif
 
     rc = ns_sampler_run(sampler);
+#ifdef HAVE_CHECKPOINT
+    if (rc == NS_ERR_INTERRUPTED) {
+        ns_sampler_note_checkpoint(sampler);
+        status = ns_ckpt_ctl_interrupted(ckpt, (uint64_t)ns_sampler_iteration(sampler),
+                                         s_save_sampler, sampler);
+        goto out;
+    }
+#endif
     if (rc == NS_ERR_INTERRUPTED) {
         ns_error(NULL, "Stopped by signal %d before the run finished", ns_interrupt_pending());
         status = EXIT_FAILED;
@@ -348,6 +437,10 @@ int main(int argc, char **argv)
     fflush(stdout);
     status = EXIT_OK;
 out:
+#ifdef HAVE_CHECKPOINT
+    ns_ckpt_ctl_destroy(&ckpt);
+    ns_ckpt_loaded_clear(&resume_state);
+#endif
     ns_sampler_destroy(&sampler);
     if (ev) {
         ns_evaluator_shutdown(ev);

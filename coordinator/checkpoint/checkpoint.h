@@ -152,7 +152,9 @@ void ns_ckpt_ctl_destroy(ns_ckpt_ctl_t **self_p);
 const char *ns_ckpt_ctl_path(const ns_ckpt_ctl_t *self);
 
 /* With --resume, find and validate the checkpoint (ns_ckpt_load's
- * returns, logged); with --no-resume, NS_OK and no payload. */
+ * returns, logged); with --no-resume, NS_OK and no payload. When one is
+ * found and --seed was not given, the controller adopts its seed (the
+ * caller should too: out->seed). */
 int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size_t errlen);
 
 /* Install the signal handlers, arm --max-runtime and start the interval

@@ -103,6 +103,10 @@ int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size
         ns_error("checkpoint", "%s", err);
         return rv;
     }
+    /* Without --seed the run continues with the checkpoint's seed, and
+     * later checkpoints carry it too. */
+    if (out->payload && !self->seed_given)
+        self->ident.seed = out->seed;
     if (out->payload)
         ns_info("checkpoint", "resuming path=%s%s iteration=%llu bytes=%zu seed=%llu",
                 self->path, out->from_old ? ".old" : "", (unsigned long long)out->iteration,

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const s_ignored[] = {"farm", "checkpoint_iterations", NULL};
+/* "run" is the invocation's metadata (command line, host, start and end
+ * times), not a result. */
+static const char *const s_ignored[] = {"farm", "checkpoint_iterations", "run", NULL};
 
 static int s_ignored_key(const char *k, const char *const *extra)
 {

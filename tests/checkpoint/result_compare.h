@@ -7,7 +7,8 @@
 #include <stddef.h>
 
 /* Keys skipped at any depth: every key containing "time", "farm" (worker
- * counts, retries, wall times), "checkpoint_iterations" (signal
+ * counts, retries, wall times), "run" (command line, host, start and
+ * end of this invocation), "checkpoint_iterations" (signal
  * checkpoints are a property of how the run was stopped), plus the
  * NULL-terminated extra list (may be NULL). Returns 0 if equal, 1 if they
  * differ (why names the first differing key path), -1 if a file cannot be
