@@ -34,6 +34,13 @@ static inline const double *ns_lp_crow(const double *rows, size_t d, size_t i)
     return rows + i * NS_LP_STRIDE(d);
 }
 
+/* Replace the worst live point (row 0) of n rows sorted ascending by logL
+ * with row, keeping the order (SPEC §1.4): k = searchsorted-left of the new
+ * logL on the array that still holds the worst point, rows 1..k-1 move
+ * down one place, row lands at k - 1. Returns the insertion index k - 1.
+ * Requires row's logL > the worst logL (then k >= 1). */
+size_t ns_lp_insert(double *live, size_t n, size_t d, const double *row);
+
 #ifdef __cplusplus
 }
 #endif

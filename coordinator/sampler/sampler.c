@@ -540,20 +540,9 @@ static int s_consume(ns_sampler_t *self)
     self->block_iteration++;
     nr[NS_LP_IT(d)] = (double)self->iteration;
 
-    /* searchsorted-left on the array that still holds the worst point */
     const double new_logl = nr[NS_LP_LOGL(d)];
-    size_t lo = 0, hi = self->nlive;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (self->live[mid * st + NS_LP_LOGL(d)] < new_logl)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    size_t k = lo; /* >= 1 because new_logl > logl_min */
-    memmove(self->live, self->live + st, (k - 1) * st * sizeof(double));
-    memcpy(self->live + (k - 1) * st, nr, st * sizeof(double));
-    if ((rc = ns_ivec_push(&self->insertion, (int64_t)(k - 1))) != NS_OK)
+    size_t index = ns_lp_insert(self->live, self->nlive, d, nr);
+    if ((rc = ns_ivec_push(&self->insertion, (int64_t)index)) != NS_OK)
         return rc;
 
     double acc = 1.0 / (double)self->pending_count;
