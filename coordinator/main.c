@@ -283,6 +283,12 @@ int main(int argc, char **argv)
                         "plugin, e.g. --model build/examples/libgaussian.so (see --help)\n");
         goto out;
     }
+    /* Load the model before anything is logged: a wrong path or argument is
+     * a usage error reported in one line. */
+    if (ns_model_load(model_path, ns_config_str(cfg, "model-args"), &model, err, sizeof err) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
+        goto out;
+    }
     ns_log_level_t level;
     ns_log_level_parse(ns_config_str(cfg, "log-level"), &level);
     ns_log_set_level(level);
@@ -311,11 +317,6 @@ int main(int argc, char **argv)
     ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_FARM_VERSION,
             ns_config_int(cfg, "seed"), output);
 
-    if (ns_model_load(model_path, ns_config_str(cfg, "model-args"), &model, err, sizeof err) != NS_OK) {
-        ns_error(NULL, "%s", err);
-        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
-        goto out;
-    }
     ns_info(NULL, "Model %s: %d parameters, plugin %s", ns_model_name(model), ns_model_dim(model),
             ns_model_path(model));
 
