@@ -68,14 +68,17 @@ static const ns_option_t s_general_options[] = {
 
 static const char s_usage[] = "nessai-coordinator --model PATH [options]";
 static const char s_description[] =
-    "Nested sampling with normalising-flow proposals (nessai) with likelihood evaluation on a\n"
-    "worker farm. Examples:\n"
-    "  nessai-coordinator --model build/examples/libgaussian.so --model-args dim=2 --output out\n"
-    "  nessai-coordinator --model ./libmymodel.so --n-pool 4 --output out      (4 local workers)\n"
-    "  nessai-coordinator --model ./libmymodel.so --bind tcp://*:5555          (remote workers)\n"
-    "The evidence is printed at the end (\"ln Z = ... +/- ...\"); everything else is in\n"
-    "<output>/result.json. Exit codes: 0 ok, 1 run failed, 2 usage error, 130 checkpointed on a\n"
-    "signal.";
+    "Nested sampling with normalising-flow proposals (nessai), with the likelihood\n"
+    "evaluated in-process or on a farm of worker processes.\n"
+    "\n"
+    "Examples:\n"
+    "  nessai-coordinator --model build/examples/libgaussian.so --output out\n"
+    "  nessai-coordinator --model ./libmymodel.so --n-pool 4 --output out\n"
+    "  nessai-coordinator --model ./libmymodel.so --bind 'tcp://*:5555'\n"
+    "\n"
+    "The evidence is printed at the end (\"ln Z = ... +/- ...\"); everything else\n"
+    "is in <output>/result.json, <output>/nessai.log and <output>/config.json.\n"
+    "Exit codes: 0 ok, 1 run failed, 2 usage error, 130 checkpointed on a signal.";
 
 /* Join the fragments; a later fragment may not redefine a name (first wins,
  * so a module repeating a general option keeps one entry). */

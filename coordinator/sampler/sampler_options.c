@@ -6,10 +6,10 @@
 #define G "Nested sampler"
 
 const ns_option_t ns_sampler_options[] = {
-    {"nlive", NS_OPT_INT, "2000", 2, 1e9, NULL, 0, G, "Number of live points."},
+    {"nlive", NS_OPT_INT, "2000", 2, NAN, NULL, 0, G, "Number of live points."},
     {"stopping", NS_OPT_DOUBLE, "0.1", 0, INFINITY, NULL, 0, G,
      "Stop when dlogZ = ln(Z + Lmax X) - ln Z is at most this value."},
-    {"max-iteration", NS_OPT_INT, NULL, 1, 9e15, NULL, NS_OPT_ALLOW_NONE, G,
+    {"max-iteration", NS_OPT_INT, NULL, 1, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Stop after this many iterations without adding the live points to the evidence "
      "(none = no limit)."},
     {"maximum-uninformed", NS_OPT_DOUBLE, NULL, 0, INFINITY, NULL, NS_OPT_ALLOW_NONE | NS_OPT_ALLOW_INF, G,
@@ -24,7 +24,7 @@ const ns_option_t ns_sampler_options[] = {
     {"analytic-priors", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, G,
      "The model's new_point samples the prior exactly: draw uninformed points without rejection "
      "(pools of 1000)."},
-    {"cooldown", NS_OPT_INT, "200", 0, 9e15, NULL, 0, G,
+    {"cooldown", NS_OPT_INT, "200", 0, NAN, NULL, 0, G,
      "Minimum iterations between two trainings that are not forced."},
     {"training-frequency", NS_OPT_DOUBLE, NULL, 1, INFINITY, NULL, NS_OPT_ALLOW_NONE | NS_OPT_ALLOW_INF, G,
      "Retrain every this many iterations (none = only when the pool is empty or acceptance is low)."},
@@ -35,7 +35,7 @@ const ns_option_t ns_sampler_options[] = {
     {"reset-acceptance", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, G,
      "Reset the flow completely before training when the block acceptance is below "
      "acceptance-threshold."},
-    {"memory", NS_OPT_INT, "0", 0, 9e15, NULL, 0, G,
+    {"memory", NS_OPT_INT, "0", 0, NAN, NULL, 0, G,
      "Also train on this many of the latest nested samples (0 = live points only)."},
     {"shrinkage-expectation", NS_OPT_CHOICE, "logt", NAN, NAN, "logt|t", 0, G,
      "Volume shrinkage per iteration: logt = <ln t> = -1/nlive, t = ln<t> = -ln(1 + 1/nlive)."},
@@ -44,7 +44,7 @@ const ns_option_t ns_sampler_options[] = {
      "How posterior samples are drawn from the weighted nested samples."},
     {"allow-multi-valued-likelihood", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, G,
      "Accept a likelihood that gives different values for the same point (not recommended)."},
-    {"logging-interval", NS_OPT_INT, NULL, 1, 9e15, NULL, NS_OPT_ALLOW_NONE, G,
+    {"logging-interval", NS_OPT_INT, NULL, 1, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Iterations between progress lines (none = nlive)."},
 };
 
