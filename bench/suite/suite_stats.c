@@ -1,0 +1,232 @@
+/*
+ * suite_stats.c - nessai-suite-stats: reads the result.json of k runs of one
+ * benchmark problem and prints one row of the accuracy/cost table with the
+ * pass criteria 1-4 of the benchmark plan (BENCHMARKS.md §3):
+ *   1 bias       |mean D| <= 3 s / sqrt(k) + 0.02
+ *   2 honesty    0.5 <= s / rms(sigma) <= 2, at most 1 run with |D| > 3 sigma,
+ *                none with |D| > 5 sigma
+ *   3 precision  s <= 2 sqrt(H / nlive)
+ *   4 indices    Fisher-combined p of the final KS p-values > 1e-3 and at most
+ *                10 % of the runs with p < 0.01
+ * where D = ln Z_hat - ln Z_true and s is the sample standard deviation of D.
+ *
+ * Usage:
+ *   nessai-suite-stats --header
+ *   nessai-suite-stats --label S1-2 --info 3.1536 [--runs] result.json...
+ * --info is H in nats (criterion 3 is skipped without it); nlive and the truth
+ * come from each result.json. --runs also prints one line per run.
+ */
+#include <cjson/cJSON.h>
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    double log_z, sigma, truth, delta, p, ess, t_like, t_train, t_pop, t_other, wall;
+    double evals, iterations, nlive;
+} s_run_t;
+
+/* result.json uses Python's NaN / Infinity / -Infinity tokens (as nessai);
+ * cJSON is strict, so copy the text with bare tokens outside strings turned
+ * into null. Caller frees. */
+static char *s_strict_json(const char *t)
+{
+    size_t n = strlen(t);
+    char *out = malloc(n + n / 2 + 8), *o = out;
+    if (!out)
+        return NULL;
+    int in_str = 0;
+    for (const char *p = t; *p; p++) {
+        if (in_str) {
+            *o++ = *p;
+            if (*p == '\\' && p[1])
+                *o++ = *++p;
+            else if (*p == '"')
+                in_str = 0;
+            continue;
+        }
+        static const char *const tok[3] = {"-Infinity", "Infinity", "NaN"};
+        int hit = 0;
+        for (int k = 0; k < 3 && !hit; k++) {
+            size_t l = strlen(tok[k]);
+            if (strncmp(p, tok[k], l) == 0) {
+                memcpy(o, "null", 4);
+                o += 4;
+                p += l - 1;
+                hit = 1;
+            }
+        }
+        if (hit)
+            continue;
+        if (*p == '"')
+            in_str = 1;
+        *o++ = *p;
+    }
+    *o = '\0';
+    return out;
+}
+
+static char *s_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+static double s_num(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+static int s_load(const char *path, s_run_t *r)
+{
+    char *text = s_read_file(path);
+    if (!text) {
+        fprintf(stderr, "nessai-suite-stats: cannot read %s\n", path);
+        return -1;
+    }
+    char *strict = s_strict_json(text);
+    free(text);
+    cJSON *j = strict ? cJSON_Parse(strict) : NULL;
+    free(strict);
+    if (!j) {
+        fprintf(stderr, "nessai-suite-stats: %s is not a result file\n", path);
+        return -1;
+    }
+    r->log_z = s_num(j, "log_evidence");
+    r->sigma = s_num(j, "log_evidence_error");
+    r->truth = s_num(j, "truth");
+    r->delta = r->log_z - r->truth;
+    r->p = s_num(j, "final_p_value");
+    r->ess = s_num(j, "effective_sample_size");
+    r->evals = s_num(j, "total_likelihood_evaluations");
+    r->iterations = s_num(j, "iterations");
+    r->nlive = s_num(j, "nlive");
+    r->t_like = s_num(j, "likelihood_evaluation_time");
+    r->t_train = s_num(j, "training_time");
+    double t_pop = s_num(j, "population_time"), t_samp = s_num(j, "sampling_time");
+    /* uninformed populations include their likelihood batch: count it once */
+    r->t_pop = fmax(0.0, t_pop - r->t_like);
+    r->t_other = fmax(0.0, t_samp - r->t_like - r->t_train - r->t_pop);
+    const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "run");
+    r->wall = s_num(run, "wall_time");
+    cJSON_Delete(j);
+    if (isnan(r->log_z)) {
+        fprintf(stderr, "nessai-suite-stats: %s has no log_evidence\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static void s_header(void)
+{
+    printf("| problem | k | nlive | mean ln Ẑ | rms σ̂ | mean Δ | s = std Δ | s/rms σ̂ | runs Δ>3σ̂ / >5σ̂ "
+           "| evals | iterations | ESS | KS p: Fisher / #<0.01 | time s: like / train / pop / other "
+           "| 1 bias | 2 errors | 3 precision | 4 KS |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+}
+
+static const char *s_mark(int ok) { return ok ? "pass" : "**FAIL**"; }
+
+int main(int argc, char **argv)
+{
+    const char *label = "?";
+    double info = NAN;
+    int per_run = 0, first = 1;
+    for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
+        if (strcmp(argv[first], "--header") == 0) {
+            s_header();
+            return 0;
+        } else if (strcmp(argv[first], "--label") == 0 && first + 1 < argc) {
+            label = argv[++first];
+        } else if (strcmp(argv[first], "--info") == 0 && first + 1 < argc) {
+            info = atof(argv[++first]);
+        } else if (strcmp(argv[first], "--runs") == 0) {
+            per_run = 1;
+        } else {
+            fprintf(stderr, "nessai-suite-stats: unknown option %s (usage: --header | --label L "
+                            "[--info H] [--runs] result.json...)\n", argv[first]);
+            return 2;
+        }
+    }
+    int k = argc - first;
+    if (k < 2) {
+        fprintf(stderr, "nessai-suite-stats: need at least two result.json files\n");
+        return 2;
+    }
+    s_run_t *r = calloc((size_t)k, sizeof *r);
+    for (int i = 0; i < k; i++)
+        if (s_load(argv[first + i], &r[i]) != 0)
+            return 1;
+
+    double md = 0, ms2 = 0, mz = 0, ev = 0, it = 0, ess = 0, tl = 0, tt = 0, tp = 0, to = 0;
+    double fisher = 0;
+    int over3 = 0, over5 = 0, p_low = 0, have_truth = 1;
+    for (int i = 0; i < k; i++) {
+        have_truth &= !isnan(r[i].truth);
+        md += r[i].delta / k;
+        mz += r[i].log_z / k;
+        ms2 += r[i].sigma * r[i].sigma / k;
+        ev += r[i].evals / k;
+        it += r[i].iterations / k;
+        ess += r[i].ess / k;
+        tl += r[i].t_like / k;
+        tt += r[i].t_train / k;
+        tp += r[i].t_pop / k;
+        to += r[i].t_other / k;
+        over3 += fabs(r[i].delta) > 3 * r[i].sigma;
+        over5 += fabs(r[i].delta) > 5 * r[i].sigma;
+        p_low += r[i].p < 0.01;
+        /* a p of exactly 0 would make the combined p 0: clamp to the smallest double */
+        fisher += -2.0 * log(fmax(r[i].p, 1e-300));
+    }
+    /* without a truth (E) the spread of ln Z replaces that of Delta */
+    double s = 0;
+    for (int i = 0; i < k; i++) {
+        double x = have_truth ? r[i].delta - md : r[i].log_z - mz;
+        s += x * x / (k - 1);
+    }
+    s = sqrt(s);
+    double rms = sqrt(ms2);
+    double p_comb = gsl_cdf_chisq_Q(fisher, 2.0 * k);
+    double nlive = r[0].nlive;
+
+    int c1 = have_truth && fabs(md) <= 3 * s / sqrt(k) + 0.02;
+    int c2 = have_truth && s / rms >= 0.5 && s / rms <= 2 && over3 <= 1 && over5 == 0;
+    int c3 = !isnan(info) && s <= 2 * sqrt(info / nlive);
+    int c4 = p_comb > 1e-3 && p_low <= 0.1 * k;
+
+    if (per_run) {
+        for (int i = 0; i < k; i++)
+            printf("# %s run %d: ln Z %.4f +/- %.4f  D %+.4f (%+.2f sigma)  evals %.0f  it %.0f  "
+                   "ESS %.0f  KS p %.4g  wall %.2f s  (%s)\n",
+                   label, i + 1, r[i].log_z, r[i].sigma, r[i].delta, r[i].delta / r[i].sigma,
+                   r[i].evals, r[i].iterations, r[i].ess, r[i].p, r[i].wall, argv[first + i]);
+    }
+    printf("| %s | %d | %.0f | %.4f | %.4f | ", label, k, nlive, mz, rms);
+    if (have_truth)
+        printf("%+.4f | %.4f | %.2f | %d / %d | ", md, s, s / rms, over3, over5);
+    else
+        printf("n/a | %.4f (of ln Ẑ) | %.2f | n/a | ", s, s / rms);
+    printf("%.0f | %.0f | %.0f | %.3g / %d | %.2f / %.2f / %.2f / %.2f | ", ev, it, ess, p_comb, p_low,
+           tl, tt, tp, to);
+    printf("%s | %s | %s | %s |\n", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
+           isnan(info) ? "n/a" : s_mark(c3), s_mark(c4));
+    free(r);
+    return (have_truth && !(c1 && c2)) || (!isnan(info) && !c3) || !c4 ? 3 : 0;
+}
