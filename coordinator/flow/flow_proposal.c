@@ -108,6 +108,8 @@ static void s_destroy(void *impl)
 /* ---------------------------------------------------------------- draw */
 
 static int s_populate(s_fp_t *s, const double *worst);
+static void s_put_rng(ns_buf_t *b, const ns_rng_t *r);
+static int s_get_rng(ns_buf_t *b, ns_rng_t *r);
 
 static int s_draw(void *impl, const double *worst, double *out)
 {
@@ -365,6 +367,22 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
     /* pool points left over are discarded (their likelihoods were paid) */
     s->populated = 0;
     s->remaining = 0;
+    /* everything this call changes, so that an interrupted call can be
+     * undone and repeated with the identical result */
+    ns_buf_t snap;
+    ns_buf_init(&snap);
+    ns_flow_save(s->flow, &snap);
+    ns_adamw_save(s->opt, &snap);
+    ns_reparam_save(s->rp, &snap);
+    s_put_rng(&snap, s->rng_train);
+    size_t mc = ns_reparam_max_copies(s->rp, 0), mr = ns_reparam_max_copies(s->rp, 1);
+    double *xp = malloc(n * (mc > mr ? mc : mr) * d * sizeof(double) + 1);
+    double *lq = malloc(n * sizeof(double) + 1), *lj = calloc(n + 1, sizeof(double));
+    int rc = ns_buf_error(&snap);
+    if (rc == NS_OK && (!xp || !lq || !lj))
+        rc = NS_ERR_NOMEM;
+    if (rc != NS_OK)
+        goto done;
     /* resets (SPEC §2.4), never before the first training */
     if (s->trainings > 0) {
         long c = info ? info->training_count : s->trainings;
@@ -384,21 +402,6 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
                      full || (w && p) ? "full" : w ? "weights" : "permutations");
         }
     }
-    /* keep what an interrupt must restore: reparameterisation and rng */
-    ns_buf_t snap;
-    ns_buf_init(&snap);
-    ns_reparam_save(s->rp, &snap);
-    size_t rs = ns_rng_state_size(s->rng_train);
-    unsigned char *rng0 = malloc(rs);
-    size_t mc = ns_reparam_max_copies(s->rp, 0), mr = ns_reparam_max_copies(s->rp, 1);
-    double *xp = malloc(n * (mc > mr ? mc : mr) * d * sizeof(double) + 1);
-    double *lq = malloc(n * sizeof(double) + 1), *lj = calloc(n + 1, sizeof(double));
-    int rc = ns_buf_error(&snap);
-    if (rc == NS_OK && (!rng0 || !xp || !lq || !lj))
-        rc = NS_ERR_NOMEM;
-    if (rc != NS_OK)
-        goto done;
-    ns_rng_state_save(s->rng_train, rng0);
 
     if ((rc = ns_reparam_update(s->rp, rows, n, s->stride)) != NS_OK)
         goto done;
@@ -408,8 +411,9 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
     if (rc != NS_OK) {
         if (rc == NS_ERR_INTERRUPTED) {
             snap.pos = 0;
-            ns_reparam_load(s->rp, &snap);
-            ns_rng_state_load(s->rng_train, rng0, rs);
+            if (ns_flow_load(s->flow, &snap) != NS_OK || ns_adamw_load(s->opt, &snap) != NS_OK ||
+                ns_reparam_load(s->rp, &snap) != NS_OK || s_get_rng(&snap, s->rng_train) != NS_OK)
+                ns_error(MOD, "could not restore the flow after an interrupted training");
         } else {
             ns_error(MOD, "training failed on %zu points: %s", m, ns_strerror(rc));
         }
@@ -447,7 +451,6 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
              s->last_train.best_val_loss, s->last_train.time);
 done:
     ns_buf_free(&snap);
-    free(rng0);
     free(xp);
     free(lq);
     free(lj);
