@@ -103,14 +103,17 @@ static int s_fill(tp_proc_t *p, double end)
     return 1;
 }
 
-int tp_wait_text(tp_proc_t *p, const char *needle, double timeout)
+int tp_wait_text(tp_proc_t *p, const char *needle, char *out, size_t cap, double timeout)
 {
     double end = s_now() + timeout;
     char line[2048];
     for (;;) {
         while (s_take_line(p, line, sizeof line))
-            if (strstr(line, needle))
+            if (strstr(line, needle)) {
+                if (out && cap)
+                    snprintf(out, cap, "%s", line);
                 return 1;
+            }
         if (!s_fill(p, end))
             return 0;
     }

@@ -21,9 +21,9 @@ int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path);
 /* Read stdout lines until one starts with prefix and its number is >=
  * min; returns that number, or -1 on EOF or after timeout seconds. */
 long tp_wait_line(tp_proc_t *p, const char *prefix, long min, double timeout);
-/* Read lines until one contains needle; 1 if found, 0 on EOF or after
- * timeout seconds. Lines are also appended to the file log (NULL: not). */
-int tp_wait_text(tp_proc_t *p, const char *needle, double timeout);
+/* Read lines until one contains needle; 1 if found (copied into line
+ * when line is not NULL), 0 on EOF or after timeout seconds. */
+int tp_wait_text(tp_proc_t *p, const char *needle, char *line, size_t cap, double timeout);
 /* Where tp_wait_* copy every line they read (NULL: nowhere). */
 void tp_set_log(tp_proc_t *p, const char *path);
 /* Wait for exit (timeout seconds, then SIGKILL). Returns the exit code,

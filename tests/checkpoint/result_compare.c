@@ -195,3 +195,13 @@ int rc_compare_files(const char *a, const char *b, const char *const *extra_igno
     cJSON_Delete(jb);
     return rv;
 }
+
+double rc_top_number(const char *path, const char *key)
+{
+    char why[512];
+    cJSON *j = s_parse_file(path, why, sizeof why);
+    const cJSON *v = j ? cJSON_GetObjectItemCaseSensitive(j, key) : NULL;
+    double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    cJSON_Delete(j);
+    return x;
+}

@@ -16,4 +16,8 @@
 int rc_compare_files(const char *a, const char *b, const char *const *extra_ignore,
                      char *why, size_t len);
 
+/* A top-level number of a result.json (NaN, Infinity accepted), or NAN if
+ * the file or the key is missing. */
+double rc_top_number(const char *path, const char *key);
+
 #endif

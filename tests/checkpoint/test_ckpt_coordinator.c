@@ -1,0 +1,481 @@
+/* test_ckpt_coordinator.c - checkpoints of the real nessai-coordinator with
+ * real signals, real kills and real workers, on S5 (rosenbrock, d = 4)
+ * with 3 workers:
+ *  - SIGTERM in the uninformed stage, in flow training and in a farm batch
+ *    each give exit 130 and a checkpoint, and the resumed run ends with the
+ *    uninterrupted run's result;
+ *  - SIGKILL at five random moments, resumed each time, gives a result.json
+ *    identical to the uninterrupted run (timings and farm counters aside);
+ *  - truncated and bit-flipped checkpoints fall back to .old or are refused
+ *    (exit 2); another model's checkpoint is refused with a clear message;
+ *  - a finished run returns its result at once;
+ *  - workers that lose the coordinator keep retrying and serve the resumed
+ *    run without being restarted. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proc_util.h"
+#include "result_compare.h"
+
+#if !defined(NS_COORDINATOR) || !defined(NS_WORKER) || !defined(NS_EXAMPLES_DIR)
+#error "NS_COORDINATOR, NS_WORKER and NS_EXAMPLES_DIR must be defined"
+#endif
+
+#define ROSENBROCK NS_EXAMPLES_DIR "/librosenbrock.so"
+#define GAUSSIAN NS_EXAMPLES_DIR "/libgaussian.so"
+#define CKPT_NAME "nested_sampler_resume.ckpt"
+
+static char s_ref_dir[256];      /* the uninterrupted S5 d=4 run */
+static char s_ref_result[400];
+static long s_ref_iterations;
+
+typedef struct {
+    char dir[256];
+    char out[300];
+    char ckpt[400];
+    char old[410];
+    int runs;            /* numbering of the per-run log copies */
+    char log[400];       /* log copy of the latest run */
+} s_fx_t;
+
+/* ---- helpers ---- */
+
+static void s_rm_rf(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        print_message("could not remove %s\n", dir);
+}
+
+static int s_exists(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0;
+}
+
+/* Start the coordinator on S5 d=4 with seed 7: base arguments, then the
+ * NULL-terminated extras. Its stderr and stdout go to a pipe the test
+ * reads; a copy of what was read goes to log (if not NULL). */
+static void s_start_v(tp_proc_t *p, const char *log, const char *out, va_list ap)
+{
+    char *argv[48];
+    int n = 0;
+    argv[n++] = NS_COORDINATOR;
+    argv[n++] = "--output";
+    argv[n++] = (char *)out;
+    argv[n++] = "--seed";
+    argv[n++] = "7";
+    const char *a;
+    int have_model = 0;
+    while ((a = va_arg(ap, const char *)) && n < 40) {
+        if (strcmp(a, "--model") == 0)
+            have_model = 1;
+        argv[n++] = (char *)a;
+    }
+    if (!have_model) {
+        argv[n++] = "--model";
+        argv[n++] = ROSENBROCK;
+        argv[n++] = "--model-args";
+        argv[n++] = "dim=4";
+    }
+    argv[n] = NULL;
+    assert_int_equal(tp_spawn(p, argv, TP_MERGE), 0);
+    tp_set_log(p, log);
+}
+
+static void s_start(tp_proc_t *p, const char *log, const char *out, ...)
+{
+    va_list ap;
+    va_start(ap, out);
+    s_start_v(p, log, out, ap);
+    va_end(ap);
+}
+
+/* A fresh log copy name for the next run of this fixture. */
+static const char *s_next_log(s_fx_t *f)
+{
+    snprintf(f->log, sizeof f->log, "%s/run%02d.log", f->dir, ++f->runs);
+    return f->log;
+}
+
+/* Read until the per-iteration DEBUG line of an iteration >= k; returns
+ * that iteration or -1. */
+static long s_wait_iteration(tp_proc_t *p, long k, double timeout)
+{
+    char line[2048];
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double left = timeout - (double)(t1.tv_sec - t0.tv_sec) - 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+        if (left <= 0 || !tp_wait_text(p, ": n: ", line, sizeof line, left))
+            return -1;
+        char *colon = strstr(line, ": n: ");
+        char *q = colon;
+        while (q > line && (q[-1] == ' ' || (q[-1] >= '0' && q[-1] <= '9')))
+            q--;
+        long it = strtol(q, NULL, 10);
+        if (it >= k)
+            return it;
+    }
+}
+
+static void s_assert_identical(const char *result)
+{
+    char why[1200];
+    int rv = rc_compare_files(s_ref_result, result, NULL, why, sizeof why);
+    if (rv != 0)
+        fail_msg("%s differs from the uninterrupted run: %s", result, why);
+}
+
+static int s_log_has(const char *log, const char *needle)
+{
+    char *s = tp_slurp(log);
+    int found = s && strstr(s, needle);
+    free(s);
+    return found;
+}
+
+/* Resume in f->out until the end; exit 0 and the reference result. */
+static void s_resume_to_end(s_fx_t *f)
+{
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", NULL);
+    int code = tp_wait_exit(&p, 300);
+    if (code != 0)
+        fail_msg("resumed run exited %d (log %s)", code, f->log);
+    assert_true(s_log_has(f->log, "Resuming from iteration"));
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
+}
+
+static void s_flip_bit(const char *path, long at)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+    int c = fgetc(fp);
+    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
+    fputc(c ^ 0x04, fp);
+    fclose(fp);
+}
+
+static long s_file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0
+        || getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* ---- fixtures ---- */
+
+static int s_group_setup(void **state)
+{
+    (void)state;
+    snprintf(s_ref_dir, sizeof s_ref_dir, "/tmp/ns-ckpt-coord-ref-XXXXXX");
+    if (!mkdtemp(s_ref_dir))
+        return -1;
+    char out[300], log[320];
+    snprintf(out, sizeof out, "%s/out", s_ref_dir);
+    snprintf(log, sizeof log, "%s/ref.log", s_ref_dir);
+    snprintf(s_ref_result, sizeof s_ref_result, "%s/result.json", out);
+    tp_proc_t p;
+    s_start(&p, log, out, "--n-pool", "3", "--no-resume", NULL);
+    if (tp_wait_exit(&p, 300) != 0) {
+        print_message("the reference run failed; see %s\n", log);
+        return -1;
+    }
+    double it = rc_top_number(s_ref_result, "iterations");
+    s_ref_iterations = isnan(it) ? 0 : (long)it;
+    print_message("reference run: %ld iterations\n", s_ref_iterations);
+    return s_ref_iterations > 1000 ? 0 : -1;
+}
+
+static int s_group_teardown(void **state)
+{
+    (void)state;
+    s_rm_rf(s_ref_dir);
+    return 0;
+}
+
+static int s_setup(void **state)
+{
+    s_fx_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof f->dir, "/tmp/ns-ckpt-coord-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    snprintf(f->out, sizeof f->out, "%s/out", f->dir);
+    snprintf(f->ckpt, sizeof f->ckpt, "%s/" CKPT_NAME, f->out);
+    snprintf(f->old, sizeof f->old, "%s.old", f->ckpt);
+    *state = f;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_fx_t *f = *state;
+    s_rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- tests ---- */
+
+static void test_sigterm_in_uninformed_stage(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug", NULL);
+    assert_true(s_wait_iteration(&p, 300, 120) >= 300);
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
+    assert_false(s_log_has(f->log, "Switching to FlowProposal"));
+    assert_true(s_log_has(f->log, "checkpoint: written reason=signal"));
+    assert_true(s_exists(f->ckpt));
+    s_resume_to_end(f);
+}
+
+static void test_sigterm_in_flow_training(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug", NULL);
+    /* The first training starts right after the switch and takes about a
+     * second; it logs "flow: training 1: ..." only when it completes. */
+    assert_true(tp_wait_text(&p, "Switching to FlowProposal", NULL, 0, 120));
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
+    assert_false(s_log_has(f->log, "flow: training 1:"));
+    assert_true(s_log_has(f->log, "checkpoint: written reason=signal"));
+    s_resume_to_end(f);
+}
+
+static void test_sigterm_in_farm_batch(void **state)
+{
+    s_fx_t *f = *state;
+    /* Slow likelihoods (1 ms a point) so that a batch lasts long enough to
+     * be interrupted; its own reference run. */
+    char ref_out[400], ref_log[400];
+    snprintf(ref_out, sizeof ref_out, "%s/ref", f->dir);
+    snprintf(ref_log, sizeof ref_log, "%s/ref.log", f->dir);
+    const char *args = "dim=4,delay_ms=1";
+    tp_proc_t p;
+    s_start(&p, ref_log, ref_out, "--model", ROSENBROCK, "--model-args", args, "--n-pool", "3",
+            "--nlive", "300", "--max-iteration", "1500", "--no-resume", NULL);
+    assert_int_equal(tp_wait_exit(&p, 300), 0);
+
+    s_start(&p, s_next_log(f), f->out, "--model", ROSENBROCK, "--model-args", args, "--n-pool",
+            "3", "--nlive", "300", "--max-iteration", "1500", "--log-level", "debug", NULL);
+    for (int i = 0; i < 3; i++)
+        assert_true(tp_wait_text(&p, "farm: batch ", NULL, 0, 120));
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
+    assert_true(s_log_has(f->log, "interrupted while evaluating batch"));
+    assert_true(s_exists(f->ckpt));
+
+    s_start(&p, s_next_log(f), f->out, "--model", ROSENBROCK, "--model-args", args, "--n-pool",
+            "3", "--nlive", "300", "--max-iteration", "1500", NULL);
+    assert_int_equal(tp_wait_exit(&p, 300), 0);
+    char a[450], b[450], why[1200];
+    snprintf(a, sizeof a, "%s/result.json", ref_out);
+    snprintf(b, sizeof b, "%s/result.json", f->out);
+    if (rc_compare_files(a, b, NULL, why, sizeof why) != 0)
+        fail_msg("resumed after a batch interrupt: %s", why);
+}
+
+static int s_cmp_long(const void *a, const void *b)
+{
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x > y) - (x < y);
+}
+
+/* The issue's done-check: kills at five different moments, the first one
+ * during start-up (model check, farm start, initial live points), the others
+ * at random iterations of the whole run, each some random milliseconds into
+ * the iteration (inside a population, a training or a batch). */
+static void test_sigkill_at_five_moments_identical_result(void **state)
+{
+    s_fx_t *f = *state;
+    unsigned seed = (unsigned)time(NULL);
+    srand(seed);
+    long at[5];
+    at[0] = 0;
+    for (int i = 1; i < 5; i++)
+        at[i] = 1 + rand() % (s_ref_iterations - 1);
+    qsort(at + 1, 4, sizeof at[0], s_cmp_long);
+    print_message("kill seed %u: start-up, then iterations %ld %ld %ld %ld\n", seed, at[1], at[2],
+                  at[3], at[4]);
+    for (int i = 0; i < 5; i++) {
+        tp_proc_t p;
+        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug",
+                "--checkpoint-interval", "0.5", NULL);
+        if (at[i] == 0)
+            assert_true(tp_wait_text(&p, "Populating initial live points", NULL, 0, 120));
+        else
+            assert_true(s_wait_iteration(&p, at[i], 300) >= at[i]);
+        struct timespec ts = {0, (long)(rand() % 30) * 1000000L};
+        nanosleep(&ts, NULL);
+        int code = tp_signal_and_wait(&p, SIGKILL, 60);
+        if (code != 128 + SIGKILL)
+            fail_msg("kill %d (iteration %ld): exit %d, log %s", i, at[i], code, f->log);
+        print_message("killed at iteration >= %ld\n", at[i]);
+    }
+    s_resume_to_end(f);
+    print_message("identical result.json after 5 kills\n");
+}
+
+static void test_truncated_and_bit_flipped_checkpoints(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug",
+            "--checkpoint-interval", "0.2", NULL);
+    assert_true(s_wait_iteration(&p, 6000, 120) >= 6000);
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
+    assert_true(s_exists(f->old));
+
+    /* Another model in the same --output is refused, naming both. */
+    s_start(&p, s_next_log(f), f->out, "--model", GAUSSIAN, "--n-pool", "3", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 2);
+    assert_true(s_log_has(f->log, "refusing to resume"));
+    assert_true(s_log_has(f->log, "'rosenbrock'"));
+    assert_true(s_log_has(f->log, "'gaussian'"));
+    /* So is the same model with other arguments. */
+    s_start(&p, s_next_log(f), f->out, "--model", ROSENBROCK, "--model-args", "dim=5", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 2);
+    assert_true(s_log_has(f->log, "refusing to resume"));
+
+    /* Truncated: falls back to .old with a warning, and still continues
+     * to the exact result. */
+    assert_int_equal(truncate(f->ckpt, s_file_size(f->ckpt) - 100), 0);
+    s_resume_to_end(f);
+    assert_true(s_log_has(f->log, "is unusable (truncated"));
+
+    /* Both bad (a bit flip in each): exit 2, and the reason for each. */
+    s_flip_bit(f->ckpt, s_file_size(f->ckpt) / 2);
+    assert_true(s_exists(f->old));
+    s_flip_bit(f->old, s_file_size(f->old) / 3);
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 2);
+    assert_true(s_log_has(f->log, "no usable checkpoint"));
+    assert_true(s_log_has(f->log, "checksum mismatch"));
+}
+
+static void test_finished_run_returns_at_once(void **state)
+{
+    s_fx_t *f = *state;
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "cp -r '%s/out' '%s/'", s_ref_dir, f->dir);
+    assert_int_equal(system(cmd), 0);
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", NULL);
+    assert_int_equal(tp_wait_exit(&p, 60), 0);
+    assert_false(s_log_has(f->log, "Populating initial live points"));
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
+}
+
+/* Workers started once, against --bind; the coordinator is killed and
+ * started again on the same endpoint: the same worker processes rejoin and
+ * finish the run, with the uninterrupted result. */
+static void test_workers_survive_a_coordinator_restart(void **state)
+{
+    s_fx_t *f = *state;
+    int port = s_free_port();
+    assert_true(port > 0);
+    char ep[64], bind_ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:%d", port);
+    tp_proc_t w[3];
+    char wlog[3][400];
+    for (int i = 0; i < 3; i++) {
+        char *argv[] = {NS_WORKER, "--connect", ep, NULL};
+        snprintf(wlog[i], sizeof wlog[i], "%s/worker%d.log", f->dir, i);
+        assert_int_equal(tp_spawn(&w[i], argv, TP_MERGE), 0);
+        tp_set_log(&w[i], wlog[i]);
+    }
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--bind", bind_ep, "--n-pool", "3", "--log-level",
+            "debug", "--checkpoint-interval", "0.5", NULL);
+    assert_true(s_wait_iteration(&p, s_ref_iterations / 3, 300) > 0);
+    assert_int_equal(tp_signal_and_wait(&p, SIGKILL, 60), 128 + SIGKILL);
+
+    /* The workers notice, keep retrying, and stay alive meanwhile. */
+    for (int i = 0; i < 3; i++)
+        assert_true(tp_wait_text(&w[i], "reconnecting", NULL, 0, 60));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(waitpid(w[i].pid, NULL, WNOHANG), 0);
+
+    s_start(&p, s_next_log(f), f->out, "--bind", bind_ep, "--n-pool", "3", NULL);
+    int joined = 0;
+    char line[2048];
+    while (joined < 3 && tp_wait_text(&p, "farm: worker joined", line, sizeof line, 120)) {
+        char *q = strstr(line, "pid=");
+        long pid = q ? strtol(q + 4, NULL, 10) : 0;
+        int ours = 0;
+        for (int i = 0; i < 3; i++)
+            ours |= pid == (long)w[i].pid;
+        if (!ours)
+            fail_msg("a worker that is not one of ours joined: %s", line);
+        joined++;
+    }
+    assert_int_equal(joined, 3);
+    assert_int_equal(tp_wait_exit(&p, 300), 0);
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
+    /* Told that the run is over, the workers leave. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(tp_wait_exit(&w[i], 60), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_sigterm_in_uninformed_stage, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_in_flow_training, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sigterm_in_farm_batch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_at_five_moments_identical_result, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_and_bit_flipped_checkpoints, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_finished_run_returns_at_once, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_workers_survive_a_coordinator_restart, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
+}
