@@ -621,6 +621,49 @@ static const ns_proposal_ops_t s_ops = {
 
 /* ------------------------------------------------------------- factory */
 
+/* proposal/flow_config.json and training_config.json, as nessai writes them. */
+static void s_write_configs(const s_fp_t *s, const char *dir, const ns_config_t *cfg)
+{
+    cJSON *fc = cJSON_CreateObject(), *tc = cJSON_CreateObject();
+    if (!fc || !tc)
+        goto done;
+    cJSON_AddStringToObject(fc, "ftype", "RealNVP");
+    cJSON_AddNumberToObject(fc, "n_inputs", (double)s->d);
+    cJSON_AddNumberToObject(fc, "n_blocks", (double)s->fcfg.n_blocks);
+    cJSON_AddNumberToObject(fc, "n_layers", (double)s->fcfg.n_layers);
+    cJSON_AddNumberToObject(fc, "n_neurons", (double)s->fcfg.n_neurons);
+    cJSON_AddStringToObject(fc, "net", s->fcfg.net == NS_NET_MLP ? "mlp" : "resnet");
+    cJSON_AddStringToObject(fc, "linear_transform", ns_config_str(cfg, "flow-linear-transform"));
+    cJSON_AddBoolToObject(fc, "batch_norm_between_layers", s->fcfg.batch_norm);
+    cJSON_AddStringToObject(fc, "dtype", "float64");
+    cJSON_AddNumberToObject(fc, "n_parameters", (double)ns_flow_n_params(s->flow));
+    cJSON_AddStringToObject(tc, "optimiser", "adamw");
+    cJSON_AddNumberToObject(tc, "lr", s->tcfg.lr);
+    cJSON_AddNumberToObject(tc, "weight_decay", s->tcfg.weight_decay);
+    cJSON_AddNumberToObject(tc, "batch_size", (double)s->tcfg.batch_size);
+    cJSON_AddNumberToObject(tc, "val_size", s->tcfg.val_size);
+    cJSON_AddNumberToObject(tc, "max_epochs", (double)s->tcfg.max_epochs);
+    cJSON_AddNumberToObject(tc, "patience", (double)s->tcfg.patience);
+    cJSON_AddNumberToObject(tc, "clip_grad_norm", s->tcfg.clip_grad_norm);
+    cJSON_AddNumberToObject(tc, "threads", (double)s->threads);
+    const char *names[2] = {"flow_config.json", "training_config.json"};
+    cJSON *objs[2] = {fc, tc};
+    for (int k = 0; k < 2; k++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        char *txt = cJSON_Print(objs[k]);
+        FILE *f = txt ? fopen(path, "w") : NULL;
+        if (!f || fputs(txt, f) < 0 || fputc('\n', f) == EOF)
+            ns_warn(MOD, "could not write %s", path);
+        if (f)
+            fclose(f);
+        cJSON_free(txt);
+    }
+done:
+    cJSON_Delete(fc);
+    cJSON_Delete(tc);
+}
+
 static int s_configure(s_fp_t *s, const ns_config_t *cfg)
 {
     size_t d = s->d;
@@ -775,6 +818,7 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
             s->weights_path = malloc(n);
             if (s->weights_path)
                 snprintf(s->weights_path, n, "%s/model.flow", dir);
+            s_write_configs(s, dir, cfg);
         } else {
             ns_warn(MOD, "could not create %s; flow weights will not be written", dir);
         }

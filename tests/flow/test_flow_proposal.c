@@ -188,6 +188,11 @@ static void test_population_goodness_of_fit(void **state)
     ns_flow_config_t fc = ns_flow_config_default(2);
     ns_flow_t *f = ns_flow_new(&fc, r);
     assert_int_equal(ns_flow_weights_read(path, f, NULL), NS_OK);
+    char cpath[512];
+    snprintf(cpath, sizeof cpath, "%s/proposal/flow_config.json", s_outdir);
+    assert_int_equal(access(cpath, R_OK), 0);
+    snprintf(cpath, sizeof cpath, "%s/proposal/training_config.json", s_outdir);
+    assert_int_equal(access(cpath, R_OK), 0);
     const char *nm[] = {"x0", "x1"};
     double lo[] = {-10, -10}, hi[] = {10, 10};
     ns_reparam_t *rp = ns_reparam_new(2, nm, lo, hi, NULL, "zscore", err, sizeof err);
