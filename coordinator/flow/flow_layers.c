@@ -22,10 +22,9 @@ double ns_softplus(double x)
 
 double ns_sigmoid(double x)
 {
-    if (x >= 0)
-        return 1.0 / (1.0 + exp(-x));
-    double e = exp(x);
-    return e / (1.0 + e);
+    /* branch-free (signs are random: a branch mispredicts half the time) */
+    double e = exp(-fabs(x)), r = 1.0 / (1.0 + e);
+    return x >= 0 ? r : e * r;
 }
 
 double ns_softplus_inv(double y)
@@ -39,7 +38,8 @@ static void s_linear(const double *X, size_t n, size_t in, const double *W,
                      const double *b, size_t out, double *Y)
 {
     for (size_t i = 0; i < n; i++)
-        memcpy(Y + i * out, b, out * sizeof *b);
+        for (size_t k = 0; k < out; k++)
+            Y[i * out + k] = b[k];
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)out, (int)in,
                 1.0, X, (int)in, W, (int)in, 1.0, Y, (int)out);
 }
