@@ -113,9 +113,9 @@ int ns_ckpt_load_exit_status(int rv);
 /* --- signals --------------------------------------------------------- */
 
 /* Route SIGTERM, SIGINT and SIGALRM to ns_interrupt_request() with
- * sigaction (SA_RESTART; the handler only stores the signal number).
- * Call after anything that installs its own handlers (CZMQ). NS_OK or
- * NS_ERR_STATE if sigaction failed. */
+ * sigaction (SA_RESTART; the handler only stores the signal number), and
+ * tell CZMQ not to install handlers of its own later. Safe to call again.
+ * NS_OK or NS_ERR_STATE if sigaction failed. */
 int ns_ckpt_signals_install(void);
 /* Put the previous dispositions back. */
 void ns_ckpt_signals_restore(void);

@@ -4,6 +4,7 @@
 #include "nessai/error.h"
 #include "nessai/util.h"
 
+#include <czmq.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -27,6 +28,10 @@ static void s_on_signal(int signum)
 
 int ns_ckpt_signals_install(void)
 {
+    /* CZMQ installs SIGINT/SIGTERM handlers of its own when the farm makes
+     * its first socket, replacing these; told before, it leaves them. The
+     * setting is this process's only (children are not affected). */
+    zsys_handler_set(NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = s_on_signal;

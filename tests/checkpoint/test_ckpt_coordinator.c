@@ -319,6 +319,56 @@ static void test_sigterm_in_farm_batch(void **state)
         fail_msg("resumed after a batch interrupt: %s", why);
 }
 
+/* SIGINT with HTCondor's convention (+SuccessCheckpointExitCode = 77). */
+static void test_sigint_with_another_exit_code(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug",
+            "--checkpoint-exit-code", "77", NULL);
+    assert_true(s_wait_iteration(&p, 2000, 120) >= 2000);
+    assert_int_equal(tp_signal_and_wait(&p, SIGINT, 120), 77);
+    assert_true(s_log_has(f->log, "stopping on SIGINT"));
+    s_resume_to_end(f);
+}
+
+/* --max-runtime: the coordinator checkpoints and exits with 130 by itself,
+ * again and again, until the run is done; the result is the same. */
+static void test_max_runtime_self_eviction(void **state)
+{
+    s_fx_t *f = *state;
+    int evictions = 0;
+    for (int round = 0; round < 40; round++) {
+        tp_proc_t p;
+        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--max-runtime", "1.5", NULL);
+        int code = tp_wait_exit(&p, 120);
+        if (code == 0)
+            break;
+        if (code != 130)
+            fail_msg("round %d: exit %d (log %s)", round, code, f->log);
+        assert_true(s_log_has(f->log, "max-runtime reached"));
+        evictions++;
+    }
+    assert_true(evictions >= 1);
+    print_message("%d self-evictions before the end\n", evictions);
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
+}
+
+/* A signal when the checkpoint cannot be written ends with exit 1, never
+ * the checkpoint code. */
+static void test_signal_without_checkpoint_exits_1(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--log-level", "debug",
+            "--resume-file", "no/such/dir/resume.ckpt", NULL);
+    assert_true(s_wait_iteration(&p, 500, 120) >= 500);
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 1);
+    assert_true(s_log_has(f->log, "checkpoint: write failed"));
+}
+
 static int s_cmp_long(const void *a, const void *b)
 {
     long x = *(const long *)a, y = *(const long *)b;
@@ -472,6 +522,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_in_uninformed_stage, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_in_flow_training, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_in_farm_batch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sigint_with_another_exit_code, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_max_runtime_self_eviction, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_signal_without_checkpoint_exits_1, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_at_five_moments_identical_result, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_bit_flipped_checkpoints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_finished_run_returns_at_once, s_setup, s_teardown),
