@@ -302,6 +302,8 @@ static void s_on_chunk(s_worker_t *w)
     t.chunk = w->chunk;
     t.attempt = w->attempt;
     s_send(w, w->results, &t);
+    ns_debug(S_MOD, "evaluating chunk %u of batch %llu attempt %u (%u points)", w->chunk,
+             (unsigned long long)w->batch, w->attempt, w->n);
     s_submit(w, m.n, B_CHUNK);
 }
 
@@ -371,11 +373,15 @@ static void s_leave(s_worker_t *w)
 {
     if (w->phase == P_HELLO)
         return;
+    /* Disconnect from the work socket first, so that no chunk is pushed
+     * to us after the coordinator has re-sent what we hand back. */
+    zsock_destroy(&w->work);
     ns_msg_t m;
     ns_msg_init(&m, NS_MSG_BYE);
     m.run = w->run;
     m.text = ns_str_of(w->busy == B_CHUNK ? "signal received; handing back the chunk in progress"
                                           : "signal received");
+    ns_info(S_MOD, "leaving the farm: %.*s", (int)m.text.len, m.text.ptr);
     s_send(w, w->control, &m);
     zpoller_t *p = zpoller_new(w->control, NULL);
     double until = ns_now() + w->hb_ms / 1000.0;
@@ -566,12 +572,13 @@ int ns_worker_run(const ns_worker_config_t *cfg)
         s_outcome_t out = s_session(&w, &accepted);
         if (accepted)
             backoff = S_BACKOFF_MIN_S;
-        if (out == S_INTERRUPTED && w.busy != B_IDLE) {
-            /* The plugin is still running our handed-back chunk: nothing to
-             * wait for, and no way to stop it. */
+        if (out != S_LOST && !(out == S_STOPPED && cfg->persistent) && w.busy != B_IDLE) {
+            /* Leaving while the plugin still runs a chunk (handed back, or
+             * the run is over): nothing to wait for, no way to stop it. */
             s_close_session(&w);
             fflush(stderr);
-            _exit(NS_WORKER_EXIT_OK);
+            _exit(out == S_STOPPED || out == S_INTERRUPTED ? NS_WORKER_EXIT_OK
+                                                           : NS_WORKER_EXIT_FAIL);
         }
         s_drain_eval(&w);
         s_close_session(&w);

@@ -37,6 +37,7 @@ typedef struct {
     s_wstate_t state;
     double last_seen;             /* any message, for heartbeat expiry */
     double welcomed_at;           /* WELCOME sent */
+    int taken;                    /* chunks of this batch taken, not yet answered */
 } s_worker_t;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
     uint32_t attempt;             /* latest attempt sent, 0 before the first */
     uint64_t holder;              /* seq of the worker that took the latest attempt, 0 none */
     double deadline;              /* of the latest attempt, 0 when not in flight */
+    double sent_at;               /* when the latest attempt was sent */
     uint32_t failures;            /* RESULTs with status 1 */
 } s_chunk_t;
 
@@ -283,6 +285,7 @@ static void s_pump(s_state_t *s)
         c->queued = 0;
         c->holder = 0;
         c->deadline = now + s_chunk_timeout(s, c->n);
+        c->sent_at = now;
         s->qhead = (s->qhead + 1) % s->k;
         s->qlen--;
     }
@@ -299,6 +302,8 @@ static void s_start_batch(s_state_t *s, const double *x, double *logl, size_t n,
     s->t_start = ns_now();
     s->waiting_since = 0;
     s->chunked = 0;
+    for (size_t i = 0; i < s->nworkers; i++)
+        s->workers[i]->taken = 0;
     if (n == 0) {
         s_finish_batch(s, NS_OK);
         return;
@@ -507,6 +512,8 @@ static void s_on_result(s_state_t *s, const ns_msg_t *m)
     s_worker_t *w = s_find_id(s, m->worker);
     if (w)
         w->last_seen = ns_now();
+    if (w && w->taken > 0 && m->run == s->run && m->batch == s->batch)
+        w->taken--;
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
         if (m->status == 0)
@@ -577,6 +584,7 @@ static void s_on_take(s_state_t *s, const ns_msg_t *m)
     if (!w || c->done || c->queued || m->attempt != c->attempt)
         return;
     c->holder = w->seq;
+    w->taken++;
     c->deadline = ns_now() + s_chunk_timeout(s, c->n);
 }
 
@@ -663,13 +671,29 @@ static void s_tick(s_state_t *s, double now)
         i++;
     }
     if (s->active && s->chunked) {
+        /* A chunk nobody took while a worker sits idle was probably lost
+         * in the socket buffer of a worker that went away: send it again. */
+        int idle = 0;
+        for (size_t i = 0; i < s->nworkers; i++)
+            idle |= s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0;
+        for (size_t i = 0; idle && i < s->k; i++) {
+            s_chunk_t *c = &s->chunks[i];
+            double claim = 2.0 + 4.0 * (double)c->n * s->sec_per_point;
+            if (c->done || c->queued || c->attempt == 0 || c->holder != 0
+                || now - c->sent_at < claim)
+                continue;
+            ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.1f s; re-sending", i,
+                     (unsigned long long)s->batch, now - c->sent_at);
+            s_enqueue(s, i);
+        }
         for (size_t i = 0; i < s->k; i++) {
             s_chunk_t *c = &s->chunks[i];
             if (c->done || c->queued || c->deadline == 0 || now < c->deadline)
                 continue;
             s->stats.deadline_misses++;
-            ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u); re-sending",
-                    i, (unsigned long long)s->batch, c->attempt);
+            ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u, %.1f s); "
+                    "re-sending", i, (unsigned long long)s->batch, c->attempt,
+                    s_chunk_timeout(s, c->n));
             s_enqueue(s, i);
         }
     }

@@ -1,0 +1,211 @@
+/* test_farm_faults.c - killed, leaving, stuck and failing workers: the
+ * batch completes identically, or the run stops with a clear error. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "farm_testutil.h"
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/util.h"
+
+#define NW 4
+
+typedef struct {
+    ns_model_t *model;
+    ns_config_t *cfg;
+    ns_evaluator_t *ev;
+    pid_t pids[NW];
+    char logs[NW][128];
+} s_farm_t;
+
+/* A bound farm with nworkers workers (env only for worker 0) and one
+ * optional farm option (name NULL: none). */
+static void s_start(s_farm_t *f, const char *model_args, int nworkers, const char *const *env,
+                    const char *name, const char *value)
+{
+    memset(f, 0, sizeof *f);
+    f->model = ft_model(model_args);
+    assert_non_null(f->model);
+    f->cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", name, value, NULL);
+    assert_non_null(f->cfg);
+    assert_int_equal(ns_farm_evaluator_new(f->cfg, f->model, NULL, &f->ev), NS_OK);
+    for (int i = 0; i < nworkers; i++) {
+        ft_tmpfile(f->logs[i], sizeof f->logs[i], "worker");
+        f->pids[i] = ft_spawn_worker(ns_farm_endpoint(f->ev),
+                                     (const char *const[]){"--log-level", "debug", NULL},
+                                     i == 0 ? env : NULL, f->logs[i]);
+        assert_true(f->pids[i] > 0);
+    }
+    assert_int_equal(ns_farm_wait_live(f->ev, (size_t)nworkers, 30), NS_OK);
+}
+
+static void s_stop(s_farm_t *f)
+{
+    ns_evaluator_destroy(&f->ev);
+    for (int i = 0; i < NW; i++) {
+        if (f->pids[i] > 0 && !ft_wait_exit(f->pids[i], 10, NULL))
+            ft_kill(f->pids[i]);
+        if (f->logs[i][0])
+            unlink(f->logs[i]);
+    }
+    ns_config_destroy(&f->cfg);
+    ns_model_destroy(&f->model);
+}
+
+typedef struct {
+    const char *log;      /* wait for this worker to start a chunk ... */
+    pid_t pid;            /* ... then signal it */
+    int sig;
+    int fired;
+} s_killer_t;
+
+static void *s_killer(void *arg)
+{
+    s_killer_t *k = arg;
+    double until = ns_now() + 20;
+    while (ns_now() < until) {
+        if (ft_file_contains(k->log, "evaluating chunk")) {
+            kill(k->pid, k->sig);
+            k->fired = 1;
+            return NULL;
+        }
+        usleep(2000);
+    }
+    return NULL;
+}
+
+/* Evaluate n points while a thread signals worker 0 once it is busy. */
+static double s_batch_with_signal(s_farm_t *f, int sig, size_t n, int *fired)
+{
+    double *x = ft_points(n, 4, 7), *want = malloc(n * 8), *got = malloc(n * 8);
+    ft_inprocess(f->model, x, n, want);
+    s_killer_t k = {f->logs[0], f->pids[0], sig, 0};
+    pthread_t th;
+    pthread_create(&th, NULL, s_killer, &k);
+    double t0 = ns_now();
+    assert_int_equal(ns_evaluator_evaluate(f->ev, x, n, 4, got), NS_OK);
+    double dt = ns_now() - t0;
+    pthread_join(th, NULL);
+    assert_memory_equal(got, want, n * 8);
+    *fired = k.fired;
+    free(x);
+    free(want);
+    free(got);
+    return dt;
+}
+
+static void test_sigkill_mid_batch(void **state)
+{
+    s_farm_t f;
+    s_start(&f, "dim=4,delay_ms=2", NW, NULL, NULL, NULL);
+    int fired = 0;
+    s_batch_with_signal(&f, SIGKILL, 1000, &fired);   /* 250 points x 2 ms per chunk */
+    assert_true(fired);
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_int_equal(st.workers_lost, 1);
+    assert_true(st.chunks_resent >= 1);
+    assert_int_equal(st.workers_live, NW - 1);
+    int code;
+    assert_true(ft_wait_exit(f.pids[0], 5, &code));
+    assert_int_equal(code, 128 + SIGKILL);
+    f.pids[0] = 0;
+    s_stop(&f);
+}
+
+/* SIGTERM: the chunk comes back at once; no heartbeat expiry (3 s) and no
+ * deadline (60 s) is waited for. */
+static void test_sigterm_hands_back(void **state)
+{
+    s_farm_t f;
+    s_start(&f, "dim=4,delay_ms=2", NW, NULL, NULL, NULL);
+    int fired = 0;
+    double dt = s_batch_with_signal(&f, SIGTERM, 1000, &fired);
+    assert_true(fired);
+    /* two chunk times (0.5 s each) plus slack, well under the 3 s expiry */
+    assert_true(dt < 2.5);
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_int_equal(st.workers_left, 1);
+    assert_int_equal(st.workers_lost, 0);
+    assert_int_equal(st.handed_back, 1);
+    assert_int_equal(st.deadline_misses, 0);
+    int code = -1;
+    assert_true(ft_wait_exit(f.pids[0], 5, &code));
+    assert_int_equal(code, 0);
+    assert_true(ft_file_contains(f.logs[0], "handing back"));
+    f.pids[0] = 0;
+    s_stop(&f);
+}
+
+/* A worker that heartbeats but never finishes: the chunk deadline re-sends. */
+static void test_stuck_worker_deadline(void **state)
+{
+    s_farm_t f;
+    const char *const env[] = {"NS_FARMTEST_HANG=1", NULL};
+    s_start(&f, "dim=4", 2, env, "chunk-timeout", "0.5");
+    size_t n = 64;
+    double *x = ft_points(n, 4, 3), want[64], got[64];
+    ft_inprocess(f.model, x, n, want);
+    assert_int_equal(ns_evaluator_evaluate(f.ev, x, n, 4, got), NS_OK);
+    assert_memory_equal(got, want, sizeof got);
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_true(st.deadline_misses >= 1);
+    assert_int_equal(st.workers_lost, 0);   /* it still heartbeats */
+    free(x);
+    s_stop(&f);
+}
+
+/* Every worker fails the evaluation: bounded retries, then a clear error. */
+static void test_failing_chunks_stop_the_run(void **state)
+{
+    char logpath[128];
+    ft_tmpfile(logpath, sizeof logpath, "coord");
+    assert_int_equal(ns_log_open_file(logpath), NS_OK);
+    s_farm_t f;
+    memset(&f, 0, sizeof f);
+    f.model = ft_model("dim=4");
+    f.cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "max-retries", "2", NULL);
+    assert_int_equal(ns_farm_evaluator_new(f.cfg, f.model, NULL, &f.ev), NS_OK);
+    const char *const env[] = {"NS_FARMTEST_FAIL_BATCH=1", NULL};
+    for (int i = 0; i < 2; i++) {
+        ft_tmpfile(f.logs[i], sizeof f.logs[i], "worker");
+        f.pids[i] = ft_spawn_worker(ns_farm_endpoint(f.ev), NULL, env, f.logs[i]);
+    }
+    assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
+    size_t n = 50;
+    double *x = ft_points(n, 4, 5), got[50];
+    assert_int_equal(ns_evaluator_evaluate(f.ev, x, n, 4, got), NS_ERR_FARM);
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_true(st.failed_chunks >= 3);
+    assert_int_equal(st.batches, 0);
+    ns_log_close_file();
+    assert_true(ft_file_contains(logpath, "failed 3 times"));
+    assert_true(ft_file_contains(logpath, "evaluation failure requested"));
+    unlink(logpath);
+    free(x);
+    s_stop(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigkill_mid_batch),
+        cmocka_unit_test(test_sigterm_hands_back),
+        cmocka_unit_test(test_stuck_worker_deadline),
+        cmocka_unit_test(test_failing_chunks_stop_the_run),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
