@@ -500,7 +500,7 @@ int ns_bnorm_init(ns_bnorm_t *b, size_t d)
     b->var = calloc(d, sizeof(double));
     b->w = calloc(d, sizeof(double));
     b->std = calloc(d, sizeof(double));
-    b->acc = calloc(2 * d, sizeof(double));
+    b->acc = calloc(3 * d, sizeof(double));
     if (!b->rmean || !b->rvar || !b->mean || !b->var || !b->w || !b->std || !b->acc) {
         ns_bnorm_free(b);
         return NS_ERR_NOMEM;
@@ -626,25 +626,29 @@ void ns_bnorm_backward(ns_bnorm_t *b, const double *p, const double *x, const do
     for (size_t i = 0; i < n; i++)
         G += gld[i];
     double *sdx = b->acc, *sdxx = b->acc + d; /* sum dxhat, sum dxhat*(x-mu) */
+    double *ws = b->acc + 2 * d;              /* w / std */
     memset(b->acc, 0, 2 * d * sizeof(double));
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++) {
-            double dyij = dy[i * d + j], dxh = dyij * b->w[j];
+            double dyij = dy[i * d + j];
             gbeta[j] += dyij;
-            gv[j] += dyij * b->xhat[i * d + j] * ns_sigmoid(v[j]);
-            sdx[j] += dxh;
-            sdxx[j] += dxh * (x[i * d + j] - b->mean[j]);
+            sdx[j] += dyij;                          /* sum dy (times w below) */
+            sdxx[j] += dyij * b->xhat[i * d + j];    /* sum dy xhat */
         }
     for (size_t j = 0; j < d; j++) {
-        gv[j] += G / b->w[j] * ns_sigmoid(v[j]);
+        /* sum dxhat = w sum dy; sum dxhat (x - mu) = w std sum dy xhat */
+        double sg = ns_sigmoid(v[j]);
+        gv[j] += (sdxx[j] + G / b->w[j]) * sg;
+        sdx[j] *= b->w[j];
+        sdxx[j] *= b->w[j] * b->std[j];
         double ve = b->var[j] + NS_BN_EPS;
         /* dLoss/dvar, then reuse the slots: sdxx <- 2 dvar/(n-1), sdx <- dmu/n */
         double dvar = -0.5 * sdxx[j] / (ve * b->std[j]) - 0.5 * G / ve;
         sdxx[j] = 2.0 * dvar / (double)(n - 1);
         sdx[j] = -sdx[j] / b->std[j] / (double)n;
+        ws[j] = b->w[j] / b->std[j];
     }
     for (size_t i = 0; i < n; i++)
         for (size_t j = 0; j < d; j++)
-            dx[i * d + j] = dy[i * d + j] * b->w[j] / b->std[j] +
-                            sdxx[j] * (x[i * d + j] - b->mean[j]) + sdx[j];
+            dx[i * d + j] = dy[i * d + j] * ws[j] + sdxx[j] * (x[i * d + j] - b->mean[j]) + sdx[j];
 }

@@ -101,7 +101,7 @@ typedef struct ns_bnorm {
     double *mean, *var;    /* d: statistics of the last training batch */
     double *xhat;          /* cap*d normalised input of the last training batch */
     double *w, *std;       /* d scratch */
-    double *acc;           /* 2d scratch for backward sums */
+    double *acc;           /* 3d scratch for backward sums */
 } ns_bnorm_t;
 
 #define NS_BN_EPS 1e-5
