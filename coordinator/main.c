@@ -295,7 +295,7 @@ int main(int argc, char **argv)
     ns_log_level_t level;
     ns_log_level_parse(ns_config_str(cfg, "log-level"), &level);
     ns_log_set_level(level);
-    int seed_given = ns_config_user_set(cfg, "seed");
+    int seed_given = ns_config_user_set(cfg, "seed") && ns_config_is_set(cfg, "seed");
 #ifdef HAVE_CHECKPOINT
     /* From here a signal stops the run: with a checkpoint once sampling has
      * started (exit --checkpoint-exit-code), before that with exit 1. */

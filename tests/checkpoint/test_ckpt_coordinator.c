@@ -71,8 +71,8 @@ static int s_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
-/* Start the coordinator on S5 d=4 with seed 7: base arguments, then the
- * NULL-terminated extras. Its stderr and stdout go to a pipe the test
+/* Start the coordinator on S5 d=4 with seed 7 (unless the extras give
+ * --seed): base arguments, then the NULL-terminated extras. Its stderr and stdout go to a pipe the test
  * reads; a copy of what was read goes to log (if not NULL). */
 static void s_start_v(tp_proc_t *p, const char *log, const char *out, va_list ap)
 {
@@ -81,14 +81,16 @@ static void s_start_v(tp_proc_t *p, const char *log, const char *out, va_list ap
     argv[n++] = NS_COORDINATOR;
     argv[n++] = "--output";
     argv[n++] = (char *)out;
-    argv[n++] = "--seed";
-    argv[n++] = "7";
     const char *a;
-    int have_model = 0;
+    int have_model = 0, have_seed = 0;
     while ((a = va_arg(ap, const char *)) && n < 40) {
-        if (strcmp(a, "--model") == 0)
-            have_model = 1;
+        have_model |= strcmp(a, "--model") == 0;
+        have_seed |= strcmp(a, "--seed") == 0;
         argv[n++] = (char *)a;
+    }
+    if (!have_seed) {
+        argv[n++] = "--seed";
+        argv[n++] = "7";
     }
     if (!have_model) {
         argv[n++] = "--model";
@@ -329,7 +331,14 @@ static void test_sigint_with_another_exit_code(void **state)
     assert_true(s_wait_iteration(&p, 2000, 120) >= 2000);
     assert_int_equal(tp_signal_and_wait(&p, SIGINT, 120), 77);
     assert_true(s_log_has(f->log, "stopping on SIGINT"));
-    s_resume_to_end(f);
+    /* Resumed without a seed (--seed none: a random one): the checkpoint's
+     * seed is used, and the result is the seed-7 result. */
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--seed", "none", NULL);
+    assert_int_equal(tp_wait_exit(&p, 300), 0);
+    assert_true(s_log_has(f->log, "Continuing with the checkpoint's seed 7"));
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
 }
 
 /* --max-runtime: the coordinator checkpoints and exits with 130 by itself,
@@ -430,6 +439,14 @@ static void test_truncated_and_bit_flipped_checkpoints(void **state)
     s_start(&p, s_next_log(f), f->out, "--model", ROSENBROCK, "--model-args", "dim=5", NULL);
     assert_int_equal(tp_wait_exit(&p, 120), 2);
     assert_true(s_log_has(f->log, "refusing to resume"));
+    /* And a run with another --seed, or settings the saved state cannot
+     * take (another --nlive). */
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--seed", "8", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 2);
+    assert_true(s_log_has(f->log, "--seed 7"));
+    s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--nlive", "1000", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 2);
+    assert_true(s_log_has(f->log, "does not fit this run"));
 
     /* Truncated: falls back to .old with a warning, and still continues
      * to the exact result. */
