@@ -1,6 +1,7 @@
 /* flow.c - RealNVP composition: stages, eval/training passes, resets and
  * (de)serialisation (SPEC.md §4.2). */
 #include "flow.h"
+#include "flow_f32.h"
 #include "flow_layers.h"
 #include "nessai/error.h"
 
@@ -37,6 +38,15 @@ struct ns_flow {
     double **buf;           /* K+1 stage outputs (buf[0] = input), cap*d each */
     double *ld, *gld;       /* cap */
     double *dA, *dB;        /* cap*d backward ping-pong */
+    /* float32 mirror for ns_flow_inverse_f32 (flow_f32.h), rebuilt when dirty */
+    int dirty32;            /* parameters or running statistics changed */
+    size_t cap32;           /* rows of a32/t32/w32 */
+    float *theta32;         /* P */
+    float *L32, *U32;       /* n_blocks * d * d */
+    float *bn_scale, *bn_shift; /* n_blocks * d: x = scale * y + shift */
+    double *lu_ld, *bn_ld;  /* n_blocks: forward log-dets */
+    float *a32, *t32;       /* cap32 * d */
+    ns_f32_work_t w32;
 };
 
 ns_flow_config_t ns_flow_config_default(size_t dim)
@@ -169,6 +179,16 @@ void ns_flow_destroy(ns_flow_t **self_p)
     free(f->gld);
     free(f->dA);
     free(f->dB);
+    free(f->theta32);
+    free(f->L32);
+    free(f->U32);
+    free(f->bn_scale);
+    free(f->bn_shift);
+    free(f->lu_ld);
+    free(f->bn_ld);
+    free(f->a32);
+    free(f->t32);
+    ns_f32_work_free(&f->w32);
     free(f);
     *self_p = NULL;
 }
@@ -182,6 +202,7 @@ size_t ns_flow_capacity(const ns_flow_t *self) { return self->cap; }
 
 void ns_flow_params_changed(ns_flow_t *self)
 {
+    self->dirty32 = 1;
     if (!s_has_lu(self))
         return;
     for (size_t b = 0; b < self->cfg.n_blocks; b++)
@@ -208,6 +229,7 @@ void ns_flow_get_buffers(const ns_flow_t *self, double *out)
 
 void ns_flow_set_buffers(ns_flow_t *self, const double *in)
 {
+    self->dirty32 = 1;
     if (!self->cfg.batch_norm)
         return;
     size_t d = self->d;
@@ -278,9 +300,11 @@ static void s_forward(ns_flow_t *f, size_t n, int train)
             ns_coupling_forward(&B->cp, f->theta + B->off_cp, x, n, y, f->ld);
             break;
         case ST_BN:
-            if (train)
+            if (train) {
                 ns_bnorm_forward_train(&B->bn, f->theta + B->off_bn, x, n, y, f->ld,
                                        train == 2);
+                f->dirty32 |= train == 2;
+            }
             else
                 ns_bnorm_forward_eval(&B->bn, f->theta + B->off_bn, x, n, y, f->ld);
             break;
@@ -347,6 +371,122 @@ int ns_flow_inverse(ns_flow_t *self, const double *z, size_t n, double *x, doubl
         }
         if (x)
             memcpy(x + i0 * d, a, m * d * sizeof(double));
+        if (logdet)
+            memcpy(logdet + i0, self->ld, m * sizeof(double));
+    }
+    return NS_OK;
+}
+
+/* Allocate the float32 mirror for the current capacity and refresh it. */
+static int s_sync32(ns_flow_t *f)
+{
+    size_t d = f->d, nb = f->cfg.n_blocks;
+    if (!f->theta32) {
+        f->theta32 = malloc(f->P * sizeof(float));
+        f->L32 = malloc(nb * d * d * sizeof(float));
+        f->U32 = malloc(nb * d * d * sizeof(float));
+        f->bn_scale = malloc(nb * d * sizeof(float));
+        f->bn_shift = malloc(nb * d * sizeof(float));
+        f->lu_ld = malloc(nb * sizeof(double));
+        f->bn_ld = malloc(nb * sizeof(double));
+        if (!f->theta32 || !f->L32 || !f->U32 || !f->bn_scale || !f->bn_shift || !f->lu_ld ||
+            !f->bn_ld)
+            return NS_ERR_NOMEM;
+        f->dirty32 = 1;
+    }
+    if (f->cap32 < f->cap) {
+        free(f->a32);
+        free(f->t32);
+        ns_f32_work_free(&f->w32);
+        f->a32 = malloc(f->cap * d * sizeof(float));
+        f->t32 = malloc(f->cap * d * sizeof(float));
+        if (!f->a32 || !f->t32 || ns_f32_work_init(&f->w32, f->cap, f->cfg.n_neurons, d, d))
+            return NS_ERR_NOMEM;
+        f->cap32 = f->cap;
+    }
+    if (!f->dirty32)
+        return NS_OK;
+    for (size_t k = 0; k < f->P; k++)
+        f->theta32[k] = (float)f->theta[k];
+    for (size_t b = 0; b < nb; b++) {
+        s_block_t *B = &f->blk[b];
+        if (s_has_lu(f)) {
+            for (size_t q = 0; q < d * d; q++) {
+                f->L32[b * d * d + q] = (float)B->lu.L[q];
+                f->U32[b * d * d + q] = (float)B->lu.U[q];
+            }
+            f->lu_ld[b] = B->lu.logdet;
+        }
+        if (f->cfg.batch_norm) {
+            const double *v = f->theta + B->off_bn, *beta = v + d;
+            double ld = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                double w = ns_softplus(v[j]) + 1e-5, sd = sqrt(B->bn.rvar[j] + NS_BN_EPS);
+                f->bn_scale[b * d + j] = (float)(sd / w);
+                f->bn_shift[b * d + j] = (float)(B->bn.rmean[j] - beta[j] * sd / w);
+                ld += log(w) - log(sd);
+            }
+            f->bn_ld[b] = ld;
+        }
+    }
+    f->dirty32 = 0;
+    return NS_OK;
+}
+
+int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, double *x, double *logdet)
+{
+    int rc = s_sync32(self);
+    if (rc != NS_OK)
+        return rc;
+    size_t d = self->d;
+    float *a = self->a32, *t = self->t32;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap32) {
+        size_t m = n - i0 < self->cap32 ? n - i0 : self->cap32;
+        for (size_t q = 0; q < m * d; q++)
+            a[q] = (float)z[i0 * d + q];
+        memset(self->ld, 0, m * sizeof(double));
+        for (size_t k = self->K; k-- > 0;) {
+            size_t b = self->st[k].blk;
+            s_block_t *B = &self->blk[b];
+            switch (self->st[k].kind) {
+            case ST_PERM:
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < d; j++)
+                        t[i * d + B->perm[j]] = a[i * d + j];
+                memcpy(a, t, m * d * sizeof(float));
+                break;
+            case ST_LU: {
+                /* the triangular solves stay in double: they amplify rounding
+                 * by the condition number of L U (cheap: n d^2 per block) */
+                double *a64 = self->dA;
+                for (size_t q = 0; q < m * d; q++)
+                    a64[q] = (double)a[q];
+                ns_lu_inverse(&B->lu, self->theta + B->off_lu, a64, m, a64, self->ld);
+                for (size_t q = 0; q < m * d; q++)
+                    a[q] = (float)a64[q];
+                break;
+            }
+            case ST_COUP: {
+                ns_f32_coupling_t c = {d, B->cp.nI, B->cp.nT, B->cp.H, B->cp.nl, B->cp.net,
+                                       B->cp.idxI, B->cp.idxT};
+                ns_f32_coupling_inverse(&c, self->theta32 + B->off_cp, a, m, self->ld,
+                                        &self->w32);
+                break;
+            }
+            case ST_BN: {
+                const float *sc = self->bn_scale + b * d, *sh = self->bn_shift + b * d;
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < d; j++)
+                        a[i * d + j] = sc[j] * a[i * d + j] + sh[j];
+                for (size_t i = 0; i < m; i++)
+                    self->ld[i] -= self->bn_ld[b];
+                break;
+            }
+            }
+        }
+        if (x)
+            for (size_t q = 0; q < m * d; q++)
+                x[i0 * d + q] = (double)a[q];
         if (logdet)
             memcpy(logdet + i0, self->ld, m * sizeof(double));
     }
@@ -426,6 +566,7 @@ double ns_flow_loss_eval(ns_flow_t *self, const double *x, size_t n)
 
 static void s_bn_reset(ns_flow_t *f, double rvar)
 {
+    f->dirty32 = 1;
     if (!f->cfg.batch_norm)
         return;
     for (size_t b = 0; b < f->cfg.n_blocks; b++) {

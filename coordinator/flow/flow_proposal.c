@@ -43,6 +43,7 @@ typedef struct {
     double max_scale;
     long reset_weights, reset_perms, reset_flow;
     int threads;
+    int pop_f32;                 /* population inverse pass in float32 */
     char *weights_path;          /* <output>/proposal/model.flow */
 
     /* state */
@@ -231,7 +232,10 @@ static int s_populate(s_fp_t *s, const double *worst)
         proposed += D;
         if (m > 0) {
             /* 2. through the flow and the inverse reparameterisation */
-            ns_flow_inverse(s->flow, s->z, m, s->xp, s->logj);
+            rc = s->pop_f32 ? ns_flow_inverse_f32(s->flow, s->z, m, s->xp, s->logj)
+                            : ns_flow_inverse(s->flow, s->z, m, s->xp, s->logj);
+            if (rc != NS_OK)
+                break;
             for (size_t i = 0; i < m; i++) {
                 double lz = ns_flow_log_normal(s->z + i * d, d);
                 if (s->temperature != 1.0) {
@@ -726,6 +730,7 @@ static int s_configure(s_fp_t *s, const ns_config_t *cfg)
     s->max_scale = ns_config_double(cfg, "max-poolsize-scale");
     s->max_draws = (size_t)ns_config_int(cfg, "max-population-draws");
     s->threads = (int)ns_config_int(cfg, "threads");
+    s->pop_f32 = strcmp(ns_config_str(cfg, "population-precision"), "float32") == 0;
     if (s->poolsize < 1 || s->drawsize < 1)
         return NS_ERR_INVAL;
     return NS_OK;
