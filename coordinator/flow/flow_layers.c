@@ -8,6 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Element-wise kernels get an AVX2 clone picked at run time (ifunc), so the
+ * binary still runs on any x86-64; "avx2" without "fma" keeps a*b+c
+ * uncontracted, so both clones round identically. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NS_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define NS_SIMD
+#endif
+
 #define LU_EPS 1e-3      /* diag(U) = softplus(u) + LU_EPS */
 #define SCALE_EPS 1e-3   /* s = sigmoid(a + 2) + SCALE_EPS */
 #define BN_W_EPS 1e-5    /* w = softplus(v) + BN_W_EPS */
@@ -34,7 +43,7 @@ double ns_softplus_inv(double y)
 }
 
 /* Y (n x out) = X (n x in) W^T + b, W row-major out x in. */
-static void s_linear(const double *X, size_t n, size_t in, const double *W,
+NS_SIMD static void s_linear(const double *X, size_t n, size_t in, const double *W,
                      const double *b, size_t out, double *Y)
 {
     for (size_t i = 0; i < n; i++)
@@ -54,7 +63,7 @@ static void s_linear_acc(const double *X, size_t n, size_t in, const double *W,
 
 /* Backward of a linear layer: gW += dY^T X, gb += colsum dY and, when dX
  * is given, dX = dY W. */
-static void s_linear_back(const double *X, const double *dY, size_t n, size_t in,
+NS_SIMD static void s_linear_back(const double *X, const double *dY, size_t n, size_t in,
                           const double *W, size_t out, double *gW, double *gb,
                           double *dX)
 {
@@ -70,14 +79,14 @@ static void s_linear_back(const double *X, const double *dY, size_t n, size_t in
                     1.0, dY, (int)out, W, (int)in, 0.0, dX, (int)in);
 }
 
-static void s_relu(const double *x, size_t m, double *y)
+NS_SIMD static void s_relu(const double *x, size_t m, double *y)
 {
     for (size_t k = 0; k < m; k++)
         y[k] = x[k] > 0 ? x[k] : 0.0;
 }
 
 /* d *= 1[x > 0] */
-static void s_relu_mask(const double *x, size_t m, double *dd)
+NS_SIMD static void s_relu_mask(const double *x, size_t m, double *dd)
 {
     /* unconditional store so that the loop is if-converted and vectorised */
     for (size_t k = 0; k < m; k++)
@@ -324,7 +333,7 @@ void ns_coupling_init_params(const ns_coupling_t *c, double *p, ns_rng_t *rng,
 }
 
 /* Network: xI (n x nI) -> out (n x 2nT), caching what backward needs. */
-static void s_net_forward(ns_coupling_t *c, const double *p, size_t n)
+NS_SIMD static void s_net_forward(ns_coupling_t *c, const double *p, size_t n)
 {
     size_t H = c->H, nI = c->nI, nout = 2 * c->nT, m = n * H;
     const double *W0 = p, *b0 = p + H * nI;
@@ -360,7 +369,7 @@ static void s_net_forward(ns_coupling_t *c, const double *p, size_t n)
 }
 
 /* Backward of the network from c->dout into c->dxI and g. */
-static void s_net_backward(ns_coupling_t *c, const double *p, size_t n, double *g)
+NS_SIMD static void s_net_backward(ns_coupling_t *c, const double *p, size_t n, double *g)
 {
     size_t H = c->H, nI = c->nI, nout = 2 * c->nT, m = n * H;
     size_t off_f = ns_coupling_n_params(c) - (nout * H + nout);
@@ -459,7 +468,7 @@ void ns_coupling_inverse(ns_coupling_t *c, const double *p, const double *y, siz
     }
 }
 
-void ns_coupling_backward(ns_coupling_t *c, const double *p, const double *x,
+NS_SIMD void ns_coupling_backward(ns_coupling_t *c, const double *p, const double *x,
                           const double *dy, const double *gld, size_t n, double *dx,
                           double *g)
 {
@@ -540,7 +549,7 @@ void ns_bnorm_init_params(size_t d, double *p)
     }
 }
 
-void ns_bnorm_forward_train(ns_bnorm_t *b, const double *p, const double *x, size_t n,
+NS_SIMD void ns_bnorm_forward_train(ns_bnorm_t *b, const double *p, const double *x, size_t n,
                             double *y, double *logdet, int update)
 {
     size_t d = b->d;
@@ -616,7 +625,7 @@ void ns_bnorm_inverse(ns_bnorm_t *b, const double *p, const double *y, size_t n,
     }
 }
 
-void ns_bnorm_backward(ns_bnorm_t *b, const double *p, const double *x, const double *dy,
+NS_SIMD void ns_bnorm_backward(ns_bnorm_t *b, const double *p, const double *x, const double *dy,
                        const double *gld, size_t n, double *dx, double *g)
 {
     size_t d = b->d;
