@@ -13,6 +13,37 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Children started and not reaped yet: safe to signal (a pid is only
+ * recycled after it was reaped). */
+#define S_MAX_CHILDREN 64
+static pid_t s_children[S_MAX_CHILDREN];
+
+static void s_track(pid_t pid)
+{
+    for (int i = 0; i < S_MAX_CHILDREN; i++)
+        if (s_children[i] == 0) {
+            s_children[i] = pid;
+            return;
+        }
+}
+
+static void s_untrack(pid_t pid)
+{
+    for (int i = 0; i < S_MAX_CHILDREN; i++)
+        if (s_children[i] == pid)
+            s_children[i] = 0;
+}
+
+void tp_kill_all(void)
+{
+    for (int i = 0; i < S_MAX_CHILDREN; i++)
+        if (s_children[i] > 0) {
+            kill(s_children[i], SIGKILL);
+            waitpid(s_children[i], NULL, 0);
+            s_children[i] = 0;
+        }
+}
+
 static double s_now(void)
 {
     struct timespec ts;
@@ -49,6 +80,7 @@ int tp_spawn(tp_proc_t *p, char *const argv[], const char *stderr_path)
     close(fds[1]);
     p->pid = pid;
     p->out = fds[0];
+    s_track(pid);
     return 0;
 }
 
@@ -164,6 +196,7 @@ int tp_wait_exit(tp_proc_t *p, double timeout)
             nanosleep(&ts, NULL);
         }
     }
+    s_untrack(p->pid);
     p->pid = 0;
     if (p->out >= 0) {
         close(p->out);
@@ -174,6 +207,17 @@ int tp_wait_exit(tp_proc_t *p, double timeout)
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return -1;
+}
+
+int tp_alive(tp_proc_t *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    if (waitpid(p->pid, NULL, WNOHANG) == 0)
+        return 1;
+    s_untrack(p->pid);
+    p->pid = 0;
+    return 0;
 }
 
 int tp_signal_and_wait(tp_proc_t *p, int sig, double timeout)

@@ -31,6 +31,12 @@ void tp_set_log(tp_proc_t *p, const char *path);
 int tp_wait_exit(tp_proc_t *p, double timeout);
 /* Send sig, then wait as tp_wait_exit. */
 int tp_signal_and_wait(tp_proc_t *p, int sig, double timeout);
+/* 1 while the child runs; reaps it (and forgets it) once it has exited. */
+int tp_alive(tp_proc_t *p);
+/* SIGKILL and reap every child started with tp_spawn and not yet reaped
+ * (for test teardown after a failure). Only unreaped children are
+ * signalled, so a recycled pid is never hit. */
+void tp_kill_all(void);
 /* Whole file into a malloc'ed string (NULL if unreadable). */
 char *tp_slurp(const char *path);
 

@@ -233,6 +233,7 @@ static int s_group_setup(void **state)
 static int s_group_teardown(void **state)
 {
     (void)state;
+    tp_kill_all();
     s_rm_rf(s_ref_dir);
     return 0;
 }
@@ -255,6 +256,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fx_t *f = *state;
+    tp_kill_all();  /* whatever a failed test left running */
     s_rm_rf(f->dir);
     free(f);
     return 0;
@@ -307,6 +309,10 @@ static void test_sigterm_in_farm_batch(void **state)
             "3", "--nlive", "300", "--max-iteration", "1500", "--log-level", "debug", NULL);
     for (int i = 0; i < 3; i++)
         assert_true(tp_wait_text(&p, "farm: batch ", NULL, 0, 120));
+    /* The batch (300 points at 1 ms on 3 workers) lasts about 100 ms: land
+     * in its middle, while the coordinator waits for the results. */
+    struct timespec mid = {0, 30 * 1000000L};
+    nanosleep(&mid, NULL);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
     assert_true(s_log_has(f->log, "interrupted while evaluating batch"));
     assert_true(s_exists(f->ckpt));
@@ -479,17 +485,16 @@ static void test_finished_run_returns_at_once(void **state)
     s_assert_identical(res);
 }
 
-/* Workers started once, against --bind; the coordinator is killed and
- * started again on the same endpoint: the same worker processes rejoin and
- * finish the run, with the uninterrupted result. */
-static void test_workers_survive_a_coordinator_restart(void **state)
+/* Workers started once, against --bind; the coordinator stops (killed, or
+ * checkpointed on a signal) and is started again on the same endpoint: the
+ * same worker processes keep retrying meanwhile, rejoin and finish the run,
+ * with the uninterrupted result. */
+static void s_workers_survive(s_fx_t *f, int sig, int expect_exit)
 {
-    s_fx_t *f = *state;
     int port = s_free_port();
     assert_true(port > 0);
-    char ep[64], bind_ep[64];
+    char ep[64];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
-    snprintf(bind_ep, sizeof bind_ep, "tcp://127.0.0.1:%d", port);
     tp_proc_t w[3];
     char wlog[3][400];
     for (int i = 0; i < 3; i++) {
@@ -499,18 +504,20 @@ static void test_workers_survive_a_coordinator_restart(void **state)
         tp_set_log(&w[i], wlog[i]);
     }
     tp_proc_t p;
-    s_start(&p, s_next_log(f), f->out, "--bind", bind_ep, "--n-pool", "3", "--log-level",
-            "debug", "--checkpoint-interval", "0.5", NULL);
+    s_start(&p, s_next_log(f), f->out, "--bind", ep, "--n-pool", "3", "--log-level", "debug",
+            "--checkpoint-interval", "0.5", NULL);
     assert_true(s_wait_iteration(&p, s_ref_iterations / 3, 300) > 0);
-    assert_int_equal(tp_signal_and_wait(&p, SIGKILL, 60), 128 + SIGKILL);
+    assert_int_equal(tp_signal_and_wait(&p, sig, 60), expect_exit);
 
     /* The workers notice, keep retrying, and stay alive meanwhile. */
     for (int i = 0; i < 3; i++)
-        assert_true(tp_wait_text(&w[i], "reconnecting", NULL, 0, 60));
+        if (!tp_wait_text(&w[i], "reconnecting", NULL, 0, 60))
+            fail_msg("worker %d did not retry after the coordinator stopped (log %s)", i,
+                     wlog[i]);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(waitpid(w[i].pid, NULL, WNOHANG), 0);
+        assert_true(tp_alive(&w[i]));
 
-    s_start(&p, s_next_log(f), f->out, "--bind", bind_ep, "--n-pool", "3", NULL);
+    s_start(&p, s_next_log(f), f->out, "--bind", ep, "--n-pool", "3", NULL);
     int joined = 0;
     char line[2048];
     while (joined < 3 && tp_wait_text(&p, "farm: worker joined", line, sizeof line, 120)) {
@@ -533,6 +540,18 @@ static void test_workers_survive_a_coordinator_restart(void **state)
         assert_int_equal(tp_wait_exit(&w[i], 60), 0);
 }
 
+static void test_workers_survive_a_coordinator_kill(void **state)
+{
+    s_workers_survive(*state, SIGKILL, 128 + SIGKILL);
+}
+
+/* A checkpoint exit (pre-emption) is not the end of the run: remote
+ * workers must not be sent away. */
+static void test_workers_survive_a_checkpoint_exit(void **state)
+{
+    s_workers_survive(*state, SIGTERM, 130);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,7 +564,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigkill_at_five_moments_identical_result, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_bit_flipped_checkpoints, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_finished_run_returns_at_once, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown(test_workers_survive_a_coordinator_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_workers_survive_a_coordinator_kill, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_workers_survive_a_checkpoint_exit, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

@@ -112,6 +112,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fx_t *f = *state;
+    tp_kill_all();  /* whatever a failed test left running */
     s_rm_rf(f->dir);
     free(f);
     return 0;
