@@ -73,6 +73,7 @@ typedef struct {
     long populations;
     double total_draws, total_accepted;
     double last_radius, last_acceptance;
+    double total_epochs;         /* epochs over all trainings */
     ns_train_stats_t last_train;
 } s_fp_t;
 
@@ -424,6 +425,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
         goto done;
     }
     s->trainings++;
+    s->total_epochs += (double)s->last_train.epochs;
     /* min log q of the training points (for the min-log-q rule) */
     ns_reparam_forward(s->rp, rows, n, s->stride, xp, lj);
     ns_flow_log_prob(s->flow, xp, n, lq);
@@ -516,6 +518,7 @@ static int s_save(const void *impl, ns_buf_t *b)
     ns_buf_put_f64(b, s->total_accepted);
     ns_buf_put_f64(b, s->last_radius);
     ns_buf_put_f64(b, s->last_acceptance);
+    ns_buf_put_f64(b, s->total_epochs);
     ns_buf_put_f64s(b, s->radius_data, s->radius_data ? s->radius_n * s->d : 0);
     /* pool: rows, then the remaining indices in pop order */
     ns_buf_put_u8(b, (uint8_t)s->populated);
@@ -548,7 +551,8 @@ static int s_load(void *impl, ns_buf_t *b)
     if ((rc = ns_buf_get_f64(b, &s->ns_acceptance)) || (rc = ns_buf_get_i64(b, &tr)) ||
         (rc = ns_buf_get_f64(b, &s->min_log_q)) || (rc = ns_buf_get_i64(b, &pops)) ||
         (rc = ns_buf_get_f64(b, &s->total_draws)) || (rc = ns_buf_get_f64(b, &s->total_accepted)) ||
-        (rc = ns_buf_get_f64(b, &s->last_radius)) || (rc = ns_buf_get_f64(b, &s->last_acceptance)))
+        (rc = ns_buf_get_f64(b, &s->last_radius)) || (rc = ns_buf_get_f64(b, &s->last_acceptance)) ||
+        (rc = ns_buf_get_f64(b, &s->total_epochs)))
         return rc;
     if (tr < 0 || pops < 0)
         return NS_ERR_CORRUPT;
@@ -608,6 +612,8 @@ static void s_stats_json(const void *impl, struct cJSON *obj)
     cJSON_AddNumberToObject(obj, "flow_accepted", s->total_accepted);
     cJSON_AddNumberToObject(obj, "flow_parameters", (double)ns_flow_n_params(s->flow));
     cJSON_AddNumberToObject(obj, "flow_last_epochs", (double)s->last_train.epochs);
+    cJSON_AddNumberToObject(obj, "flow_epochs", s->total_epochs);
+    cJSON_AddStringToObject(obj, "flow_population_precision", s->pop_f32 ? "float32" : "float64");
 }
 
 static const ns_proposal_ops_t s_ops = {
