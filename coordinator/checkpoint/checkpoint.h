@@ -106,8 +106,8 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
                  ns_ckpt_loaded_t *out, char *err, size_t errlen);
 
 /* The coordinator's exit status for a failed resume: 2 for a checkpoint
- * that is damaged or another model's (a configuration problem the user
- * must resolve), 1 otherwise. */
+ * that is damaged or another model's, or in use by another coordinator
+ * (problems the user must resolve), 1 otherwise. */
 int ns_ckpt_load_exit_status(int rv);
 
 /* --- signals --------------------------------------------------------- */
@@ -151,10 +151,11 @@ void ns_ckpt_ctl_destroy(ns_ckpt_ctl_t **self_p);
 /* Full path of the checkpoint file. */
 const char *ns_ckpt_ctl_path(const ns_ckpt_ctl_t *self);
 
-/* With --resume, find and validate the checkpoint (ns_ckpt_load's
- * returns, logged); with --no-resume, NS_OK and no payload. When one is
- * found and --seed was not given, the controller adopts its seed (the
- * caller should too: out->seed). */
+/* Take the lock <path>.lock (held until destroy or exit; NS_ERR_STATE if
+ * another process holds it), then with --resume find and validate the
+ * checkpoint (ns_ckpt_load's returns, logged); with --no-resume, NS_OK
+ * and no payload. When one is found and --seed was not given, the
+ * controller adopts its seed (the caller should too: out->seed). */
 int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size_t errlen);
 
 /* Install the signal handlers, arm --max-runtime and start the interval

@@ -7,11 +7,15 @@
 #include "nessai/log.h"
 #include "nessai/util.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 struct ns_ckpt_ctl {
     char *path;            /* <output>/<resume-file> */
@@ -26,6 +30,7 @@ struct ns_ckpt_ctl {
     double max_runtime;    /* --max-runtime, s; NAN = none */
     double last;           /* ns_now() of the last checkpoint or start */
     int started;           /* signals installed, timer armed */
+    int lock_fd;           /* holds the flock on <path>.lock, -1 if none */
     uint64_t count;        /* checkpoints written */
 };
 
@@ -50,6 +55,7 @@ ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
         return NULL;
     }
     snprintf(self->path, n, "%s/%s", output, file);
+    self->lock_fd = -1;
     self->ident = *id;
     self->ident.model_name = self->model_name;
     self->ident.model_args = self->model_args;
@@ -73,6 +79,8 @@ void ns_ckpt_ctl_destroy(ns_ckpt_ctl_t **self_p)
         ns_ckpt_max_runtime_arm(NAN);
         ns_ckpt_signals_restore();
     }
+    if (self->lock_fd >= 0)
+        close(self->lock_fd);  /* releases the lock */
     free(self->path);
     free(self->model_name);
     free(self->model_args);
@@ -91,14 +99,69 @@ uint64_t ns_ckpt_ctl_count(const ns_ckpt_ctl_t *self)
     return self->count;
 }
 
+/* Two coordinators on one checkpoint (a scheduler restarting a job whose
+ * first instance still runs) would overwrite each other's state: the
+ * first holds an exclusive lock on <path>.lock for its lifetime. The
+ * kernel drops it when the process dies, SIGKILL included. */
+static int s_lock(ns_ckpt_ctl_t *self, char *err, size_t errlen)
+{
+    size_t n = strlen(self->path) + 6;
+    char *lock = malloc(n);
+    if (!lock) {
+        ns_ckpt__err(err, errlen, "out of memory");
+        return NS_ERR_NOMEM;
+    }
+    snprintf(lock, n, "%s.lock", self->path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        /* No lock, no protection, but the run itself can go on; a failed
+         * checkpoint write will say what is wrong with the directory. */
+        ns_warn("checkpoint", "cannot create lock file path=%s error=%s", lock, strerror(errno));
+        free(lock);
+        return NS_OK;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK) {
+            char pid[32] = "";
+            ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
+            pid[got > 0 ? got : 0] = '\0';
+            pid[strcspn(pid, "\n")] = '\0';
+            ns_ckpt__err(err, errlen,
+                         "another nessai-coordinator (pid %s) is using the checkpoint %s; "
+                         "wait for it to end, or give this run another --output",
+                         pid[0] ? pid : "?", self->path);
+            close(fd);
+            free(lock);
+            return NS_ERR_STATE;
+        }
+        ns_warn("checkpoint", "cannot lock path=%s error=%s", lock, strerror(e));
+        close(fd);
+        free(lock);
+        return NS_OK;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        ns_debug("checkpoint", "cannot record the pid in path=%s", lock);
+    self->lock_fd = fd;
+    free(lock);
+    return NS_OK;
+}
+
 int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    int rv = self->lock_fd >= 0 ? NS_OK : s_lock(self, err, errlen);
+    if (rv != NS_OK) {
+        ns_error("checkpoint", "%s", err);
+        return rv;
+    }
     if (!self->resume) {
         ns_info("checkpoint", "resume disabled; starting afresh path=%s", self->path);
         return NS_OK;
     }
-    int rv = ns_ckpt_load(self->path, &self->ident, self->seed_given, out, err, errlen);
+    rv = ns_ckpt_load(self->path, &self->ident, self->seed_given, out, err, errlen);
     if (rv != NS_OK) {
         ns_error("checkpoint", "%s", err);
         return rv;

@@ -231,5 +231,6 @@ int ns_ckpt_ident_check(const ns_ckpt_loaded_t *got, const ns_ckpt_ident_t *id,
 
 int ns_ckpt_load_exit_status(int rv)
 {
-    return rv == NS_ERR_CORRUPT || rv == NS_ERR_REFUSED || rv == NS_ERR_INVAL ? 2 : 1;
+    return rv == NS_ERR_CORRUPT || rv == NS_ERR_REFUSED || rv == NS_ERR_INVAL
+                   || rv == NS_ERR_STATE ? 2 : 1;
 }

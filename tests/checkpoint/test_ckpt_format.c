@@ -223,6 +223,7 @@ static void test_load_exit_status(void **state)
     (void)state;
     assert_int_equal(ns_ckpt_load_exit_status(NS_ERR_CORRUPT), 2);
     assert_int_equal(ns_ckpt_load_exit_status(NS_ERR_REFUSED), 2);
+    assert_int_equal(ns_ckpt_load_exit_status(NS_ERR_STATE), 2);
     assert_int_equal(ns_ckpt_load_exit_status(NS_ERR_NOMEM), 1);
     assert_int_equal(ns_ckpt_load_exit_status(NS_ERR_IO), 1);
 }

@@ -297,6 +297,26 @@ static void test_damaged_and_foreign_checkpoints(void **state)
     free(log);
 }
 
+/* A second process on the same checkpoint is refused while the first
+ * runs, and accepted once the first is gone (even killed with SIGKILL). */
+static void test_second_process_on_the_same_checkpoint_refused(void **state)
+{
+    s_fx_t *f = *state;
+    tp_proc_t first, second;
+    s_start(&first, f, f->out, "--checkpoint-interval", "0.05", NULL);
+    assert_true(tp_wait_line(&first, "iteration ", 1, 60) >= 1);
+    s_start(&second, f, f->out, NULL);
+    assert_int_equal(tp_wait_exit(&second, 60), 2);
+    char *log = tp_slurp(f->errlog);
+    assert_non_null(log);
+    char needle[64];
+    snprintf(needle, sizeof needle, "another nessai-coordinator (pid %d)", (int)first.pid);
+    assert_non_null(strstr(log, needle));
+    free(log);
+    assert_int_equal(tp_signal_and_wait(&first, SIGKILL, 60), 128 + SIGKILL);
+    s_finish_and_compare(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finished_run_returns_at_once, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signal_with_nothing_to_save_exits_1, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_damaged_and_foreign_checkpoints, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_second_process_on_the_same_checkpoint_refused, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }
