@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -242,4 +243,34 @@ char *tp_slurp(const char *path)
     }
     fclose(fp);
     return s;
+}
+
+void tp_rm_rf(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+int tp_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int tp_flip_bit(const char *path, long at, int bit)
+{
+    FILE *fp = fopen(path, "r+b");
+    if (!fp)
+        return -1;
+    int rc = -1;
+    if (fseek(fp, at, SEEK_SET) == 0) {
+        int c = fgetc(fp);
+        if (c != EOF && fseek(fp, at, SEEK_SET) == 0 && fputc(c ^ (1 << bit), fp) != EOF)
+            rc = 0;
+    }
+    if (fclose(fp) != 0)
+        rc = -1;
+    return rc;
 }

@@ -37,6 +37,12 @@ int tp_alive(tp_proc_t *p);
  * (for test teardown after a failure). Only unreaped children are
  * signalled, so a recycled pid is never hit. */
 void tp_kill_all(void);
+/* rm -rf dir (test scratch space). */
+void tp_rm_rf(const char *dir);
+/* 1 if path exists. */
+int tp_exists(const char *path);
+/* Flip bit (0-7) of the byte at offset at; 0 on success. */
+int tp_flip_bit(const char *path, long at, int bit);
 /* Whole file into a malloc'ed string (NULL if unreadable). */
 char *tp_slurp(const char *path);
 

@@ -57,20 +57,6 @@ typedef struct {
 
 /* ---- helpers ---- */
 
-static void s_rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        print_message("could not remove %s\n", dir);
-}
-
-static int s_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 /* Start the coordinator on S5 d=4 with seed 7 (unless the extras give
  * --seed): base arguments, then the NULL-terminated extras. Its stderr and stdout go to a pipe the test
  * reads; a copy of what was read goes to log (if not NULL). */
@@ -149,6 +135,14 @@ static void s_assert_identical(const char *result)
         fail_msg("%s differs from the uninterrupted run: %s", result, why);
 }
 
+/* The result in f->out is the uninterrupted run's. */
+static void s_assert_out_identical(const s_fx_t *f)
+{
+    char res[400];
+    snprintf(res, sizeof res, "%s/result.json", f->out);
+    s_assert_identical(res);
+}
+
 static int s_log_has(const char *log, const char *needle)
 {
     char *s = tp_slurp(log);
@@ -166,20 +160,7 @@ static void s_resume_to_end(s_fx_t *f)
     if (code != 0)
         fail_msg("resumed run exited %d (log %s)", code, f->log);
     assert_true(s_log_has(f->log, "Resuming from iteration"));
-    char res[400];
-    snprintf(res, sizeof res, "%s/result.json", f->out);
-    s_assert_identical(res);
-}
-
-static void s_flip_bit(const char *path, long at)
-{
-    FILE *fp = fopen(path, "r+b");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
-    int c = fgetc(fp);
-    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
-    fputc(c ^ 0x04, fp);
-    fclose(fp);
+    s_assert_out_identical(f);
 }
 
 static long s_file_size(const char *path)
@@ -234,7 +215,7 @@ static int s_group_teardown(void **state)
 {
     (void)state;
     tp_kill_all();
-    s_rm_rf(s_ref_dir);
+    tp_rm_rf(s_ref_dir);
     return 0;
 }
 
@@ -257,7 +238,7 @@ static int s_teardown(void **state)
 {
     s_fx_t *f = *state;
     tp_kill_all();  /* whatever a failed test left running */
-    s_rm_rf(f->dir);
+    tp_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -273,7 +254,7 @@ static void test_sigterm_in_uninformed_stage(void **state)
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
     assert_false(s_log_has(f->log, "Switching to FlowProposal"));
     assert_true(s_log_has(f->log, "checkpoint: written reason=signal"));
-    assert_true(s_exists(f->ckpt));
+    assert_true(tp_exists(f->ckpt));
     s_resume_to_end(f);
 }
 
@@ -315,7 +296,7 @@ static void test_sigterm_in_farm_batch(void **state)
     nanosleep(&mid, NULL);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
     assert_true(s_log_has(f->log, "interrupted while evaluating batch"));
-    assert_true(s_exists(f->ckpt));
+    assert_true(tp_exists(f->ckpt));
 
     s_start(&p, s_next_log(f), f->out, "--model", ROSENBROCK, "--model-args", args, "--n-pool",
             "3", "--nlive", "300", "--max-iteration", "1500", NULL);
@@ -342,9 +323,7 @@ static void test_sigint_with_another_exit_code(void **state)
     s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--seed", "none", NULL);
     assert_int_equal(tp_wait_exit(&p, 300), 0);
     assert_true(s_log_has(f->log, "Continuing with the checkpoint's seed 7"));
-    char res[400];
-    snprintf(res, sizeof res, "%s/result.json", f->out);
-    s_assert_identical(res);
+    s_assert_out_identical(f);
 }
 
 /* --max-runtime: the coordinator checkpoints and exits with 130 by itself,
@@ -366,9 +345,7 @@ static void test_max_runtime_self_eviction(void **state)
     }
     assert_true(evictions >= 1);
     print_message("%d self-evictions before the end\n", evictions);
-    char res[400];
-    snprintf(res, sizeof res, "%s/result.json", f->out);
-    s_assert_identical(res);
+    s_assert_out_identical(f);
 }
 
 /* A signal when the checkpoint cannot be written ends with exit 1, never
@@ -433,7 +410,7 @@ static void test_truncated_and_bit_flipped_checkpoints(void **state)
             "--checkpoint-interval", "0.2", NULL);
     assert_true(s_wait_iteration(&p, 6000, 120) >= 6000);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 120), 130);
-    assert_true(s_exists(f->old));
+    assert_true(tp_exists(f->old));
 
     /* Another model in the same --output is refused, naming both. */
     s_start(&p, s_next_log(f), f->out, "--model", GAUSSIAN, "--n-pool", "3", NULL);
@@ -461,9 +438,9 @@ static void test_truncated_and_bit_flipped_checkpoints(void **state)
     assert_true(s_log_has(f->log, "is unusable (truncated"));
 
     /* Both bad (a bit flip in each): exit 2, and the reason for each. */
-    s_flip_bit(f->ckpt, s_file_size(f->ckpt) / 2);
-    assert_true(s_exists(f->old));
-    s_flip_bit(f->old, s_file_size(f->old) / 3);
+    assert_int_equal(tp_flip_bit(f->ckpt, s_file_size(f->ckpt) / 2, 2), 0);
+    assert_true(tp_exists(f->old));
+    assert_int_equal(tp_flip_bit(f->old, s_file_size(f->old) / 3, 2), 0);
     s_start(&p, s_next_log(f), f->out, "--n-pool", "3", NULL);
     assert_int_equal(tp_wait_exit(&p, 120), 2);
     assert_true(s_log_has(f->log, "no usable checkpoint"));
@@ -480,9 +457,7 @@ static void test_finished_run_returns_at_once(void **state)
     s_start(&p, s_next_log(f), f->out, "--n-pool", "3", NULL);
     assert_int_equal(tp_wait_exit(&p, 60), 0);
     assert_false(s_log_has(f->log, "Populating initial live points"));
-    char res[400];
-    snprintf(res, sizeof res, "%s/result.json", f->out);
-    s_assert_identical(res);
+    s_assert_out_identical(f);
 }
 
 /* Workers started once, against --bind; the coordinator stops (killed, or
@@ -532,9 +507,7 @@ static void s_workers_survive(s_fx_t *f, int sig, int expect_exit)
     }
     assert_int_equal(joined, 3);
     assert_int_equal(tp_wait_exit(&p, 300), 0);
-    char res[400];
-    snprintf(res, sizeof res, "%s/result.json", f->out);
-    s_assert_identical(res);
+    s_assert_out_identical(f);
     /* Told that the run is over, the workers leave. */
     for (int i = 0; i < 3; i++)
         assert_int_equal(tp_wait_exit(&w[i], 60), 0);

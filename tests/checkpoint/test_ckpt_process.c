@@ -35,14 +35,6 @@ typedef struct {
 static char s_ref_dir[256];
 static char *s_reference;   /* computed once per test binary */
 
-static void s_rm_rf(const char *dir)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        print_message("could not remove %s\n", dir);
-}
-
 /* Run the toy with extra arguments (NULL-terminated) into out; returns the
  * started process. */
 static void s_start(tp_proc_t *p, const s_fx_t *f, const char *out, ...)
@@ -89,7 +81,7 @@ static int s_group_teardown(void **state)
 {
     (void)state;
     free(s_reference);
-    s_rm_rf(s_ref_dir);
+    tp_rm_rf(s_ref_dir);
     return 0;
 }
 
@@ -113,15 +105,9 @@ static int s_teardown(void **state)
 {
     s_fx_t *f = *state;
     tp_kill_all();  /* whatever a failed test left running */
-    s_rm_rf(f->dir);
+    tp_rm_rf(f->dir);
     free(f);
     return 0;
-}
-
-static int s_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
 }
 
 /* Resume to the end and check the result is the uninterrupted one. */
@@ -162,7 +148,7 @@ static void test_signals_checkpoint_and_exit_with_the_code(void **state)
         int code = tp_signal_and_wait(&p, cases[i].sig, 60);
         if (code != cases[i].expect)
             fail_msg("case %zu: exit %d, expected %d", i, code, cases[i].expect);
-        assert_true(s_exists(f->ckpt));
+        assert_true(tp_exists(f->ckpt));
         at += 150;
     }
     s_finish_and_compare(f);
@@ -180,7 +166,7 @@ static void test_max_runtime_self_evicts(void **state)
         if (code == 0)
             break;
         assert_int_equal(code, 130);
-        assert_true(s_exists(f->ckpt));
+        assert_true(tp_exists(f->ckpt));
         assert_true(rounds < 100);
     }
     assert_true(rounds > 1);  /* it really was evicted at least once */
@@ -231,23 +217,12 @@ static void test_signal_with_nothing_to_save_exits_1(void **state)
     s_start(&p, f, f->out, "--startup-wait", NULL);
     assert_int_equal(tp_wait_line(&p, "startup ", 0, 60), 0);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 1);
-    assert_false(s_exists(f->ckpt));
+    assert_false(tp_exists(f->ckpt));
 
     /* The checkpoint cannot be written (its directory does not exist). */
     s_start(&p, f, f->out, "--resume-file", "missing/dir/ck", NULL);
     assert_true(tp_wait_line(&p, "iteration ", 1, 60) >= 1);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 1);
-}
-
-static void s_corrupt(const char *path, long at)
-{
-    FILE *fp = fopen(path, "r+b");
-    assert_non_null(fp);
-    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
-    int c = fgetc(fp);
-    assert_int_equal(fseek(fp, at, SEEK_SET), 0);
-    fputc(c ^ 0x10, fp);
-    fclose(fp);
 }
 
 static void test_damaged_and_foreign_checkpoints(void **state)
@@ -260,7 +235,7 @@ static void test_damaged_and_foreign_checkpoints(void **state)
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
     char old[420];
     snprintf(old, sizeof old, "%s.old", f->ckpt);
-    assert_true(s_exists(old));
+    assert_true(tp_exists(old));
 
     /* Another model's run is refused, with a message naming both. */
     s_start(&p, f, f->out, "--model-name", "other", NULL);
@@ -276,7 +251,7 @@ static void test_damaged_and_foreign_checkpoints(void **state)
     assert_int_equal(tp_wait_exit(&p, 60), 2);
 
     /* A bit flip in the newest one: fallback to .old with a warning. */
-    s_corrupt(f->ckpt, 100);
+    assert_int_equal(tp_flip_bit(f->ckpt, 100, 4), 0);
     assert_int_equal(truncate(f->errlog, 0), 0);
     s_finish_and_compare(f);
     log = tp_slurp(f->errlog);
@@ -288,7 +263,7 @@ static void test_damaged_and_foreign_checkpoints(void **state)
     s_start(&p, f, f->out, "--checkpoint-interval", "0", "--no-resume", NULL);
     assert_true(tp_wait_line(&p, "iteration ", 100, 60) >= 100);
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
-    s_corrupt(f->ckpt, 60);
+    assert_int_equal(tp_flip_bit(f->ckpt, 60, 4), 0);
     assert_int_equal(truncate(old, 50), 0);
     s_start(&p, f, f->out, NULL);
     assert_int_equal(tp_wait_exit(&p, 60), 2);
