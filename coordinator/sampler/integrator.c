@@ -1,5 +1,6 @@
 /* integrator.c - nested-sampling evidence integrator (SPEC.md §1.5). */
 #include "integrator.h"
+#include "logacc.h"
 #include "nessai/error.h"
 #include "nessai/util.h"
 
@@ -103,24 +104,16 @@ double ns_integrator_log_z_trapezoid(const ns_integrator_t *self)
     size_t m = self->count;
     if (m == 0)
         return -INFINITY;
-    /* Accumulate in log space with a running maximum: one pass, no buffer. */
-    double mx = -INFINITY, s = 0.0;
+    ns_logacc_t acc;
+    ns_logacc_init(&acc);
     for (size_t i = 1; i <= m + 1; i++) {
         double l_prev = self->logls[i - 1];
         double l_cur = i <= m ? self->logls[i] : self->logls[m];
         double v_prev = self->log_vols[i - 1];
         double v_cur = i <= m ? self->log_vols[i] : -INFINITY;
-        double t = ns_logaddexp(l_prev, l_cur) - M_LN2 + ns_logsubexp(v_prev, v_cur);
-        if (t == -INFINITY || isnan(t))
-            continue;
-        if (t > mx) {
-            s = s * exp(mx - t) + 1.0;
-            mx = t;
-        } else {
-            s += exp(t - mx);
-        }
+        ns_logacc_add(&acc, ns_logaddexp(l_prev, l_cur) - M_LN2 + ns_logsubexp(v_prev, v_cur));
     }
-    return mx == -INFINITY ? -INFINITY : mx + log(s);
+    return ns_logacc_value(&acc);
 }
 
 void ns_integrator_finalise(ns_integrator_t *self) { self->log_z = ns_integrator_log_z_trapezoid(self); }

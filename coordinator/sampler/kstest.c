@@ -1,5 +1,6 @@
 /* kstest.c - insertion-index KS test with the exact one-sided distribution. */
 #include "kstest.h"
+#include "logacc.h"
 
 #include <gsl/gsl_sf_gamma.h>
 #include <math.h>
@@ -25,7 +26,8 @@ double ns_ks_one_sided_sf(double d, size_t n)
     size_t jmax = (size_t)floor(nn * (1.0 - d));
     if (jmax > n)
         jmax = n;
-    double mx = -INFINITY, s = 0.0;
+    ns_logacc_t acc;
+    ns_logacc_init(&acc);
     for (size_t j = 0; j <= jmax; j++) {
         double jj = (double)j;
         double a = 1.0 - d - jj / nn;   /* may round to <= 0 at the last term */
@@ -36,18 +38,11 @@ double ns_ks_one_sided_sf(double d, size_t n)
                              : -INFINITY;
         else
             t = gsl_sf_lnchoose((unsigned)n, (unsigned)j) + (nn - jj) * log(a) + (jj - 1.0) * log(b);
-        if (t == -INFINITY)
-            continue;
-        if (t > mx) {
-            s = s * exp(mx - t) + 1.0;
-            mx = t;
-        } else {
-            s += exp(t - mx);
-        }
+        ns_logacc_add(&acc, t);
     }
-    if (mx == -INFINITY)
+    if (acc.max == -INFINITY)
         return 0.0;
-    double p = exp(log(d) + mx + log(s));
+    double p = exp(log(d) + ns_logacc_value(&acc));
     return p > 1.0 ? 1.0 : p;
 }
 

@@ -130,6 +130,7 @@ int ns_sampler_new(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev
     self->allow_multi_valued = ns_config_bool(cfg, "allow-multi-valued-likelihood");
     self->logging_interval = ns_config_is_set(cfg, "logging-interval") ? ns_config_int(cfg, "logging-interval")
                                                                        : (long)self->nlive;
+    self->progress_interval = ns_config_double(cfg, "progress-interval");
     /* nessai uses nlive // 10 for both; at least 1 keeps tiny runs defined */
     self->history_every = self->nlive / 10 ? self->nlive / 10 : 1;
     self->acc_len = self->history_every;
@@ -635,6 +636,23 @@ static void s_log_state(const ns_sampler_t *self)
             self->logl_max);
 }
 
+/* A plain-words summary on a wall-clock schedule, for long runs where
+ * nlive iterations (nessai's state line) can take hours. */
+static void s_log_progress(ns_sampler_t *self)
+{
+    double now = ns_now();
+    if (!(self->progress_interval > 0.0) || isinf(self->progress_interval) ||
+        now - self->last_progress < self->progress_interval)
+        return;
+    self->last_progress = now;
+    ns_info(NULL, "progress: iteration %ld, dlogZ %.3f (stops at %g), ln Z %.3f +/- %.3f, "
+            "%llu likelihood evaluations, %.1f s sampling (%.1f s likelihood, %.1f s training), "
+            "proposal %s", self->iteration, self->condition, self->stopping,
+            ns_integrator_log_z(self->integ), ns_integrator_error(self->integ),
+            (unsigned long long)self->n_eval, ns_sampler_sampling_time(self), self->likelihood_time,
+            self->training_time, s_active(self)->ops->name);
+}
+
 /* ---- finalisation (SPEC §1.6) ---- */
 
 static int s_finalise(ns_sampler_t *self)
@@ -686,6 +704,7 @@ static int s_loop(ns_sampler_t *self)
             return rc;
         if (self->iteration % self->logging_interval == 0)
             s_log_state(self);
+        s_log_progress(self);
         if (self->max_iteration > 0 && self->iteration >= self->max_iteration) {
             ns_info(NULL, "Reached max iteration (%ld)", self->max_iteration);
             self->stopped_max = 1;
@@ -713,6 +732,7 @@ int ns_sampler_run(ns_sampler_t *self)
     if (self->done)
         return NS_OK;
     self->seg_start = ns_now();
+    self->last_progress = self->seg_start;
     int rc = s_loop(self);
     self->sampling_time += ns_now() - self->seg_start;
     self->seg_start = 0;

@@ -55,6 +55,7 @@ struct ns_sampler {
     int multinomial;               /* posterior by multinomial resampling */
     int allow_multi_valued;        /* skip the determinism check failure */
     long logging_interval;         /* iterations between state lines */
+    double progress_interval;      /* seconds between progress lines (0 / inf = off) */
     size_t history_every;          /* nlive // 10, at least 1 */
     size_t acc_len;                /* acceptance ring length, nlive // 10, at least 1 */
     uint64_t seed;                 /* run seed */
@@ -106,6 +107,7 @@ struct ns_sampler {
 
     /* --- transient --- */
     double seg_start;              /* start of the current run segment, 0 when not running */
+    double last_progress;          /* ns_now() of the last progress line */
     ns_sampler_hook_fn hook;
     void *hook_ctx;
     double *scratch_x;             /* packing buffer for evaluate_rows */

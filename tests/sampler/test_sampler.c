@@ -251,6 +251,21 @@ static void test_population_history(void **state)
     tu_teardown(&r);
 }
 
+/* --posterior-method multinomial_resampling: int(ESS) draws with replacement. */
+static void test_multinomial_posterior(void **state)
+{
+    (void)state;
+    tu_run_t r;
+    const char *args[] = {"--nlive", "200", "--seed", "6", "--posterior-method", "multinomial_resampling",
+                          UNINFORMED_ONLY, NULL};
+    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
+    assert_int_equal(ns_sampler_compute_posterior(r.sampler), 0);
+    assert_int_equal(ns_sampler_n_posterior(r.sampler), (size_t)ns_sampler_ess(r.sampler));
+    tu_teardown(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_failing_model_stops),
         cmocka_unit_test(test_analytic_priors),
         cmocka_unit_test(test_population_history),
+        cmocka_unit_test(test_multinomial_posterior),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
