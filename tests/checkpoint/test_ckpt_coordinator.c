@@ -334,7 +334,10 @@ static void test_max_runtime_self_eviction(void **state)
     int evictions = 0;
     for (int round = 0; round < 40; round++) {
         tp_proc_t p;
-        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--max-runtime", "1.5", NULL);
+        /* Long enough for the longest single step (a flow training, a few
+         * seconds with sanitizers): an interrupted step is redone from its
+         * start on resume, so a shorter limit would never get past it. */
+        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--max-runtime", "3", NULL);
         int code = tp_wait_exit(&p, 120);
         if (code == 0)
             break;
