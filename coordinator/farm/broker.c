@@ -808,15 +808,18 @@ static int s_bind(s_state_t *s, char *err, size_t errlen)
     zsock_set_sndhwm(s->push, 1);
     /* results: n doubles per message, never more than the points we send */
     ns_wire_tune(s->pull, cfg->max_message, 0);
-    if (zsock_bind(s->router, "%s", ep) < 0) {
+    /* libzmq's own wildcard (not CZMQ's sequential range): the kernel
+     * picks a free port, so farms started side by side do not race. */
+    if (zmq_bind(zsock_resolve(s->router), ep) != 0) {
         snprintf(err, errlen, "cannot bind %s: %s; is the address or port in use?", ep,
                  zmq_strerror(zmq_errno()));
         return NS_ERR_IO;
     }
-    int host_len = (int)(colon - ep);
-    if (zsock_bind(s->push, "%.*s:*", host_len, ep) < 0
-        || zsock_bind(s->pull, "%.*s:*", host_len, ep) < 0) {
-        snprintf(err, errlen, "cannot bind data ports on %.*s: %s", host_len, ep,
+    char data_ep[300];
+    snprintf(data_ep, sizeof data_ep, "%.*s:*", (int)(colon - ep), ep);
+    if (zmq_bind(zsock_resolve(s->push), data_ep) != 0
+        || zmq_bind(zsock_resolve(s->pull), data_ep) != 0) {
+        snprintf(err, errlen, "cannot bind data ports on %.200s: %s", data_ep,
                  zmq_strerror(zmq_errno()));
         return NS_ERR_IO;
     }

@@ -106,14 +106,6 @@ static void test_slots_and_sigterm(void **state)
     ns_model_destroy(&model);
 }
 
-static int s_free_port(void)
-{
-    zsock_t *s = zsock_new(ZMQ_ROUTER);
-    int port = zsock_bind(s, "tcp://127.0.0.1:*");
-    zsock_destroy(&s);
-    return port;
-}
-
 /* A farm bound on a fixed port. libzmq closes listeners asynchronously,
  * so the port of a farm just destroyed may take a moment to be free:
  * retry for a few seconds. NULL on failure (no cmocka asserts: this also
@@ -135,27 +127,32 @@ static ns_evaluator_t *s_farm_on(int port, ns_model_t *model, ns_config_t **cfg)
  * a --persistent worker stays after STOP and joins the next run. */
 static void test_reconnect_and_persistent(void **state)
 {
-    int port = s_free_port();
-    assert_true(port > 0);
     char ep[64], wlog[128], plog[128];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
     ft_tmpfile(wlog, sizeof wlog, "worker");
     ft_tmpfile(plog, sizeof plog, "persistent");
-    int p[2];
+    int p[2], port = 0;
     assert_int_equal(pipe(p), 0);
     pid_t coord = fork();
     if (coord == 0) {   /* first coordinator, killed without a word */
         ns_model_t *m = ft_model("dim=4");
-        ns_config_t *c = NULL;
-        ns_evaluator_t *ev = s_farm_on(port, m, &c);
-        if (!ev || ns_farm_wait_live(ev, 1, 30) != NS_OK || write(p[1], "R", 1) != 1)
+        ns_config_t *c = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+        ns_evaluator_t *ev = NULL;
+        if (!m || !c || ns_farm_evaluator_new(c, m, NULL, &ev) != NS_OK)
+            _exit(1);
+        const char *colon = strrchr(ns_farm_endpoint(ev), ':');
+        int bound = atoi(colon + 1);
+        if (write(p[1], &bound, sizeof bound) != sizeof bound)
             _exit(1);
         for (;;)
             pause();
     }
+    assert_int_equal(read(p[0], &port, sizeof port), sizeof port);
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
     pid_t worker = ft_spawn_worker(ep, NULL, NULL, wlog);
-    char c;
-    assert_int_equal(read(p[0], &c, 1), 1);
+    double until = ns_now() + 30;
+    while (!ft_file_contains(wlog, "registered id=") && ns_now() < until)
+        usleep(10000);
+    assert_true(ft_file_contains(wlog, "registered id="));
     kill(coord, SIGKILL);
     waitpid(coord, NULL, 0);
 
