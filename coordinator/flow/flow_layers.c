@@ -61,6 +61,66 @@ static void s_linear_acc(const double *X, size_t n, size_t in, const double *W,
                 1.0, X, (int)in, W, (int)in, 1.0, Y, (int)out);
 }
 
+/* g[k] += sum_i A[i, k] (n x m row-major). Column blocks of 4 keep the
+ * partial sums in registers (a row-by-row update of g would be bound by
+ * store-to-load forwarding on g). */
+NS_SIMD static void s_colsum_add(const double *A, size_t n, size_t m, double *g)
+{
+    size_t k0 = 0;
+    for (; k0 + 4 <= m; k0 += 4) {
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t i = 0; i < n; i++) {
+            const double *r = A + i * m + k0;
+            a0 += r[0];
+            a1 += r[1];
+            a2 += r[2];
+            a3 += r[3];
+        }
+        g[k0] += a0;
+        g[k0 + 1] += a1;
+        g[k0 + 2] += a2;
+        g[k0 + 3] += a3;
+    }
+    for (; k0 < m; k0++) {
+        double a = 0;
+        for (size_t i = 0; i < n; i++)
+            a += A[i * m + k0];
+        g[k0] += a;
+    }
+}
+
+/* g[k] += sum_i (A[i, k] - mu[k]) * (B[i, k] - nu[k]) with the same column
+ * blocking (B = A, nu = mu gives squared deviations; mu = nu = 0 a dot). */
+NS_SIMD static void s_coldot_add(const double *A, const double *mu, const double *B,
+                                 const double *nu, size_t n, size_t m, double *g)
+{
+    size_t k0 = 0;
+    for (; k0 + 4 <= m; k0 += 4) {
+        double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        double m0 = mu ? mu[k0] : 0, m1 = mu ? mu[k0 + 1] : 0, m2 = mu ? mu[k0 + 2] : 0,
+               m3 = mu ? mu[k0 + 3] : 0;
+        double n0 = nu ? nu[k0] : 0, n1 = nu ? nu[k0 + 1] : 0, n2 = nu ? nu[k0 + 2] : 0,
+               n3 = nu ? nu[k0 + 3] : 0;
+        for (size_t i = 0; i < n; i++) {
+            const double *r = A + i * m + k0, *q = B + i * m + k0;
+            a0 += (r[0] - m0) * (q[0] - n0);
+            a1 += (r[1] - m1) * (q[1] - n1);
+            a2 += (r[2] - m2) * (q[2] - n2);
+            a3 += (r[3] - m3) * (q[3] - n3);
+        }
+        g[k0] += a0;
+        g[k0 + 1] += a1;
+        g[k0 + 2] += a2;
+        g[k0 + 3] += a3;
+    }
+    for (; k0 < m; k0++) {
+        double a = 0, mk = mu ? mu[k0] : 0, nk = nu ? nu[k0] : 0;
+        for (size_t i = 0; i < n; i++)
+            a += (A[i * m + k0] - mk) * (B[i * m + k0] - nk);
+        g[k0] += a;
+    }
+}
+
 /* Backward of a linear layer: gW += dY^T X, gb += colsum dY and, when dX
  * is given, dX = dY W. */
 NS_SIMD static void s_linear_back(const double *X, const double *dY, size_t n, size_t in,
@@ -69,11 +129,7 @@ NS_SIMD static void s_linear_back(const double *X, const double *dY, size_t n, s
 {
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)n,
                 1.0, dY, (int)out, X, (int)in, 1.0, gW, (int)in);
-    for (size_t i = 0; i < n; i++) {
-        const double *r = dY + i * out;
-        for (size_t k = 0; k < out; k++)
-            gb[k] += r[k];
-    }
+    s_colsum_add(dY, n, out, gb);
     if (dX)
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)in, (int)out,
                     1.0, dY, (int)out, W, (int)in, 0.0, dX, (int)in);
@@ -557,26 +613,21 @@ NS_SIMD void ns_bnorm_forward_train(ns_bnorm_t *b, const double *p, const double
     /* two-pass mean and unbiased variance */
     memset(b->mean, 0, d * sizeof(double));
     memset(b->var, 0, d * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            b->mean[j] += x[i * d + j];
+    s_colsum_add(x, n, d, b->mean);
     for (size_t j = 0; j < d; j++)
         b->mean[j] /= (double)n;
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++) {
-            double e = x[i * d + j] - b->mean[j];
-            b->var[j] += e * e;
-        }
-    double ld = 0.0;
+    s_coldot_add(x, b->mean, x, b->mean, n, d, b->var);
+    double ld = 0.0, *inv = b->acc; /* acc is free until backward */
     for (size_t j = 0; j < d; j++) {
         b->var[j] /= (double)(n - 1);
         b->std[j] = sqrt(b->var[j] + NS_BN_EPS);
+        inv[j] = 1.0 / b->std[j];
         b->w[j] = ns_softplus(v[j]) + BN_W_EPS;
         ld += log(b->w[j]) - log(b->std[j]);
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < d; j++) {
-            double xh = (x[i * d + j] - b->mean[j]) / b->std[j];
+            double xh = (x[i * d + j] - b->mean[j]) * inv[j];
             b->xhat[i * d + j] = xh;
             y[i * d + j] = b->w[j] * xh + beta[j];
         }
@@ -637,14 +688,10 @@ NS_SIMD void ns_bnorm_backward(ns_bnorm_t *b, const double *p, const double *x, 
     double *sdx = b->acc, *sdxx = b->acc + d; /* sum dxhat, sum dxhat*(x-mu) */
     double *ws = b->acc + 2 * d;              /* w / std */
     memset(b->acc, 0, 2 * d * sizeof(double));
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++) {
-            double dyij = dy[i * d + j];
-            gbeta[j] += dyij;
-            sdx[j] += dyij;                          /* sum dy (times w below) */
-            sdxx[j] += dyij * b->xhat[i * d + j];    /* sum dy xhat */
-        }
+    s_colsum_add(dy, n, d, sdx);                               /* sum dy (times w below) */
+    s_coldot_add(dy, NULL, b->xhat, NULL, n, d, sdxx);         /* sum dy xhat */
     for (size_t j = 0; j < d; j++) {
+        gbeta[j] += sdx[j];
         /* sum dxhat = w sum dy; sum dxhat (x - mu) = w std sum dy xhat */
         double sg = ns_sigmoid(v[j]);
         gv[j] += (sdxx[j] + G / b->w[j]) * sg;
