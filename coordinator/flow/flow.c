@@ -12,6 +12,8 @@
 
 enum { ST_PERM, ST_LU, ST_COUP, ST_BN };
 
+#define NS_LOG_2PI 1.8378770664093454836 /* log(2 pi) */
+
 typedef struct {
     int kind;    /* ST_* */
     size_t blk;  /* block index */
@@ -274,7 +276,7 @@ double ns_flow_log_normal(const double *z, size_t d)
     double r2 = 0.0;
     for (size_t j = 0; j < d; j++)
         r2 += z[j] * z[j];
-    return -0.5 * r2 - 0.5 * (double)d * log(2.0 * M_PI);
+    return -0.5 * r2 - 0.5 * (double)d * NS_LOG_2PI;
 }
 
 /* train: 0 eval, 1 training without running update, 2 training with update.
