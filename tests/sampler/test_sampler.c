@@ -251,6 +251,58 @@ static void test_population_history(void **state)
     tu_teardown(&r);
 }
 
+/* Finalisation (SPEC §1.6): the live points enter with n = nlive, nlive-1,
+ * ..., 1, then ln Z becomes the trapezoid over all contours; the posterior
+ * weights are rectangle slabs over that evidence. Recomputed here in
+ * linear space from the nested samples alone. */
+static void test_finalisation(void **state)
+{
+    (void)state;
+    tu_run_t r;
+    const char *args[] = {"--nlive", "100", "--seed", "9", UNINFORMED_ONLY, NULL};
+    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
+    size_t n = ns_sampler_n_nested(r.sampler);
+    long it = ns_sampler_iteration(r.sampler);
+    assert_int_equal(n, (size_t)it + 100);
+    const double *ns = ns_sampler_nested_samples(r.sampler);
+    double *x = malloc((n + 2) * sizeof *x), *l = malloc((n + 2) * sizeof *l);
+    x[0] = 1.0;
+    l[0] = 0.0;
+    double logx = 0.0;
+    for (size_t i = 1; i <= n; i++) {
+        size_t live = i <= (size_t)it ? 100 : 100 - (i - 1 - (size_t)it);
+        logx -= 1.0 / (double)live;
+        x[i] = exp(logx);
+        l[i] = exp(ns[(i - 1) * 5 + NS_LP_LOGL(2)]);
+    }
+    x[n + 1] = 0.0;
+    l[n + 1] = l[n];
+    double z_trap = 0.0, z_rect = 0.0;
+    for (size_t i = 1; i <= n + 1; i++)
+        z_trap += 0.5 * (l[i - 1] + l[i]) * (x[i - 1] - x[i]);
+    for (size_t i = 1; i <= n; i++)
+        z_rect += l[i] * (x[i - 1] - x[i]);
+    assert_near(ns_sampler_log_evidence(r.sampler), log(z_trap), 1e-9);
+    assert_int_equal(ns_sampler_compute_posterior(r.sampler), 0);
+    cJSON *j = ns_sampler_result_json(r.sampler);
+    cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "log_posterior_weights");
+    assert_int_equal(cJSON_GetArraySize(w), (int)n);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = cJSON_GetArrayItem(w, (int)i)->valuedouble;
+        assert_near(wi, log(l[i + 1] * (x[i] - x[i + 1]) / z_trap), 1e-9);
+        sum += exp(wi);
+    }
+    assert_near(sum, z_rect / z_trap, 1e-9);
+    assert_true(fabs(sum - 1.0) < 0.01); /* close to, but not exactly, one */
+    cJSON_Delete(j);
+    free(x);
+    free(l);
+    tu_teardown(&r);
+}
+
 /* --posterior-method multinomial_resampling: int(ESS) draws with replacement. */
 static void test_multinomial_posterior(void **state)
 {
@@ -278,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_analytic_priors),
         cmocka_unit_test(test_population_history),
         cmocka_unit_test(test_multinomial_posterior),
+        cmocka_unit_test(test_finalisation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
