@@ -441,16 +441,18 @@ int main(int argc, char **argv)
     fflush(stdout);
     status = EXIT_OK;
 out:
-#ifdef HAVE_CHECKPOINT
-    ns_ckpt_ctl_destroy(&ckpt);
-    ns_ckpt_loaded_clear(&resume_state);
-#endif
     ns_sampler_destroy(&sampler);
     if (ev) {
         ns_evaluator_shutdown(ev);
         ns_evaluator_destroy(&ev);
     }
     ns_model_destroy(&model);
+#ifdef HAVE_CHECKPOINT
+    /* Last: a second signal during the shutdown above must not kill the
+     * process with the signal's own status instead of ours. */
+    ns_ckpt_ctl_destroy(&ckpt);
+    ns_ckpt_loaded_clear(&resume_state);
+#endif
     ns_log_close_file();
     free(cfg_path);
     ns_config_destroy(&cfg);

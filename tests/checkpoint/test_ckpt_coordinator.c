@@ -45,6 +45,7 @@
 static char s_ref_dir[256];      /* the uninterrupted S5 d=4 run */
 static char s_ref_result[400];
 static long s_ref_iterations;
+static double s_ref_seconds;     /* its wall time */
 
 typedef struct {
     char dir[256];
@@ -200,14 +201,19 @@ static int s_group_setup(void **state)
     snprintf(log, sizeof log, "%s/ref.log", s_ref_dir);
     snprintf(s_ref_result, sizeof s_ref_result, "%s/result.json", out);
     tp_proc_t p;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     s_start(&p, log, out, "--n-pool", "3", "--no-resume", NULL);
-    if (tp_wait_exit(&p, 300) != 0) {
+    int code = tp_wait_exit(&p, 300);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    s_ref_seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (code != 0) {
         print_message("the reference run failed; see %s\n", log);
         return -1;
     }
     double it = rc_top_number(s_ref_result, "iterations");
     s_ref_iterations = isnan(it) ? 0 : (long)it;
-    print_message("reference run: %ld iterations\n", s_ref_iterations);
+    print_message("reference run: %ld iterations, %.1f s\n", s_ref_iterations, s_ref_seconds);
     return s_ref_iterations > 1000 ? 0 : -1;
 }
 
@@ -332,12 +338,15 @@ static void test_max_runtime_self_eviction(void **state)
 {
     s_fx_t *f = *state;
     int evictions = 0;
+    /* A third of the uninterrupted run: two or three evictions, and still
+     * far longer than the longest single step (a flow training), which is
+     * redone from its start on resume, so a limit below it would never get
+     * past it. */
+    char limit[32];
+    snprintf(limit, sizeof limit, "%.2f", s_ref_seconds / 3);
     for (int round = 0; round < 40; round++) {
         tp_proc_t p;
-        /* Long enough for the longest single step (a flow training, a few
-         * seconds with sanitizers): an interrupted step is redone from its
-         * start on resume, so a shorter limit would never get past it. */
-        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--max-runtime", "3", NULL);
+        s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--max-runtime", limit, NULL);
         int code = tp_wait_exit(&p, 120);
         if (code == 0)
             break;
