@@ -223,7 +223,7 @@ int main(int argc, char **argv)
         printf("%+.4f | %.4f | %.2f | %d / %d | ", md, s, s / rms, over3, over5);
     else
         printf("n/a | %.4f (of ln Ẑ) | %.2f | n/a | ", s, s / rms);
-    printf("%.0f | %.0f | %.0f | %.3g / %d | %.2f / %.2f / %.2f / %.2f | ", ev, it, ess, p_comb, p_low,
+    printf("%.0f | %.0f | %.0f | %.3g / %d | %.3f / %.3f / %.3f / %.3f | ", ev, it, ess, p_comb, p_low,
            tl, tt, tp, to);
     printf("%s | %s | %s | %s |\n", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
            isnan(info) ? "n/a" : s_mark(c3), s_mark(c4));
