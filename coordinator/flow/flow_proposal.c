@@ -115,7 +115,11 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
         goto done;
     size_t m = ns_reparam_forward_mirror(s->rp, rows, n, s->stride, xp, NULL, NULL,
                                          s->rng_train, 0);
+    /* --threads applies to training only: the population's small products
+     * lose more to thread hand-offs than they gain */
+    ns_flow_set_threads(s->threads);
     rc = ns_flow_train(s->flow, s->opt, &s->tcfg, xp, m, s->rng_train, &s->last_train, NULL);
+    ns_flow_set_threads(1);
     if (rc != NS_OK) {
         if (rc == NS_ERR_INTERRUPTED) {
             snap.pos = 0;
@@ -356,7 +360,7 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
         rc = rc ? rc : NS_ERR_NOMEM;
         goto fail;
     }
-    ns_flow_set_threads(s->threads);
+    ns_flow_set_threads(1); /* populations are single-threaded; training sets --threads */
     /* verify the rescaling round trip on 1000 prior draws (SPEC §3) */
     {
         ns_rng_t *vr = ns_rng_new(env->seed, env->stream + 2);
