@@ -374,8 +374,10 @@ static void s_leave(s_worker_t *w)
     if (w->phase == P_HELLO)
         return;
     /* Disconnect from the work socket first, so that no chunk is pushed
-     * to us after the coordinator has re-sent what we hand back. */
+     * to us after the coordinator has re-sent what we hand back; give its
+     * I/O thread a moment to see the socket go before the BYE arrives. */
     zsock_destroy(&w->work);
+    zclock_sleep(100);
     ns_msg_t m;
     ns_msg_init(&m, NS_MSG_BYE);
     m.run = w->run;

@@ -644,6 +644,27 @@ static void s_watch_children(s_state_t *s)
     }
 }
 
+/* A chunk nobody took while a worker sits idle was probably lost in the
+ * socket buffer of a worker that went away (or waits behind a busy one):
+ * send it again; the first valid result wins either way. */
+static void s_check_claims(s_state_t *s, double now)
+{
+    if (!s->active || !s->chunked)
+        return;
+    int idle = 0;
+    for (size_t i = 0; i < s->nworkers && !idle; i++)
+        idle = s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0;
+    for (size_t i = 0; idle && i < s->k; i++) {
+        s_chunk_t *c = &s->chunks[i];
+        double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
+        if (c->done || c->queued || c->attempt == 0 || c->holder != 0 || now - c->sent_at < claim)
+            continue;
+        ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.2f s while a worker is idle; "
+                 "re-sending", i, (unsigned long long)s->batch, now - c->sent_at);
+        s_enqueue(s, i);
+    }
+}
+
 static void s_tick(s_state_t *s, double now)
 {
     double period = s->cfg->heartbeat_ms / 1000.0;
@@ -671,21 +692,6 @@ static void s_tick(s_state_t *s, double now)
         i++;
     }
     if (s->active && s->chunked) {
-        /* A chunk nobody took while a worker sits idle was probably lost
-         * in the socket buffer of a worker that went away: send it again. */
-        int idle = 0;
-        for (size_t i = 0; i < s->nworkers; i++)
-            idle |= s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0;
-        for (size_t i = 0; idle && i < s->k; i++) {
-            s_chunk_t *c = &s->chunks[i];
-            double claim = 2.0 + 4.0 * (double)c->n * s->sec_per_point;
-            if (c->done || c->queued || c->attempt == 0 || c->holder != 0
-                || now - c->sent_at < claim)
-                continue;
-            ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.1f s; re-sending", i,
-                     (unsigned long long)s->batch, now - c->sent_at);
-            s_enqueue(s, i);
-        }
         for (size_t i = 0; i < s->k; i++) {
             s_chunk_t *c = &s->chunks[i];
             if (c->done || c->queued || c->deadline == 0 || now < c->deadline)
@@ -901,8 +907,10 @@ static void s_broker_actor(zsock_t *pipe, void *args)
                 ns_warn(S_MOD, "interrupted while evaluating batch %llu",
                         (unsigned long long)s->batch);
                 s_fail_batch(s, NS_ERR_INTERRUPTED);
-            } else
+            } else {
                 s_check_waiting(s, now);
+                s_check_claims(s, now);
+            }
             if (s->active && s->chunked && s->qlen > 0)
                 s_pump(s);
         }

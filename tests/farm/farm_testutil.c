@@ -15,6 +15,17 @@
 
 extern char **environ;
 
+/* Every worker a test started, killed at exit so that a failed assertion
+ * never leaves processes behind (they would hold ctest's output pipe). */
+static pid_t s_spawned[256];
+static size_t s_nspawned;
+
+static void s_kill_spawned(void)
+{
+    for (size_t i = 0; i < s_nspawned; i++)
+        kill(s_spawned[i], SIGKILL);
+}
+
 pid_t ft_spawn_worker(const char *endpoint, const char *const *args, const char *const *env,
                       const char *stderr_path)
 {
@@ -51,6 +62,11 @@ pid_t ft_spawn_worker(const char *endpoint, const char *const *args, const char 
     if (fd >= 0)
         close(fd);
     free(envp);
+    if (pid > 0 && s_nspawned < sizeof s_spawned / sizeof s_spawned[0]) {
+        if (s_nspawned == 0)
+            atexit(s_kill_spawned);
+        s_spawned[s_nspawned++] = pid;
+    }
     return pid;
 }
 
