@@ -2,6 +2,7 @@
 #include "nessai/serial.h"
 #include "nessai/error.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -282,22 +283,25 @@ int ns_buf_get_tag(ns_buf_t *b, const char tag[4], uint32_t *version)
     return ns_buf_get_u32(b, version);
 }
 
+static uint32_t s_crc_table[256];
+static pthread_once_t s_crc_once = PTHREAD_ONCE_INIT;
+
+static void s_crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        s_crc_table[i] = c;
+    }
+}
+
 uint32_t ns_crc32(const void *p, size_t n)
 {
-    static uint32_t table[256];
-    static int ready = 0;
-    if (!ready) { /* benign race: every thread computes the same table */
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = 1;
-    }
+    pthread_once(&s_crc_once, s_crc_init);
     const uint8_t *s = p;
     uint32_t c = 0xFFFFFFFFu;
     for (size_t i = 0; i < n; i++)
-        c = table[(c ^ s[i]) & 0xff] ^ (c >> 8);
+        c = s_crc_table[(c ^ s[i]) & 0xff] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }
