@@ -8,11 +8,14 @@
  *   3 precision  s <= 2 sqrt(H / nlive)
  *   4 indices    Fisher-combined p of the final KS p-values > 1e-3 and at most
  *                10 % of the runs with p < 0.01
+ *   5 posterior  (with --unit-moments: problems whose every marginal is N(0, 1),
+ *                S1 and S2) pooled posterior-sample mean and variance of each
+ *                parameter within 4 standard errors of 0 and 1
  * where D = ln Z_hat - ln Z_true and s is the sample standard deviation of D.
  *
  * Usage:
  *   nessai-suite-stats --header
- *   nessai-suite-stats --label S1-2 --info 3.1536 [--runs] result.json...
+ *   nessai-suite-stats --label S1-2 --info 3.1536 [--unit-moments] [--runs] result.json...
  * --info is H in nats (criterion 3 is skipped without it); nlive and the truth
  * come from each result.json. --runs also prints one line per run.
  */
@@ -26,6 +29,9 @@
 typedef struct {
     double log_z, sigma, truth, delta, p, ess, t_like, t_train, t_pop, t_other, wall;
     double evals, iterations, nlive;
+    int dim;                      /* parameters seen in posterior_samples (at most 64) */
+    double n_post;                /* posterior samples */
+    double sum[64], sum2[64];     /* per parameter: sum and sum of squares */
 } s_run_t;
 
 /* result.json uses Python's NaN / Infinity / -Infinity tokens (as nessai);
@@ -123,6 +129,23 @@ static int s_load(const char *path, s_run_t *r)
     /* uninformed populations include their likelihood batch: count it once */
     r->t_pop = fmax(0.0, t_pop - r->t_like);
     r->t_other = fmax(0.0, t_samp - r->t_like - r->t_train - r->t_pop);
+    /* posterior_samples is {name: [values]} with logP, logL, it at the end */
+    const cJSON *post = cJSON_GetObjectItemCaseSensitive(j, "posterior_samples"), *col;
+    r->dim = 0;
+    cJSON_ArrayForEach(col, post)
+    {
+        if (!strcmp(col->string, "logP") || !strcmp(col->string, "logL") || !strcmp(col->string, "it") ||
+            r->dim == 64)
+            continue;
+        const cJSON *v;
+        r->n_post = cJSON_GetArraySize(col);
+        cJSON_ArrayForEach(v, col)
+        {
+            r->sum[r->dim] += v->valuedouble;
+            r->sum2[r->dim] += v->valuedouble * v->valuedouble;
+        }
+        r->dim++;
+    }
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "run");
     r->wall = s_num(run, "wall_time");
     cJSON_Delete(j);
@@ -137,8 +160,8 @@ static void s_header(void)
 {
     printf("| problem | k | nlive | mean ln Ẑ | rms σ̂ | mean Δ | s = std Δ | s/rms σ̂ | runs Δ>3σ̂ / >5σ̂ "
            "| evals | iterations | ESS | KS p: Fisher / #<0.01 | time s: like / train / pop / other "
-           "| 1 bias | 2 errors | 3 precision | 4 KS |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+           "| 1 bias | 2 errors | 3 precision | 4 KS | 5 posterior |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
 static const char *s_mark(int ok) { return ok ? "pass" : "**FAIL**"; }
@@ -147,7 +170,7 @@ int main(int argc, char **argv)
 {
     const char *label = "?";
     double info = NAN;
-    int per_run = 0, first = 1;
+    int per_run = 0, first = 1, unit_moments = 0;
     for (; first < argc && strncmp(argv[first], "--", 2) == 0; first++) {
         if (strcmp(argv[first], "--header") == 0) {
             s_header();
@@ -156,6 +179,8 @@ int main(int argc, char **argv)
             label = argv[++first];
         } else if (strcmp(argv[first], "--info") == 0 && first + 1 < argc) {
             info = atof(argv[++first]);
+        } else if (strcmp(argv[first], "--unit-moments") == 0) {
+            unit_moments = 1;
         } else if (strcmp(argv[first], "--runs") == 0) {
             per_run = 1;
         } else {
@@ -210,6 +235,23 @@ int main(int argc, char **argv)
     int c2 = have_truth && s / rms >= 0.5 && s / rms <= 2 && over3 <= 1 && over5 == 0;
     int c3 = !isnan(info) && s <= 2 * sqrt(info / nlive);
     int c4 = p_comb > 1e-3 && p_low <= 0.1 * k;
+    /* 5: pooled moments; SE of the mean 1/sqrt(N), of the variance sqrt(2/N) */
+    int c5 = 1;
+    double worst5 = 0.0;
+    if (unit_moments) {
+        for (int q = 0; q < r[0].dim; q++) {
+            double n = 0, s1 = 0, s2 = 0;
+            for (int i = 0; i < k; i++) {
+                n += r[i].n_post;
+                s1 += r[i].sum[q];
+                s2 += r[i].sum2[q];
+            }
+            double m = s1 / n, var = s2 / n - m * m;
+            double zm = fabs(m) * sqrt(n), zv = fabs(var - 1.0) / sqrt(2.0 / n);
+            worst5 = fmax(worst5, fmax(zm, zv));
+        }
+        c5 = r[0].dim > 0 && worst5 <= 4.0;
+    }
 
     if (per_run) {
         for (int i = 0; i < k; i++)
@@ -225,8 +267,12 @@ int main(int argc, char **argv)
         printf("n/a | %.4f (of ln Ẑ) | %.2f | n/a | ", s, s / rms);
     printf("%.0f | %.0f | %.0f | %.3g / %d | %.3f / %.3f / %.3f / %.3f | ", ev, it, ess, p_comb, p_low,
            tl, tt, tp, to);
-    printf("%s | %s | %s | %s |\n", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
+    printf("%s | %s | %s | %s | ", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
            isnan(info) ? "n/a" : s_mark(c3), s_mark(c4));
+    if (unit_moments)
+        printf("%s (max %.1f SE) |\n", s_mark(c5), worst5);
+    else
+        printf("n/a |\n");
     free(r);
-    return (have_truth && !(c1 && c2)) || (!isnan(info) && !c3) || !c4 ? 3 : 0;
+    return (have_truth && !(c1 && c2)) || (!isnan(info) && !c3) || !c4 || !c5 ? 3 : 0;
 }
