@@ -200,12 +200,13 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     cJSON_AddNumberToObject(run, "cpu_time", cpu);
     /* where the sampling time went: likelihood / training / population / other */
     double ts = ns_sampler_sampling_time(sampler), tl = ns_sampler_likelihood_time(sampler),
-           tt = ns_sampler_training_time(sampler), tp = ns_sampler_population_time(sampler);
+           tt = ns_sampler_training_time(sampler),
+           tp = ns_sampler_population_time(sampler) - ns_sampler_population_likelihood_time(sampler);
     cJSON *split = cJSON_AddObjectToObject(run, "time_split");
     cJSON_AddNumberToObject(split, "likelihood", tl);
     cJSON_AddNumberToObject(split, "training", tt);
-    cJSON_AddNumberToObject(split, "population_excluding_likelihood", fmax(0.0, tp - tl));
-    cJSON_AddNumberToObject(split, "other", fmax(0.0, ts - tt - fmax(tp, tl)));
+    cJSON_AddNumberToObject(split, "population_excluding_likelihood", fmax(0.0, tp));
+    cJSON_AddNumberToObject(split, "other", fmax(0.0, ts - tl - tt - tp));
     double truth = ns_model_truth(model), err = ns_sampler_log_evidence_error(sampler);
     if (!isnan(truth)) {
         double diff = ns_sampler_log_evidence(sampler) - truth;

@@ -126,8 +126,9 @@ static int s_load(const char *path, s_run_t *r)
     r->t_like = s_num(j, "likelihood_evaluation_time");
     r->t_train = s_num(j, "training_time");
     double t_pop = s_num(j, "population_time"), t_samp = s_num(j, "sampling_time");
-    /* uninformed populations include their likelihood batch: count it once */
-    r->t_pop = fmax(0.0, t_pop - r->t_like);
+    /* uninformed refills include their likelihood batch: count it once */
+    double t_pop_like = s_num(j, "population_likelihood_time");
+    r->t_pop = fmax(0.0, t_pop - (isnan(t_pop_like) ? r->t_like : t_pop_like));
     r->t_other = fmax(0.0, t_samp - r->t_like - r->t_train - r->t_pop);
     /* posterior_samples is {name: [values]} with logP, logL, it at the end */
     const cJSON *post = cJSON_GetObjectItemCaseSensitive(j, "posterior_samples"), *col;

@@ -237,6 +237,18 @@ double ns_sampler_sampling_time(const ns_sampler_t *self)
     return self->sampling_time + (self->seg_start > 0 ? ns_now() - self->seg_start : 0.0);
 }
 
+/* Every draw goes through here: likelihood time spent inside an uninformed
+ * refill is part of its population time (SPEC §2.6 note e); keep that
+ * share so the time split can count it once. */
+static int s_draw(ns_sampler_t *self, ns_proposal_t *prop, const double *worst, double *out)
+{
+    double l0 = self->likelihood_time;
+    int rc = prop->ops->draw(prop->impl, worst, out);
+    if (prop == self->uninformed)
+        self->population_likelihood_time += self->likelihood_time - l0;
+    return rc;
+}
+
 /* ---- model verification (SPEC §0): not counted as evaluations ---- */
 
 static int s_verify_model(ns_sampler_t *self)
@@ -343,7 +355,7 @@ static int s_populate_live_points(ns_sampler_t *self)
         ns_info(NULL, "Populating initial live points");
     while (self->n_live < self->nlive) {
         double *row = self->new_row;
-        int rc = self->uninformed->ops->draw(self->uninformed->impl, NULL, row);
+        int rc = s_draw(self, self->uninformed, NULL, row);
         if (rc != NS_OK)
             return rc;
         double logp = row[NS_LP_LOGP(d)], logl = row[NS_LP_LOGL(d)];
@@ -503,7 +515,7 @@ static int s_consume(ns_sampler_t *self)
         prop = s_active(self);
         int accepted = 0;
         for (;;) {
-            int rc = prop->ops->draw(prop->impl, worst, nr);
+            int rc = s_draw(self, prop, worst, nr);
             if (rc != NS_OK)
                 return rc;
             self->pending_count++;
@@ -770,6 +782,10 @@ uint64_t ns_sampler_likelihood_evaluations(const ns_sampler_t *self) { return se
 double ns_sampler_likelihood_time(const ns_sampler_t *self) { return self->likelihood_time; }
 double ns_sampler_training_time(const ns_sampler_t *self) { return self->training_time; }
 double ns_sampler_population_time(const ns_sampler_t *self) { return self->population_time; }
+double ns_sampler_population_likelihood_time(const ns_sampler_t *self)
+{
+    return self->population_likelihood_time;
+}
 int ns_sampler_finalised(const ns_sampler_t *self) { return self->finalised; }
 int ns_sampler_done(const ns_sampler_t *self) { return self->done; }
 double ns_sampler_final_p_value(const ns_sampler_t *self) { return self->final_p; }

@@ -104,6 +104,9 @@ uint64_t ns_sampler_likelihood_evaluations(const ns_sampler_t *self);
 double ns_sampler_likelihood_time(const ns_sampler_t *self);
 double ns_sampler_training_time(const ns_sampler_t *self);
 double ns_sampler_population_time(const ns_sampler_t *self);
+/* The part of the population time spent in likelihood calls (the uninformed
+ * proposals time their whole refill, likelihood batch included). */
+double ns_sampler_population_likelihood_time(const ns_sampler_t *self);
 /* Wall time spent in ns_sampler_run, over all runs (resumes included). */
 double ns_sampler_sampling_time(const ns_sampler_t *self);
 /* 1 once the live points were added to the integral (criterion met). */

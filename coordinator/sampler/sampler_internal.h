@@ -87,6 +87,8 @@ struct ns_sampler {
     double likelihood_time;        /* wall seconds inside the evaluator */
     double training_time;
     double population_time;
+    double population_likelihood_time; /* part of population_time spent in likelihood calls
+                                        * (uninformed refills include their batch) */
     double sampling_time;          /* accumulated over finished run segments */
     long last_training_iteration;
     long training_count;

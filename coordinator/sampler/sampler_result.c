@@ -141,6 +141,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "information", ns_integrator_information(self->integ));
     s_add_num(r, "training_time", self->training_time);
     s_add_num(r, "population_time", self->population_time);
+    s_add_num(r, "population_likelihood_time", self->population_likelihood_time);
     if (self->have_posterior)
         cJSON_AddItemToObject(r, "posterior_samples", s_records(self, self->nested.v, self->post_idx, self->n_post));
     /* run summary beyond nessai's keys */

@@ -91,6 +91,7 @@ int ns_sampler_save(const ns_sampler_t *self, ns_buf_t *b)
     ns_buf_put_f64(b, self->likelihood_time);
     ns_buf_put_f64(b, self->training_time);
     ns_buf_put_f64(b, self->population_time);
+    ns_buf_put_f64(b, self->population_likelihood_time);
     ns_buf_put_f64(b, ns_sampler_sampling_time(self));
     ns_buf_put_i64(b, self->last_training_iteration);
     ns_buf_put_i64(b, self->training_count);
@@ -160,6 +161,7 @@ int ns_sampler_load(ns_sampler_t *self, ns_buf_t *b)
         (rc = ns_buf_get_f64(b, &self->logl_max)) || (rc = ns_buf_get_f64(b, &self->condition)) ||
         (rc = ns_buf_get_u64(b, &n_eval)) || (rc = ns_buf_get_f64(b, &self->likelihood_time)) ||
         (rc = ns_buf_get_f64(b, &self->training_time)) || (rc = ns_buf_get_f64(b, &self->population_time)) ||
+        (rc = ns_buf_get_f64(b, &self->population_likelihood_time)) ||
         (rc = ns_buf_get_f64(b, &self->sampling_time)) || (rc = ns_buf_get_i64(b, &last_training)) ||
         (rc = ns_buf_get_i64(b, &training_count)) || (rc = ns_buf_get_u32(b, &flags)) ||
         (rc = ns_buf_get_u64(b, &pending)) || (rc = ns_buf_get_f64(b, &self->pop.acceptance)) ||
