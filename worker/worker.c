@@ -321,8 +321,7 @@ static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
     r.wall_s = done->wall_s;
     uint8_t *scratch = NULL;
     if (done->rv == NS_OK) {
-        scratch = malloc((size_t)w->n * 8);
-        if (!scratch)
+        if (!ns_msg_host_little_endian() && !(scratch = malloc((size_t)w->n * 8)))
             return;   /* the deadline re-sends it */
         ns_msg_set_doubles(&r, w->logl, w->n, scratch);
     } else {

@@ -269,8 +269,7 @@ static void s_pump(s_state_t *s)
         m.d = (uint32_t)s->d;
         uint8_t *scratch = NULL;
         const double *rows = s->x + c->start * s->d;
-        scratch = malloc(c->n * s->d * 8);
-        if (!scratch)
+        if (!ns_msg_host_little_endian() && !(scratch = malloc(c->n * s->d * 8)))
             return;   /* try again on the next pass */
         ns_msg_set_doubles(&m, rows, c->n * s->d, scratch);
         int rv = ns_wire_send(s->push, NULL, &m);

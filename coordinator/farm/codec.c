@@ -131,6 +131,12 @@ int ns_msg_encode(const ns_msg_t *msg, uint8_t **out, size_t *len)
     size_t nf = s_schema_len(m.type);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
+    /* Size the buffer once (header, strings, bin) so that a large chunk is
+     * not copied by repeated growth. */
+    size_t guess = 256 + m.data_len + m.host.len + m.worker.len + m.model_path.len
+                   + m.model_args.len + m.model_name.len + m.model_hash.len + m.text.len;
+    sb.data = malloc(guess);
+    sb.alloc = sb.data ? guess : 0;
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     int bad = msgpack_pack_array(&pk, S_HEADER + nf);   /* non-zero once a write failed */
@@ -354,11 +360,13 @@ done:
     return rv;
 }
 
-static int s_little_endian(void)
+int ns_msg_host_little_endian(void)
 {
     const uint16_t one = 1;
     return *(const uint8_t *)&one == 1;
 }
+
+#define s_little_endian ns_msg_host_little_endian
 
 int ns_msg_get_doubles(const ns_msg_t *msg, double *out, size_t count)
 {

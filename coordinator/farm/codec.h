@@ -106,6 +106,9 @@ int ns_msg_get_doubles(const ns_msg_t *msg, double *out, size_t count);
  * hosts this borrows v; elsewhere it converts into scratch (count * 8 bytes). */
 void ns_msg_set_doubles(ns_msg_t *msg, const double *v, size_t count, uint8_t *scratch);
 
+/* 1 on little-endian hosts (where ns_msg_set_doubles needs no scratch). */
+int ns_msg_host_little_endian(void);
+
 /* NUL-terminated copy of a string field into buf (truncated to size). */
 const char *ns_str_copy(ns_str_t s, char *buf, size_t size);
 /* 1 if s equals the C string c. */

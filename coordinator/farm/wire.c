@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void s_free_bytes(void *data, void *hint)
+{
+    free(data);
+}
+
 int ns_wire_send(zsock_t *sock, zframe_t *routing, const ns_msg_t *msg)
 {
     uint8_t *bytes = NULL;
@@ -20,12 +25,20 @@ int ns_wire_send(zsock_t *sock, zframe_t *routing, const ns_msg_t *msg)
         free(bytes);
         return errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO;
     }
-    /* After the routing frame the message is already committed: ROUTER never
-     * blocks (it drops for unknown or full peers), so EAGAIN is PUSH only. */
-    rv = zmq_send(s, bytes, len, ZMQ_DONTWAIT) < 0 ? (errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO)
-                                                  : NS_OK;
-    free(bytes);
-    return rv;
+    /* Hand the encoded bytes to libzmq without a copy; it frees them. After
+     * a routing frame the message is committed: ROUTER never blocks (it
+     * drops for unknown or full peers), so EAGAIN is PUSH only. */
+    zmq_msg_t frame;
+    if (zmq_msg_init_data(&frame, bytes, len, s_free_bytes, NULL) != 0) {
+        free(bytes);
+        return NS_ERR_NOMEM;
+    }
+    if (zmq_msg_send(&frame, s, ZMQ_DONTWAIT) < 0) {
+        rv = errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO;
+        zmq_msg_close(&frame);   /* frees bytes */
+        return rv;
+    }
+    return NS_OK;
 }
 
 void ns_wire_tune(zsock_t *sock, int64_t max_message, int linger_ms)
