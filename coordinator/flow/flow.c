@@ -435,7 +435,7 @@ static int s_sync32(ns_flow_t *f)
     return NS_OK;
 }
 
-int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, double *x, double *logdet)
+NS_SIMD int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, double *x, double *logdet)
 {
     int rc = s_sync32(self);
     if (rc != NS_OK)
@@ -458,14 +458,11 @@ int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, double *x, d
                 memcpy(a, t, m * d * sizeof(float));
                 break;
             case ST_LU: {
-                /* the triangular solves stay in double: they amplify rounding
-                 * by the condition number of L U (cheap: n d^2 per block) */
-                double *a64 = self->dA;
-                for (size_t q = 0; q < m * d; q++)
-                    a64[q] = (double)a[q];
-                ns_lu_inverse(&B->lu, self->theta + B->off_lu, a64, m, a64, self->ld);
-                for (size_t q = 0; q < m * d; q++)
-                    a[q] = (float)a64[q];
+                size_t ns = d * (d - 1) / 2;
+                ns_f32_lu_inverse(d, self->L32 + b * d * d, self->U32 + b * d * d,
+                                  self->theta32 + B->off_lu + 2 * ns + d, a, m);
+                for (size_t i = 0; i < m; i++)
+                    self->ld[i] -= self->lu_ld[b];
                 break;
             }
             case ST_COUP: {

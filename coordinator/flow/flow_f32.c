@@ -1,5 +1,6 @@
 /* flow_f32.c - float32 inverse-pass kernels (see flow_f32.h for why). */
 #include "flow_f32.h"
+#include "flow_layers.h" /* NS_SIMD */
 #include "nessai/error.h"
 
 #include <cblas.h>
@@ -40,7 +41,7 @@ void ns_f32_work_free(ns_f32_work_t *w)
 }
 
 /* Y (n x out) = X (n x in) W^T + b */
-static void s_lin(const float *X, size_t n, size_t in, const float *W, const float *b,
+NS_SIMD static void s_lin(const float *X, size_t n, size_t in, const float *W, const float *b,
                   size_t out, float *Y)
 {
     for (size_t i = 0; i < n; i++)
@@ -50,13 +51,13 @@ static void s_lin(const float *X, size_t n, size_t in, const float *W, const flo
                 (int)in, W, (int)in, 1.0f, Y, (int)out);
 }
 
-static void s_relu(const float *x, size_t m, float *y)
+NS_SIMD static void s_relu(const float *x, size_t m, float *y)
 {
     for (size_t k = 0; k < m; k++)
         y[k] = x[k] > 0 ? x[k] : 0.0f;
 }
 
-void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p, float *a, size_t n,
+NS_SIMD void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p, float *a, size_t n,
                              double *logdet, ns_f32_work_t *w)
 {
     size_t d = c->d, nI = c->nI, nT = c->nT, H = c->H, nout = 2 * nT, m = n * H;

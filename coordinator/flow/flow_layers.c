@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Element-wise kernels get an AVX2 clone picked at run time (ifunc), so the
- * binary still runs on any x86-64; "avx2" without "fma" keeps a*b+c
- * uncontracted, so both clones round identically. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define NS_SIMD __attribute__((target_clones("avx2", "default")))
-#else
-#define NS_SIMD
-#endif
-
 #define LU_EPS 1e-3      /* diag(U) = softplus(u) + LU_EPS */
 #define SCALE_EPS 1e-3   /* s = sigmoid(a + 2) + SCALE_EPS */
 #define BN_W_EPS 1e-5    /* w = softplus(v) + BN_W_EPS */

@@ -23,6 +23,15 @@
 #include "nessai/rng.h"
 #include "flow.h"
 
+/* Element-wise kernels get an AVX2 clone picked at run time (ifunc), so the
+ * binary still runs on any x86-64; "avx2" without "fma" keeps a*b+c
+ * uncontracted, so both clones round identically. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define NS_SIMD __attribute__((target_clones("avx2", "default")))
+#else
+#define NS_SIMD
+#endif
+
 /* Numerically stable helpers (shared with the flow). */
 double ns_softplus(double x);
 double ns_sigmoid(double x);
