@@ -162,6 +162,14 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
              "%.3f s", s->trainings, s->last_train.n_train + s->last_train.n_val,
              s->last_train.batch_size, s->last_train.epochs, s->last_train.best_epoch,
              s->last_train.best_val_loss, s->last_train.time);
+    for (size_t j = 0; j < d; j++) {
+        ns_rp_kind_t k = ns_reparam_kind(s->rp, j);
+        if (k == NS_RP_INVERSION || k == NS_RP_INVERSION_DUP) {
+            static const char *en[] = {"none", "lower", "upper"};
+            ns_debug(NS_FP_MOD, "inversion of %s: edge %s", ns_model_param_names(s->env.model)[j],
+                     en[ns_reparam_edge(s->rp, j)]);
+        }
+    }
 done:
     ns_buf_free(&snap);
     free(xp);
@@ -393,6 +401,15 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
             s->fcfg.n_neurons, s->fcfg.net == NS_NET_MLP ? "mlp" : "resnet",
             ns_config_str(cfg, "flow-linear-transform"), s->fcfg.batch_norm,
             ns_flow_n_params(s->flow));
+    {
+        char line[1024];
+        size_t len = 0;
+        const char *const *names = ns_model_param_names(env->model);
+        for (size_t j = 0; j < s->d && len < sizeof line; j++)
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s=%s", j ? " " : "",
+                                    names[j], ns_rp_kind_name(ns_reparam_kind(s->rp, j)));
+        ns_info(NS_FP_MOD, "reparameterisations %s (verified on 1000 prior draws)", line);
+    }
     if (s->truncate)
         ns_info(NS_FP_MOD, "truncation latent_radius mode=%s radius=%.4f fuzz=%.4f "
                 "volume_fraction=%.3f min_log_q=%d likelihood_threshold=%d",
