@@ -11,8 +11,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "flow.h"
+#include "flow_io.h"
+#include "flow_train.h"
 #include "flow_layers.h"
 #include "nessai/error.h"
 
@@ -336,6 +339,75 @@ static void test_inverse_f32(void **state)
     ns_rng_destroy(&rng);
 }
 
+/* Weights file image: round trip with the optimiser; every single-bit flip
+ * and every truncation is refused and leaves flow and optimiser unchanged. */
+static void test_weights_file(void **state)
+{
+    (void)state;
+    ns_rng_t *rng = ns_rng_new(27, 0);
+    ns_flow_config_t cfg = ns_flow_config_default(3);
+    ns_flow_t *a = ns_flow_new(&cfg, rng), *b = ns_flow_new(&cfg, rng);
+    s_randomise(a, rng, 0.2);
+    size_t P = ns_flow_n_params(a);
+    ns_adamw_t *oa = ns_adamw_new(P, 1e-3, 0.01), *ob = ns_adamw_new(P, 1e-3, 0.01);
+    double *g = s_gauss(rng, P, 1.0);
+    ns_adamw_step(oa, ns_flow_params(a), g);
+    ns_flow_params_changed(a);
+    ns_buf_t img;
+    ns_buf_init(&img);
+    ns_flow_weights_encode(a, oa, &img);
+    assert_int_equal(ns_buf_error(&img), NS_OK);
+    /* b keeps its own state through every refused image */
+    ns_buf_t bref;
+    ns_buf_init(&bref);
+    ns_flow_save(b, &bref);
+    size_t flips = 0;
+    for (size_t byte = 0; byte < img.len; byte += 1 + img.len / 300) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            img.data[byte] ^= (uint8_t)(1u << bit);
+            assert_int_equal(ns_flow_weights_decode(b, ob, img.data, img.len), NS_ERR_CORRUPT);
+            img.data[byte] ^= (uint8_t)(1u << bit);
+            flips++;
+        }
+    }
+    for (size_t cut = 0; cut < img.len; cut += 1 + img.len / 100)
+        assert_int_not_equal(ns_flow_weights_decode(b, ob, img.data, cut), NS_OK);
+    ns_buf_t bnow;
+    ns_buf_init(&bnow);
+    ns_flow_save(b, &bnow);
+    assert_int_equal(bnow.len, bref.len);
+    assert_memory_equal(bnow.data, bref.data, bref.len);
+    assert_int_equal(ob->step, 0);
+    /* the intact image loads both */
+    assert_int_equal(ns_flow_weights_decode(b, ob, img.data, img.len), NS_OK);
+    assert_memory_equal(ns_flow_params(a), ns_flow_params(b), P * sizeof(double));
+    assert_int_equal(ob->step, 1);
+    assert_memory_equal(oa->m, ob->m, P * sizeof(double));
+    /* file write/read with .old rotation */
+    char path[] = "/tmp/ns_flow_weights_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(ns_flow_weights_write(path, a, oa), NS_OK);
+    assert_int_equal(ns_flow_weights_write(path, a, NULL), NS_OK);
+    char old[64];
+    snprintf(old, sizeof old, "%s.old", path);
+    assert_int_equal(ns_flow_weights_read(path, b, ob), NS_OK);
+    assert_int_equal(ns_flow_weights_read(old, b, ob), NS_OK);
+    unlink(path);
+    unlink(old);
+    print_message("weights image %zu bytes, %zu bit flips refused\n", img.len, flips);
+    free(g);
+    ns_buf_free(&img);
+    ns_buf_free(&bref);
+    ns_buf_free(&bnow);
+    ns_adamw_destroy(&oa);
+    ns_adamw_destroy(&ob);
+    ns_flow_destroy(&a);
+    ns_flow_destroy(&b);
+    ns_rng_destroy(&rng);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -345,6 +417,7 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_resets),
         cmocka_unit_test(test_inverse_f32),
+        cmocka_unit_test(test_weights_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
