@@ -21,6 +21,7 @@
 #define S_BACKOFF_MAX_S 32.0
 #define S_DEFAULT_HB_MS 1000     /* until WELCOME says otherwise */
 #define S_DEFAULT_LIVENESS 3
+#define S_INLINE_MAX_S 0.05      /* chunks expected faster than this skip the eval thread */
 
 static int s_sigpipe[2] = {-1, -1};   /* written by the signal handler */
 
@@ -77,6 +78,17 @@ static double s_thread_cpu(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static void s_run_job(const s_job_t *job, s_done_t *done)
+{
+    memset(done, 0, sizeof *done);
+    double w0 = ns_now(), c0 = s_thread_cpu();
+    done->rv = ns_model_log_likelihood(job->model, job->x, job->n, job->logl);
+    done->wall_s = ns_now() - w0;
+    done->cpu_s = s_thread_cpu() - c0;
+    if (done->rv != NS_OK)
+        snprintf(done->err, sizeof done->err, "%s", ns_model_last_error(job->model));
+}
+
 static void s_eval_actor(zsock_t *pipe, void *args)
 {
     zsock_signal(pipe, 0);
@@ -93,13 +105,7 @@ static void s_eval_actor(zsock_t *pipe, void *args)
         memcpy(&job, zframe_data(f), sizeof job);
         zmsg_destroy(&msg);
         s_done_t done;
-        memset(&done, 0, sizeof done);
-        double w0 = ns_now(), c0 = s_thread_cpu();
-        done.rv = ns_model_log_likelihood(job.model, job.x, job.n, job.logl);
-        done.wall_s = ns_now() - w0;
-        done.cpu_s = s_thread_cpu() - c0;
-        if (done.rv != NS_OK)
-            snprintf(done.err, sizeof done.err, "%s", ns_model_last_error(job.model));
+        s_run_job(&job, &done);
         zframe_t *r = zframe_new(&done, sizeof done);
         if (!r || zframe_send(&r, pipe, 0) != 0)
             break;
@@ -131,6 +137,7 @@ typedef struct {
     unsigned hb_ms, liveness;
     int64_t max_message;
     double last_heard;
+    double sec_per_point;         /* last chunk's evaluation speed, 0 = unknown */
     uint64_t malformed;           /* messages dropped */
 } s_worker_t;
 
@@ -271,6 +278,8 @@ static int s_on_accept(s_worker_t *w)
     return NS_OK;
 }
 
+static void s_on_chunk_done(s_worker_t *w, const s_done_t *done);
+
 static void s_on_chunk(s_worker_t *w)
 {
     zframe_t *f = zframe_recv(w->work);
@@ -304,11 +313,23 @@ static void s_on_chunk(s_worker_t *w)
     s_send(w, w->results, &t);
     ns_debug(S_MOD, "evaluating chunk %u of batch %llu attempt %u (%u points)", w->chunk,
              (unsigned long long)w->batch, w->attempt, w->n);
+    /* A chunk known to be quick is evaluated right here: heartbeats can
+     * wait 50 ms, and two thread hand-offs are most of a small chunk's
+     * round trip. Anything slower or unknown goes to the evaluation thread. */
+    if (w->sec_per_point > 0 && w->sec_per_point * (double)m.n < S_INLINE_MAX_S) {
+        s_job_t job = {w->model, w->x, m.n, w->logl};
+        s_done_t done;
+        s_run_job(&job, &done);
+        s_on_chunk_done(w, &done);
+        return;
+    }
     s_submit(w, m.n, B_CHUNK);
 }
 
 static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
 {
+    if (done->rv == NS_OK && w->n > 0)
+        w->sec_per_point = done->wall_s / (double)w->n;
     ns_msg_t r;
     ns_msg_init(&r, NS_MSG_RESULT);
     r.run = w->run;
