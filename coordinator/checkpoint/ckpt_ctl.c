@@ -32,6 +32,8 @@ struct ns_ckpt_ctl {
     int started;           /* signals installed, timer armed */
     int lock_fd;           /* holds the flock on <path>.lock, -1 if none */
     uint64_t count;        /* checkpoints written */
+    int resumed;           /* this run continued from a checkpoint */
+    uint64_t resumed_at;   /* the iteration it continued from */
 };
 
 ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
@@ -170,6 +172,10 @@ int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size
      * later checkpoints carry it too. */
     if (out->payload && !self->seed_given)
         self->ident.seed = out->seed;
+    if (out->payload) {
+        self->resumed = 1;
+        self->resumed_at = out->iteration;
+    }
     if (out->payload)
         ns_info("checkpoint", "resuming path=%s%s iteration=%llu bytes=%zu seed=%llu",
                 self->path, out->from_old ? ".old" : "", (unsigned long long)out->iteration,
@@ -270,6 +276,14 @@ int ns_ckpt_ctl_interrupted(ns_ckpt_ctl_t *self, uint64_t iteration,
     int sig = ns_interrupt_pending();
     ns_warn("checkpoint", "stopping on %s (%d)%s", s_signame(sig), sig,
             sig == SIGALRM && !isnan(self->max_runtime) ? " max-runtime reached" : "");
+    /* A --max-runtime below start-up plus the longest single step (a flow
+     * training is redone from its start) evicts forever without progress:
+     * say so, so the user can raise it instead of burning the allocation. */
+    if (sig == SIGALRM && !isnan(self->max_runtime) && self->resumed && iteration <= self->resumed_at)
+        ns_warn("checkpoint",
+                "no progress since the last resume (still iteration %llu): --max-runtime %g s is "
+                "shorter than start-up plus one step; raise it or this job will never finish",
+                (unsigned long long)iteration, self->max_runtime);
     int written = 0;
     if (save)
         written = s_write(self, iteration, save, state, "signal") == NS_OK;

@@ -360,6 +360,23 @@ static void test_max_runtime_self_eviction(void **state)
     s_assert_out_identical(f);
 }
 
+/* A --max-runtime too short to get past start-up after a resume makes no
+ * progress: the coordinator still checkpoints and exits with the code, and
+ * says plainly that the job can never finish. */
+static void test_max_runtime_without_progress_warns(void **state)
+{
+    s_fx_t *f = *state;
+    char limit[32];
+    snprintf(limit, sizeof limit, "%.2f", s_ref_seconds / 2);
+    tp_proc_t p;
+    s_start(&p, s_next_log(f), f->out, "--max-runtime", limit, NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 130);
+    assert_false(s_log_has(f->log, "no progress since the last resume"));
+    s_start(&p, s_next_log(f), f->out, "--max-runtime", "0.001", NULL);
+    assert_int_equal(tp_wait_exit(&p, 120), 130);
+    assert_true(s_log_has(f->log, "no progress since the last resume"));
+}
+
 /* A signal when the checkpoint cannot be written ends with exit 1, never
  * the checkpoint code. */
 static void test_signal_without_checkpoint_exits_1(void **state)
@@ -545,6 +562,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sigterm_in_farm_batch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigint_with_another_exit_code, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_max_runtime_self_eviction, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_max_runtime_without_progress_warns, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_signal_without_checkpoint_exits_1, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_at_five_moments_identical_result, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_truncated_and_bit_flipped_checkpoints, s_setup, s_teardown),
