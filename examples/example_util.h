@@ -161,6 +161,61 @@ static inline void ex_box_info(const ex_box_t *b, nessai_model_info_t *info)
     info->upper = b->upper;
 }
 
+/* The common shape of a box-prior model: parameters x0..x{d-1} on
+ * [lo, hi]^d and the delay_ms cost knob. dim_default 0 means the dimension
+ * is fixed at fixed_dim and "dim" is not accepted. */
+typedef struct {
+    ex_box_t box;
+    double delay_ms;
+} ex_simple_t;
+
+static inline void ex_simple_fini(void *ctx)
+{
+    ex_simple_t *c = ctx;
+    if (!c)
+        return;
+    ex_box_free(&c->box);
+    free(c);
+}
+
+static inline int ex_simple_init(const char *args, int dim_default, int fixed_dim, double lo,
+                                 double hi, void **out, nessai_model_info_t *info, char *err,
+                                 size_t errlen)
+{
+    ex_args_t a;
+    int dim = fixed_dim;
+    double delay;
+    if (ex_args_parse(args, &a, err, errlen) ||
+        (dim_default > 0 && ex_args_int(&a, "dim", dim_default, 2, 1024, &dim, err, errlen)) ||
+        ex_args_double(&a, "delay_ms", 0, 0, 1e7, &delay, err, errlen) ||
+        ex_args_check_used(&a, dim_default > 0 ? "dim, delay_ms" : "delay_ms", err, errlen))
+        return 1;
+    ex_simple_t *c = calloc(1, sizeof *c);
+    if (!c || ex_box_init(&c->box, dim, lo, hi, "x")) {
+        if (c)
+            ex_box_free(&c->box);
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return 1;
+    }
+    c->delay_ms = delay;
+    ex_box_info(&c->box, info);
+    *out = c;
+    return 0;
+}
+
+/* Define the plugin's description and entry point. */
+#define EX_DEFINE_MODEL(model_name, init_fn, fini_fn, loglike_fn)            \
+    static const nessai_model_t s_model = {                                  \
+        .abi_version = NESSAI_MODEL_ABI_VERSION,                             \
+        .struct_size = sizeof(nessai_model_t),                               \
+        .name = model_name,                                                  \
+        .init = init_fn,                                                     \
+        .fini = fini_fn,                                                     \
+        .log_likelihood = loglike_fn,                                        \
+    };                                                                       \
+    EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }
+
 /* A tiny deterministic generator for simulated data (same on every
  * machine, independent of the sampler's RNG): splitmix64 + Box-Muller. */
 typedef struct {

@@ -157,13 +157,4 @@ static int s_log_likelihood(void *ctx, const double *x, size_t n, double *logl)
     return 0;
 }
 
-static const nessai_model_t s_model = {
-    .abi_version = NESSAI_MODEL_ABI_VERSION,
-    .struct_size = sizeof(nessai_model_t),
-    .name = "linreg",
-    .init = s_init,
-    .fini = s_fini,
-    .log_likelihood = s_log_likelihood,
-};
-
-EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }
+EX_DEFINE_MODEL("linreg", s_init, s_fini, s_log_likelihood)

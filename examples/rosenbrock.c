@@ -5,47 +5,18 @@
  */
 #include "example_util.h"
 
-typedef struct {
-    ex_box_t box;
-    double delay_ms;
-} ctx_t;
-
 static int s_init(const char *args, void **out, nessai_model_info_t *info, char *err, size_t errlen)
 {
-    ex_args_t a;
-    int dim;
-    double delay;
-    if (ex_args_parse(args, &a, err, errlen) || ex_args_int(&a, "dim", 2, 2, 1024, &dim, err, errlen) ||
-        ex_args_double(&a, "delay_ms", 0, 0, 1e7, &delay, err, errlen) ||
-        ex_args_check_used(&a, "dim, delay_ms", err, errlen))
+    if (ex_simple_init(args, 2, 0, -5.0, 5.0, out, info, err, errlen))
         return 1;
-    ctx_t *c = calloc(1, sizeof *c);
-    if (!c || ex_box_init(&c->box, dim, -5.0, 5.0, "x")) {
-        if (c)
-            ex_box_free(&c->box);
-        free(c);
-        snprintf(err, errlen, "out of memory");
-        return 1;
-    }
-    c->delay_ms = delay;
-    ex_box_info(&c->box, info);
+    int dim = info->dim;
     info->truth_log_evidence = dim == 2 ? -5.80413 : dim == 4 ? -15.10169 : dim == 8 ? -33.72162 : NAN;
-    *out = c;
     return 0;
-}
-
-static void s_fini(void *ctx)
-{
-    ctx_t *c = ctx;
-    if (!c)
-        return;
-    ex_box_free(&c->box);
-    free(c);
 }
 
 static int s_log_likelihood(void *ctx, const double *x, size_t n, double *logl)
 {
-    ctx_t *c = ctx;
+    ex_simple_t *c = ctx;
     size_t d = (size_t)c->box.dim;
     for (size_t i = 0; i < n; i++) {
         const double *p = x + i * d;
@@ -60,13 +31,4 @@ static int s_log_likelihood(void *ctx, const double *x, size_t n, double *logl)
     return 0;
 }
 
-static const nessai_model_t s_model = {
-    .abi_version = NESSAI_MODEL_ABI_VERSION,
-    .struct_size = sizeof(nessai_model_t),
-    .name = "rosenbrock",
-    .init = s_init,
-    .fini = s_fini,
-    .log_likelihood = s_log_likelihood,
-};
-
-EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }
+EX_DEFINE_MODEL("rosenbrock", s_init, ex_simple_fini, s_log_likelihood)

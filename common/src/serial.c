@@ -203,7 +203,9 @@ int ns_buf_get_i64s_n(ns_buf_t *b, int64_t *v, size_t n)
     return NS_OK;
 }
 
-int ns_buf_get_f64s(ns_buf_t *b, double **v, size_t *n, size_t max_n)
+/* Arrays of 8-byte little-endian elements: f64 and i64 share the encoding
+ * (IEEE bits, two's complement), so one reader fills either. */
+static int s_get_array8(ns_buf_t *b, void **v, size_t *n, size_t max_n)
 {
     *v = NULL;
     *n = 0;
@@ -213,34 +215,27 @@ int ns_buf_get_f64s(ns_buf_t *b, double **v, size_t *n, size_t max_n)
         return rc;
     if (m > max_n || m > ns_buf_remaining(b) / 8)
         return NS_ERR_CORRUPT;
-    double *p = malloc((m ? m : 1) * sizeof *p);
+    unsigned char *p = malloc((m ? m : 1) * 8);
     if (!p)
         return NS_ERR_NOMEM;
-    for (size_t i = 0; i < m; i++)
-        ns_buf_get_f64(b, &p[i]);
+    for (size_t i = 0; i < m; i++) {
+        uint64_t x;
+        ns_buf_get_u64(b, &x);
+        memcpy(p + 8 * i, &x, 8);
+    }
     *v = p;
     *n = m;
     return NS_OK;
 }
 
+int ns_buf_get_f64s(ns_buf_t *b, double **v, size_t *n, size_t max_n)
+{
+    return s_get_array8(b, (void **)v, n, max_n);
+}
+
 int ns_buf_get_i64s(ns_buf_t *b, int64_t **v, size_t *n, size_t max_n)
 {
-    *v = NULL;
-    *n = 0;
-    uint64_t m;
-    int rc = ns_buf_get_u64(b, &m);
-    if (rc)
-        return rc;
-    if (m > max_n || m > ns_buf_remaining(b) / 8)
-        return NS_ERR_CORRUPT;
-    int64_t *p = malloc((m ? m : 1) * sizeof *p);
-    if (!p)
-        return NS_ERR_NOMEM;
-    for (size_t i = 0; i < m; i++)
-        ns_buf_get_i64(b, &p[i]);
-    *v = p;
-    *n = m;
-    return NS_OK;
+    return s_get_array8(b, (void **)v, n, max_n);
 }
 
 int ns_buf_get_str(ns_buf_t *b, char **s)
