@@ -501,11 +501,6 @@ done:
 
 /* ---- results channel --------------------------------------------------- */
 
-static void s_fail_batch(s_state_t *s, int rv)
-{
-    s_finish_batch(s, rv);
-}
-
 static void s_on_result(s_state_t *s, const ns_msg_t *m)
 {
     s_worker_t *w = s_find_id(s, m->worker);
@@ -540,7 +535,7 @@ static void s_on_result(s_state_t *s, const ns_msg_t *m)
                      "worker %s: %s; stopping (the model cannot evaluate these points)",
                      m->chunk, (unsigned long long)s->batch, c->start, c->start + c->n - 1,
                      c->failures, w ? w->id : "?", err);
-            s_fail_batch(s, NS_ERR_FARM);
+            s_finish_batch(s, NS_ERR_FARM);
             return;
         }
         ns_warn(S_MOD, "chunk %u of batch %llu failed on worker %s: %s; retrying (%u of %ld)",
@@ -715,7 +710,7 @@ static void s_check_waiting(s_state_t *s, double now)
         if (!s->chunked) {
             int rv = s_chunk_batch(s);
             if (rv != NS_OK) {
-                s_fail_batch(s, rv);
+                s_finish_batch(s, rv);
                 return;
             }
         }
@@ -732,7 +727,7 @@ static void s_check_waiting(s_state_t *s, double now)
         ns_error(S_MOD, "no workers for %.0f s (--worker-timeout); start workers with "
                  "nessai-worker --connect %s, or raise --worker-timeout",
                  s->cfg->worker_timeout, s->cfg->endpoint);
-        s_fail_batch(s, NS_ERR_FARM);
+        s_finish_batch(s, NS_ERR_FARM);
         return;
     }
     if (now - s->last_wait_log >= S_WAIT_LOG_S) {
@@ -905,7 +900,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
             if (ns_interrupt_pending()) {
                 ns_warn(S_MOD, "interrupted while evaluating batch %llu",
                         (unsigned long long)s->batch);
-                s_fail_batch(s, NS_ERR_INTERRUPTED);
+                s_finish_batch(s, NS_ERR_INTERRUPTED);
             } else {
                 s_check_waiting(s, now);
                 s_check_claims(s, now);
@@ -915,7 +910,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
         }
     }
     if (s->active)
-        s_fail_batch(s, NS_ERR_INTERRUPTED);
+        s_finish_batch(s, NS_ERR_INTERRUPTED);
     while (s->nworkers > 0)
         s_remove_worker(s, s->workers[0]);
     free(s->workers);

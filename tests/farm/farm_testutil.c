@@ -1,10 +1,12 @@
 /* farm_testutil.c - see farm_testutil.h. */
+#define _GNU_SOURCE   /* nftw */
 #include "farm_testutil.h"
 #include "nessai/error.h"
 #include "nessai/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -109,10 +111,25 @@ int ft_file_contains(const char *path, const char *needle)
 
 void ft_tmpfile(char *out, size_t size, const char *tag)
 {
-    snprintf(out, size, "/tmp/nessai-farm-%s-XXXXXX", tag);
+    /* mkstemp's template: six 'X' at the end, replaced by the call */
+    int n = snprintf(out, size, "/tmp/nessai-farm-%s-", tag);
+    for (int i = 0; i < 6 && n > 0 && (size_t)n + 1 < size; i++, n++)
+        out[n] = 'X';
+    out[n > 0 ? n : 0] = '\0';
     int fd = mkstemp(out);
     if (fd >= 0)
         close(fd);
+}
+
+static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    remove(path);
+    return 0;
+}
+
+void ft_rmtree(const char *path)
+{
+    nftw(path, s_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 ns_config_t *ft_farm_config(const char *first, ...)

@@ -31,6 +31,9 @@ int ft_file_contains(const char *path, const char *needle);
 /* A fresh temporary file name (the file exists, empty). */
 void ft_tmpfile(char *out, size_t size, const char *tag);
 
+/* Remove a directory tree (test output), ignoring errors. */
+void ft_rmtree(const char *path);
+
 /* A farm option set: pairs name, value, ..., NULL. Caller owns. */
 ns_config_t *ft_farm_config(const char *first, ...);
 

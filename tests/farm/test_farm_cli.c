@@ -213,6 +213,7 @@ static void test_coordinator_no_workers(void **state)
     assert_int_equal(code, 1);
     assert_true(ft_file_contains(out, "no workers for 1 s (--worker-timeout)"));
     unlink(out);
+    ft_rmtree(dir);
 }
 
 static int s_read_line(const char *path, const char *prefix, char *line, size_t size)
@@ -252,8 +253,10 @@ static void test_coordinator_same_result_with_pool(void **state)
     assert_true(ft_file_contains(result, "\"local_workers\":\t3"));
     assert_true(ft_file_contains(result, "\"last_k\":\t3"));
     assert_true(ft_file_contains(result, "\"malformed_dropped\":\t0"));
-    unlink(out[0]);
-    unlink(out[1]);
+    for (int i = 0; i < 2; i++) {
+        unlink(out[i]);
+        ft_rmtree(dir[i]);
+    }
 }
 
 int main(void)
