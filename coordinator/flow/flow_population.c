@@ -113,8 +113,10 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
         proposed += D;
         if (m > 0) {
             /* 2. through the flow and the inverse reparameterisation */
+            double ti = ns_now();
             rc = s->pop_f32 ? ns_flow_inverse_f32(s->flow, s->z, m, s->xp, s->logj)
                             : ns_flow_inverse(s->flow, s->z, m, s->xp, s->logj);
+            s->time_inverse += ns_now() - ti;
             if (rc != NS_OK)
                 break;
             for (size_t i = 0; i < m; i++) {
@@ -233,11 +235,11 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
     s->total_accepted += (double)accepted;
     s->last_radius = radius;
     s->last_acceptance = (double)accepted / (double)proposed;
+    s->time_pop += t_pop - t_like;
     ns_debug(NS_FP_MOD, "population %ld: %zu points, acceptance %.4f, radius %.4f, scale %.2f",
              s->populations, n, s->last_acceptance, radius, scale);
     if (s->env.report_population) {
         ns_population_t pop = {s->last_acceptance, radius, t_pop, n, 1};
-        (void)t_like;
         s->env.report_population(s->env.ctx, &pop);
     }
     return NS_OK;

@@ -72,6 +72,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
 {
     s_fp_t *s = impl;
     size_t d = s->d;
+    double t_start = ns_now();
     /* pool points left over are discarded (their likelihoods were paid) */
     s->populated = 0;
     s->remaining = 0;
@@ -133,6 +134,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
     }
     s->trainings++;
     s->total_epochs += (double)s->last_train.epochs;
+    s->time_fit += s->last_train.time;
     /* min log q of the training points (for the min-log-q rule) */
     ns_reparam_forward(s->rp, rows, n, s->stride, xp, lj);
     ns_flow_log_prob(s->flow, xp, n, lq);
@@ -175,6 +177,7 @@ done:
     free(xp);
     free(lq);
     free(lj);
+    s->time_train += ns_now() - t_start;
     return rc;
 }
 

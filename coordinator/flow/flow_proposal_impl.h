@@ -70,6 +70,11 @@ typedef struct {
     double total_draws, total_accepted;
     double last_radius, last_acceptance;
     double total_epochs;         /* epochs over all trainings */
+    /* wall seconds in this process (not checkpointed; result.json statistics) */
+    double time_train;           /* whole training calls */
+    double time_fit;             /* the epochs inside them */
+    double time_pop;             /* populations, likelihood calls excluded */
+    double time_inverse;         /* the inverse flow pass inside populations */
     ns_train_stats_t last_train;
 } s_fp_t;
 

@@ -153,5 +153,15 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "dlogZ", self->condition);
     cJSON_AddStringToObject(r, "proposal", ns_sampler_proposal_name(self));
     cJSON_AddNumberToObject(r, "training_count", (double)self->training_count);
+    /* each proposal's own statistics, under its name */
+    cJSON *ps = cJSON_AddObjectToObject(r, "proposal_stats");
+    const ns_proposal_t *props[2] = {self->uninformed, self->flow};
+    for (int k = 0; ps && k < 2; k++) {
+        if (!props[k] || !props[k]->ops->stats_json)
+            continue;
+        cJSON *o = cJSON_AddObjectToObject(ps, props[k]->ops->name);
+        if (o)
+            props[k]->ops->stats_json(props[k]->impl, o);
+    }
     return r;
 }

@@ -87,6 +87,21 @@ grep -q "nessai INFO    : Final ln-evidence: " "$work/run/nessai.log" || fail "n
 grep -q "Rolling KS test: D=" "$work/run/nessai.log" || fail "nessai.log lacks the rolling KS line"
 grep -q "it:   100: n eval: " "$work/run/nessai.log" || fail "nessai.log lacks the state line"
 
+# A short run that switches to the flow proposal: result.json carries the
+# flow proposal's own statistics under proposal_stats.flow.
+"$bin" --model "$gauss" --model-args dim=2 --nlive 100 --seed 3 --checkpoint-interval inf \
+    --output "$work/flow" >/dev/null 2>"$work/flow.err"
+rc=$?
+[ "$rc" -eq 0 ] || { fail "flow run exit $rc"; cat "$work/flow.err"; }
+grep -q '"proposal":[[:space:]]*"flow"' "$work/flow/result.json" || fail "flow run did not use the flow proposal"
+grep -q '"proposal_stats":' "$work/flow/result.json" || fail "result.json lacks proposal_stats"
+for key in flow_trainings flow_populations flow_latent_draws flow_accepted flow_parameters \
+    flow_last_epochs flow_epochs flow_population_precision flow_training_time flow_epoch_time \
+    flow_population_time flow_inverse_time; do
+    grep -q "\"$key\":" "$work/flow/result.json" || fail "result.json lacks proposal_stats.flow.$key"
+done
+grep -q '"flow_trainings":[[:space:]]*[1-9]' "$work/flow/result.json" || fail "flow run reports no training"
+
 # A model that fails mid-run: exit 1, the reason on stderr.
 "$bin" --model "$NS_TESTMODEL" --model-args mode=fail --nlive 100 --maximum-uninformed inf \
     --uninformed-acceptance-threshold 0 --seed 1 --output "$work/fail" >/dev/null 2>"$work/fail.err"
