@@ -259,6 +259,84 @@ static void test_coordinator_same_result_with_pool(void **state)
     }
 }
 
+/* End to end (BENCHMARKS.md §5, faults): workers killed with SIGKILL and
+ * replaced at moments during a run; the evidence equals the undisturbed
+ * in-process run with the same seed. */
+static void test_coordinator_same_result_with_killed_workers(void **state)
+{
+    if (!s_have_coordinator())
+        skip();
+    char out[2][128], dir[2][160], lnz[2][256];
+    for (int i = 0; i < 2; i++) {
+        ft_tmpfile(out[i], sizeof out[i], "e2e");
+        snprintf(dir[i], sizeof dir[i], "%s.d", out[i]);
+    }
+    const char *ref[] = {COORDINATOR, "--model", GAUSSIAN, "--model-args", "dim=3,delay_ms=3",
+                         "--nlive", "100", "--max-iteration", "400", "--seed", "5", "--output",
+                         dir[0], NULL};
+    assert_int_equal(s_run(ref, out[0], 120), 0);
+    assert_true(s_read_line(out[0], "ln Z =", lnz[0], sizeof lnz[0]));
+
+    pid_t coord = fork();
+    if (coord == 0) {
+        int fd = open(out[1], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(COORDINATOR, COORDINATOR, "--model", GAUSSIAN, "--model-args", "dim=3,delay_ms=3",
+              "--nlive", "100", "--max-iteration", "400", "--seed", "5", "--output", dir[1],
+              "--bind", "tcp://127.0.0.1:*", "--worker-timeout", "60", (char *)NULL);
+        _exit(127);
+    }
+    /* the endpoint is in the coordinator's log */
+    char ep[128] = "";
+    double until = ns_now() + 30;
+    while (!ep[0] && ns_now() < until) {
+        char line[512];
+        if (s_read_line(out[1], "", line, sizeof line)) {
+            FILE *f = fopen(out[1], "r");
+            while (f && fgets(line, sizeof line, f)) {
+                char *p = strstr(line, "--connect tcp://");
+                if (p && sscanf(p + 10, "%127s", ep) == 1)
+                    break;
+                ep[0] = '\0';
+            }
+            if (f)
+                fclose(f);
+        }
+        if (!ep[0])
+            usleep(10000);
+    }
+    assert_true(ep[0] != '\0');
+    pid_t w[3];
+    for (int i = 0; i < 3; i++)
+        w[i] = ft_spawn_worker(ep, (const char *const[]){"--log-level", "error", NULL}, NULL, NULL);
+    int kills = 0, code = -1, done = 0;
+    unsigned long long r = 12345;
+    while (!(done = ft_wait_exit(coord, 0.25, &code)) && kills < 6) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        int i = (int)((r >> 33) % 3);
+        ft_kill(w[i]);
+        w[i] = ft_spawn_worker(ep, (const char *const[]){"--log-level", "error", NULL}, NULL, NULL);
+        kills++;
+    }
+    if (!done)
+        assert_true(ft_wait_exit(coord, 120, &code));
+    assert_int_equal(code, 0);
+    assert_true(kills >= 1);
+    assert_true(s_read_line(out[1], "ln Z =", lnz[1], sizeof lnz[1]));
+    assert_string_equal(lnz[0], lnz[1]);
+    char result[200];
+    snprintf(result, sizeof result, "%s/result.json", dir[1]);
+    assert_true(ft_file_contains(result, "\"workers_lost\":"));
+    assert_false(ft_file_contains(result, "\"workers_lost\":\t0,"));   /* the kills were seen */
+    for (int i = 0; i < 3; i++)
+        ft_wait_exit(w[i], 10, NULL);
+    for (int i = 0; i < 2; i++) {
+        unlink(out[i]);
+        ft_rmtree(dir[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_reconnect_and_persistent),
         cmocka_unit_test(test_coordinator_no_workers),
         cmocka_unit_test(test_coordinator_same_result_with_pool),
+        cmocka_unit_test(test_coordinator_same_result_with_killed_workers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
