@@ -1,5 +1,6 @@
-/* broker.c - the farm's background thread: registry, chunking, deadlines. */
-#include "broker.h"
+/* broker.c - the farm's background thread: sockets, worker registry,
+ * heartbeats, the caller's pipe. Batches are in broker_batch.c. */
+#include "broker_int.h"
 #include "wire.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -15,72 +16,14 @@
 #include <unistd.h>
 
 #define S_MOD "farm"
-#define S_WAIT_LOG_S 5.0          /* "waiting for workers" every this often */
 #define S_WELCOME_TIMEOUT_S 60.0  /* welcomed but no READY: dropped */
 #define S_MAX_POLL_MS 200         /* upper bound on one poll while busy */
-#define S_MAX_LOCAL 4096
 
 struct ns_broker {
     zactor_t *actor;              /* the thread */
     ns_broker_config_t *cfg;      /* borrowed */
     char err[256];                /* bind failure reason */
 };
-
-typedef enum { W_WELCOMED, W_LIVE } s_wstate_t;
-
-typedef struct {
-    uint64_t seq;                 /* id number: "w<seq>" */
-    char id[24];                  /* "w<seq>" */
-    zframe_t *routing;            /* ROUTER identity */
-    char host[128];               /* from HELLO */
-    uint32_t pid;                 /* from HELLO */
-    s_wstate_t state;
-    double last_seen;             /* any message, for heartbeat expiry */
-    double welcomed_at;           /* WELCOME sent */
-    int taken;                    /* chunks of this batch taken, not yet answered */
-} s_worker_t;
-
-typedef struct {
-    size_t start, n;              /* rows [start, start + n) of the batch */
-    int done;                     /* a valid result was placed */
-    int queued;                   /* waiting in the send queue */
-    uint32_t attempt;             /* latest attempt sent, 0 before the first */
-    uint64_t holder;              /* seq of the worker that took the latest attempt, 0 none */
-    double deadline;              /* of the latest attempt, 0 when not in flight */
-    double sent_at;               /* when the latest attempt was sent */
-    uint32_t failures;            /* RESULTs with status 1 */
-} s_chunk_t;
-
-typedef struct {
-    zsock_t *pipe;                /* to the caller */
-    ns_broker_t *owner;
-    ns_broker_config_t *cfg;
-    zsock_t *router, *push, *pull;
-    uint64_t run;                 /* random per start */
-    uint64_t next_seq;            /* worker id numbers */
-    s_worker_t **workers;         /* registry */
-    size_t nworkers, capworkers;
-    int pids[S_MAX_LOCAL];        /* local pool children still running */
-    size_t npids;
-    double next_tick;             /* heartbeat / expiry / deadline scan */
-    double sec_per_point;         /* running estimate from results, 0 = unknown */
-    ns_farm_stats_t stats;
-    int terminated;
-    /* the batch in progress */
-    int active;
-    uint64_t batch;               /* id of the current (or last) batch */
-    const double *x;
-    double *logl;
-    size_t n, d, k;
-    s_chunk_t *chunks;
-    size_t *queue;                /* chunk indices to send, FIFO */
-    size_t qhead, qlen;
-    size_t remaining;             /* chunks not done */
-    int chunked;                  /* chunks laid out (k known) */
-    double t_start;
-    double waiting_since;         /* no live workers since, 0 = not waiting */
-    double last_wait_log;
-} s_state_t;
 
 /* Port of a bound tcp socket, from its last endpoint. */
 static unsigned s_port(zsock_t *sock)
@@ -92,7 +35,7 @@ static unsigned s_port(zsock_t *sock)
     return port;
 }
 
-static size_t s_live(const s_state_t *s)
+size_t ns_broker_live_count(const ns_bstate_t *s)
 {
     size_t live = 0;
     for (size_t i = 0; i < s->nworkers; i++)
@@ -100,7 +43,7 @@ static size_t s_live(const s_state_t *s)
     return live;
 }
 
-static s_worker_t *s_find_routing(s_state_t *s, zframe_t *routing)
+static ns_bworker_t *s_find_routing(ns_bstate_t *s, zframe_t *routing)
 {
     for (size_t i = 0; i < s->nworkers; i++)
         if (zframe_eq(s->workers[i]->routing, routing))
@@ -108,7 +51,7 @@ static s_worker_t *s_find_routing(s_state_t *s, zframe_t *routing)
     return NULL;
 }
 
-static s_worker_t *s_find_id(s_state_t *s, ns_str_t id)
+ns_bworker_t *ns_broker_find_id(ns_bstate_t *s, ns_str_t id)
 {
     for (size_t i = 0; i < s->nworkers; i++)
         if (ns_str_eq(id, s->workers[i]->id))
@@ -116,14 +59,14 @@ static s_worker_t *s_find_id(s_state_t *s, ns_str_t id)
     return NULL;
 }
 
-static void s_send_control(s_state_t *s, zframe_t *routing, const ns_msg_t *m)
+static void s_send_control(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
 {
     int rv = ns_wire_send(s->router, routing, m);
     if (rv != NS_OK)
         ns_debug(S_MOD, "could not send %s: %s", ns_msg_type_name(m->type), ns_strerror(rv));
 }
 
-static void s_refuse(s_state_t *s, zframe_t *routing, const char *who, const char *reason)
+static void s_refuse(ns_bstate_t *s, zframe_t *routing, const char *who, const char *reason)
 {
     ns_msg_t m;
     ns_msg_init(&m, NS_MSG_REFUSE);
@@ -133,42 +76,7 @@ static void s_refuse(s_state_t *s, zframe_t *routing, const char *who, const cha
     ns_warn(S_MOD, "refused worker %s reason=\"%s\"", who, reason);
 }
 
-/* Chunk i goes (back) into the send queue unless done or already there. */
-static void s_enqueue(s_state_t *s, size_t i)
-{
-    s_chunk_t *c = &s->chunks[i];
-    if (c->done || c->queued)
-        return;
-    if (c->attempt > 0)
-        s->stats.chunks_resent++;
-    c->queued = 1;
-    c->deadline = 0;
-    c->holder = 0;
-    s->queue[(s->qhead + s->qlen) % s->k] = i;
-    s->qlen++;
-}
-
-/* A worker is gone: its taken chunks and every chunk nobody has taken go
- * back to the queue (chunks in a dead worker's socket buffer are invisible).
- * Returns the number of its own chunks handed back. */
-static size_t s_requeue_orphans(s_state_t *s, uint64_t seq)
-{
-    size_t own = 0;
-    if (!s->active || !s->chunked)
-        return 0;
-    for (size_t i = 0; i < s->k; i++) {
-        s_chunk_t *c = &s->chunks[i];
-        if (c->done || c->queued || c->attempt == 0)
-            continue;
-        if (c->holder == seq)
-            own++;
-        if (c->holder == seq || c->holder == 0)
-            s_enqueue(s, i);
-    }
-    return own;
-}
-
-static void s_remove_worker(s_state_t *s, s_worker_t *w)
+static void s_remove_worker(ns_bstate_t *s, ns_bworker_t *w)
 {
     for (size_t i = 0; i < s->nworkers; i++) {
         if (s->workers[i] == w) {
@@ -180,160 +88,19 @@ static void s_remove_worker(s_state_t *s, s_worker_t *w)
     free(w);
 }
 
-static double s_chunk_timeout(const s_state_t *s, size_t n)
-{
-    double t = s->cfg->chunk_timeout;
-    double expect = 10.0 * (double)n * s->sec_per_point;
-    return expect > t ? expect : t;
-}
-
-static void s_finish_batch(s_state_t *s, int rv)
-{
-    if (!s->active)
-        return;
-    if (rv == NS_OK) {
-        s->stats.batches++;
-        s->stats.chunks += s->k;
-    }
-    s->stats.likelihood_wall_s += ns_now() - s->t_start;
-    s->active = 0;
-    s->chunked = 0;
-    free(s->chunks);
-    free(s->queue);
-    s->chunks = NULL;
-    s->queue = NULL;
-    s->qlen = s->qhead = 0;
-    zsock_send(s->pipe, "i", rv);
-}
-
-/* Lay out k chunks with numpy array_split sizes. */
-static int s_chunk_batch(s_state_t *s)
-{
-    size_t k = s->cfg->n_pool > 0 ? (size_t)s->cfg->n_pool : s_live(s);
-    if (k == 0)
-        return NS_ERR_STATE;
-    if (s->cfg->chunksize > 0) {
-        size_t need = (s->n + (size_t)s->cfg->chunksize - 1) / (size_t)s->cfg->chunksize;
-        if (need > k)
-            k = need;
-    }
-    /* Each chunk must fit the data-plane message limit (with room for the
-     * envelope), so a huge batch is split further. */
-    size_t max_points = (size_t)((s->cfg->max_message - 512) / (int64_t)(8 * s->d));
-    if (max_points < 1)
-        max_points = 1;
-    if ((s->n + max_points - 1) / max_points > k)
-        k = (s->n + max_points - 1) / max_points;
-    if (k > s->n)
-        k = s->n;
-    s->chunks = calloc(k, sizeof *s->chunks);
-    s->queue = calloc(k, sizeof *s->queue);
-    if (!s->chunks || !s->queue)
-        return NS_ERR_NOMEM;
-    s->k = k;
-    size_t base = s->n / k, extra = s->n % k, start = 0;
-    for (size_t i = 0; i < k; i++) {
-        s->chunks[i].start = start;
-        s->chunks[i].n = base + (i < extra ? 1 : 0);
-        start += s->chunks[i].n;
-        s_enqueue(s, i);
-    }
-    s->remaining = k;
-    s->chunked = 1;
-    s->stats.last_k = k;
-    ns_debug(S_MOD, "batch %llu: %zu points in k=%zu chunks (%zu live workers)",
-             (unsigned long long)s->batch, s->n, k, s_live(s));
-    return NS_OK;
-}
-
-/* Send queued chunks until PUSH would block. */
-static void s_pump(s_state_t *s)
-{
-    double now = ns_now();
-    while (s->active && s->chunked && s->qlen > 0) {
-        size_t i = s->queue[s->qhead];
-        s_chunk_t *c = &s->chunks[i];
-        if (c->done) {   /* completed while it waited (an earlier attempt won) */
-            c->queued = 0;
-            s->qhead = (s->qhead + 1) % s->k;
-            s->qlen--;
-            continue;
-        }
-        ns_msg_t m;
-        ns_msg_init(&m, NS_MSG_CHUNK);
-        m.run = s->run;
-        m.batch = s->batch;
-        m.chunk = (uint32_t)i;
-        m.attempt = c->attempt + 1;
-        m.n = (uint32_t)c->n;
-        m.d = (uint32_t)s->d;
-        uint8_t *scratch = NULL;
-        const double *rows = s->x + c->start * s->d;
-        if (!ns_msg_host_little_endian() && !(scratch = malloc(c->n * s->d * 8)))
-            return;   /* try again on the next pass */
-        ns_msg_set_doubles(&m, rows, c->n * s->d, scratch);
-        int rv = ns_wire_send(s->push, NULL, &m);
-        free(scratch);
-        if (rv == NS_ERR_STATE)
-            return;   /* no connected worker can take more: poll for POLLOUT */
-        if (rv != NS_OK) {
-            ns_warn(S_MOD, "sending chunk %zu failed: %s", i, ns_strerror(rv));
-            return;
-        }
-        c->attempt++;
-        c->queued = 0;
-        c->holder = 0;
-        c->deadline = now + s_chunk_timeout(s, c->n);
-        c->sent_at = now;
-        s->qhead = (s->qhead + 1) % s->k;
-        s->qlen--;
-    }
-}
-
-static void s_start_batch(s_state_t *s, const double *x, double *logl, size_t n, size_t d)
-{
-    s->active = 1;
-    s->batch++;
-    s->x = x;
-    s->logl = logl;
-    s->n = n;
-    s->d = d;
-    s->t_start = ns_now();
-    s->waiting_since = 0;
-    s->chunked = 0;
-    for (size_t i = 0; i < s->nworkers; i++)
-        s->workers[i]->taken = 0;
-    if (n == 0) {
-        s_finish_batch(s, NS_OK);
-        return;
-    }
-    if (d != (size_t)s->cfg->dim) {
-        ns_error(S_MOD, "batch has dimension %zu but the model has %d", d, s->cfg->dim);
-        s_finish_batch(s, NS_ERR_INVAL);
-        return;
-    }
-    int rv = s_chunk_batch(s);
-    if (rv == NS_ERR_NOMEM) {
-        ns_error(S_MOD, "out of memory laying out a batch of %zu points", n);
-        s_finish_batch(s, rv);
-        return;
-    }
-    s_pump(s);
-}
-
 /* ---- control channel -------------------------------------------------- */
 
-static void s_on_hello(s_state_t *s, zframe_t *routing, const ns_msg_t *m)
+static void s_on_hello(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
 {
     char host[128], who[256];
     ns_str_copy(m->host, host, sizeof host);
     snprintf(who, sizeof who, "host=%s pid=%u", host, m->pid);
-    s_worker_t *old = s_find_routing(s, routing);
+    ns_bworker_t *old = s_find_routing(s, routing);
     if (old) {   /* the same peer registering again: forget the old session */
-        s_requeue_orphans(s, old->seq);
+        ns_batch_requeue_orphans(s, old->seq);
         s_remove_worker(s, old);
     }
-    s_worker_t *w = calloc(1, sizeof *w);
+    ns_bworker_t *w = calloc(1, sizeof *w);
     if (!w || (s->nworkers == s->capworkers && s->capworkers >= 65536)) {
         free(w);
         s_refuse(s, routing, who, "the coordinator cannot take more workers");
@@ -341,7 +108,7 @@ static void s_on_hello(s_state_t *s, zframe_t *routing, const ns_msg_t *m)
     }
     if (s->nworkers == s->capworkers) {
         size_t cap = s->capworkers ? 2 * s->capworkers : 16;
-        s_worker_t **p = realloc(s->workers, cap * sizeof *p);
+        ns_bworker_t **p = realloc(s->workers, cap * sizeof *p);
         if (!p) {
             free(w);
             s_refuse(s, routing, who, "the coordinator is out of memory");
@@ -385,7 +152,7 @@ static void s_on_hello(s_state_t *s, zframe_t *routing, const ns_msg_t *m)
     ns_debug(S_MOD, "worker hello id=%s %s", w->id, who);
 }
 
-static void s_on_ready(s_state_t *s, s_worker_t *w, const ns_msg_t *m)
+static void s_on_ready(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
 {
     char who[256], reason[1024], text[512], name[256], hash[128];
     snprintf(who, sizeof who, "id=%s host=%s pid=%u", w->id, w->host, w->pid);
@@ -430,13 +197,13 @@ static void s_on_ready(s_state_t *s, s_worker_t *w, const ns_msg_t *m)
     ns_msg_init(&r, NS_MSG_ACCEPT);
     r.run = s->run;
     s_send_control(s, w->routing, &r);
-    ns_info(S_MOD, "worker joined %s live=%zu", who, s_live(s));
+    ns_info(S_MOD, "worker joined %s live=%zu", who, ns_broker_live_count(s));
 }
 
-static void s_on_bye(s_state_t *s, s_worker_t *w, const ns_msg_t *m)
+static void s_on_bye(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
 {
     char reason[256];
-    size_t own = s_requeue_orphans(s, w->seq);
+    size_t own = ns_batch_requeue_orphans(s, w->seq);
     s->stats.handed_back += own;
     if (w->state == W_LIVE)
         s->stats.workers_left++;
@@ -447,10 +214,10 @@ static void s_on_bye(s_state_t *s, s_worker_t *w, const ns_msg_t *m)
     ns_info(S_MOD, "worker left id=%s host=%s pid=%u reason=\"%s\" handed_back=%zu",
             w->id, w->host, w->pid, ns_str_copy(m->text, reason, sizeof reason), own);
     s_remove_worker(s, w);
-    s_pump(s);
+    ns_batch_pump(s);
 }
 
-static void s_on_control(s_state_t *s)
+static void s_on_control(ns_bstate_t *s)
 {
     zmsg_t *msg = zmsg_recv(s->router);
     if (!msg)
@@ -481,7 +248,7 @@ static void s_on_control(s_state_t *s)
         s_on_hello(s, routing, &m);
         goto done;
     }
-    s_worker_t *w = s_find_routing(s, routing);
+    ns_bworker_t *w = s_find_routing(s, routing);
     if (!w)
         goto done;   /* unknown peer: it re-registers once our silence tells it to */
     w->last_seen = ns_now();
@@ -499,122 +266,11 @@ done:
     zmsg_destroy(&msg);
 }
 
-/* ---- results channel --------------------------------------------------- */
-
-static void s_on_result(s_state_t *s, const ns_msg_t *m)
-{
-    s_worker_t *w = s_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
-    if (w && w->taken > 0 && m->run == s->run && m->batch == s->batch)
-        w->taken--;
-    if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
-        s->stats.stale_results++;
-        if (m->status == 0)
-            s->stats.redone_evaluations += m->n;
-        return;
-    }
-    if (m->chunk >= s->k || m->n != s->chunks[m->chunk].n || m->attempt > s->chunks[m->chunk].attempt) {
-        s->stats.malformed_dropped++;
-        return;
-    }
-    s_chunk_t *c = &s->chunks[m->chunk];
-    if (c->done) {
-        s->stats.duplicate_results++;
-        if (m->status == 0)
-            s->stats.redone_evaluations += m->n;
-        return;
-    }
-    if (m->status != 0) {
-        char err[512];
-        c->failures++;
-        s->stats.failed_chunks++;
-        ns_str_copy(m->text, err, sizeof err);
-        if (c->failures > (uint32_t)s->cfg->max_retries) {
-            ns_error(S_MOD, "chunk %u of batch %llu (points %zu..%zu) failed %u times, last on "
-                     "worker %s: %s; stopping (the model cannot evaluate these points)",
-                     m->chunk, (unsigned long long)s->batch, c->start, c->start + c->n - 1,
-                     c->failures, w ? w->id : "?", err);
-            s_finish_batch(s, NS_ERR_FARM);
-            return;
-        }
-        ns_warn(S_MOD, "chunk %u of batch %llu failed on worker %s: %s; retrying (%u of %ld)",
-                m->chunk, (unsigned long long)s->batch, w ? w->id : "?", err, c->failures,
-                s->cfg->max_retries);
-        if (m->attempt == c->attempt)
-            s_enqueue(s, m->chunk);
-        s_pump(s);
-        return;
-    }
-    /* Place by index: the values are the worker's bits, unchanged. */
-    ns_msg_get_doubles(m, s->logl + c->start, c->n);
-    c->done = 1;
-    c->deadline = 0;
-    s->remaining--;
-    s->stats.worker_cpu_s += m->cpu_s;
-    s->stats.worker_eval_wall_s += m->wall_s;
-    if (m->wall_s > 0 && isfinite(m->wall_s)) {
-        double spp = m->wall_s / (double)m->n;
-        s->sec_per_point = s->sec_per_point > 0 ? 0.8 * s->sec_per_point + 0.2 * spp : spp;
-    }
-    if (s->remaining == 0)
-        s_finish_batch(s, NS_OK);
-}
-
-static void s_on_take(s_state_t *s, const ns_msg_t *m)
-{
-    s_worker_t *w = s_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
-    if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
-        s->stats.stale_results++;
-        return;
-    }
-    if (m->chunk >= s->k) {
-        s->stats.malformed_dropped++;
-        return;
-    }
-    s_chunk_t *c = &s->chunks[m->chunk];
-    if (!w || c->done || c->queued || m->attempt != c->attempt)
-        return;
-    c->holder = w->seq;
-    w->taken++;
-    c->deadline = ns_now() + s_chunk_timeout(s, c->n);
-}
-
-static void s_on_results(s_state_t *s)
-{
-    zframe_t *f = zframe_recv(s->pull);
-    if (!f)
-        return;
-    ns_msg_t m;
-    if (zframe_more(f) || ns_msg_decode(zframe_data(f), zframe_size(f), &m) != NS_OK
-        || (m.type != NS_MSG_TAKE && m.type != NS_MSG_RESULT)) {
-        s->stats.malformed_dropped++;
-        ns_debug(S_MOD, "dropped a malformed results message (%zu bytes)", zframe_size(f));
-        /* drain any further parts of a multi-part message */
-        while (zframe_more(f)) {
-            zframe_destroy(&f);
-            f = zframe_recv(s->pull);
-            if (!f)
-                return;
-        }
-        zframe_destroy(&f);
-        return;
-    }
-    if (m.type == NS_MSG_TAKE)
-        s_on_take(s, &m);
-    else
-        s_on_result(s, &m);
-    zframe_destroy(&f);
-    s_pump(s);
-}
-
 /* ---- timers --------------------------------------------------------- */
 
 /* Log local workers that died. Peeks with WNOWAIT: reaping belongs to
  * the pool (pool.c), which must never signal a recycled pid. */
-static void s_watch_children(s_state_t *s)
+static void s_watch_children(ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->npids;) {
         siginfo_t si;
@@ -638,28 +294,7 @@ static void s_watch_children(s_state_t *s)
     }
 }
 
-/* A chunk nobody took while a worker sits idle was probably lost in the
- * socket buffer of a worker that went away (or waits behind a busy one):
- * send it again; the first valid result wins either way. */
-static void s_check_claims(s_state_t *s, double now)
-{
-    if (!s->active || !s->chunked)
-        return;
-    int idle = 0;
-    for (size_t i = 0; i < s->nworkers && !idle; i++)
-        idle = s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0;
-    for (size_t i = 0; idle && i < s->k; i++) {
-        s_chunk_t *c = &s->chunks[i];
-        double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
-        if (c->done || c->queued || c->attempt == 0 || c->holder != 0 || now - c->sent_at < claim)
-            continue;
-        ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.2f s while a worker is idle; "
-                 "re-sending", i, (unsigned long long)s->batch, now - c->sent_at);
-        s_enqueue(s, i);
-    }
-}
-
-static void s_tick(s_state_t *s, double now)
+static void s_tick(ns_bstate_t *s, double now)
 {
     double period = s->cfg->heartbeat_ms / 1000.0;
     double silence = period * s->cfg->liveness;
@@ -667,12 +302,12 @@ static void s_tick(s_state_t *s, double now)
     ns_msg_init(&hb, NS_MSG_HEARTBEAT);
     hb.run = s->run;
     for (size_t i = 0; i < s->nworkers;) {
-        s_worker_t *w = s->workers[i];
+        ns_bworker_t *w = s->workers[i];
         if (w->state == W_LIVE && now - w->last_seen > silence) {
-            size_t own = s_requeue_orphans(s, w->seq);
+            size_t own = ns_batch_requeue_orphans(s, w->seq);
             s->stats.workers_lost++;
             ns_warn(S_MOD, "worker lost id=%s host=%s pid=%u silent=%.1fs resent=%zu live=%zu",
-                    w->id, w->host, w->pid, now - w->last_seen, own, s_live(s) - 1);
+                    w->id, w->host, w->pid, now - w->last_seen, own, ns_broker_live_count(s) - 1);
             s_remove_worker(s, w);
             continue;
         }
@@ -685,59 +320,10 @@ static void s_tick(s_state_t *s, double now)
         s_send_control(s, w->routing, &hb);
         i++;
     }
-    if (s->active && s->chunked) {
-        for (size_t i = 0; i < s->k; i++) {
-            s_chunk_t *c = &s->chunks[i];
-            if (c->done || c->queued || c->deadline == 0 || now < c->deadline)
-                continue;
-            s->stats.deadline_misses++;
-            ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u, %.1f s); "
-                    "re-sending", i, (unsigned long long)s->batch, c->attempt,
-                    s_chunk_timeout(s, c->n));
-            s_enqueue(s, i);
-        }
-    }
     s_watch_children(s);
 }
 
-/* While a batch waits: no workers means log every few seconds, then fail. */
-static void s_check_waiting(s_state_t *s, double now)
-{
-    if (!s->active)
-        return;
-    if (s_live(s) > 0) {
-        s->waiting_since = 0;
-        if (!s->chunked) {
-            int rv = s_chunk_batch(s);
-            if (rv != NS_OK) {
-                s_finish_batch(s, rv);
-                return;
-            }
-        }
-        return;
-    }
-    if (s->waiting_since == 0) {
-        s->waiting_since = now;
-        s->last_wait_log = now;
-        ns_info(S_MOD, "waiting for workers: none connected; start some with "
-                "nessai-worker --connect %s", s->cfg->endpoint);
-        return;
-    }
-    if (now - s->waiting_since > s->cfg->worker_timeout) {
-        ns_error(S_MOD, "no workers for %.0f s (--worker-timeout); start workers with "
-                 "nessai-worker --connect %s, or raise --worker-timeout",
-                 s->cfg->worker_timeout, s->cfg->endpoint);
-        s_finish_batch(s, NS_ERR_FARM);
-        return;
-    }
-    if (now - s->last_wait_log >= S_WAIT_LOG_S) {
-        s->last_wait_log = now;
-        ns_info(S_MOD, "still waiting for workers (%.0f s of %.0f s); nessai-worker --connect %s",
-                now - s->waiting_since, s->cfg->worker_timeout, s->cfg->endpoint);
-    }
-}
-
-static void s_broadcast_stop(s_state_t *s, const char *reason)
+static void s_broadcast_stop(ns_bstate_t *s, const char *reason)
 {
     ns_msg_t m;
     ns_msg_init(&m, NS_MSG_STOP);
@@ -748,7 +334,7 @@ static void s_broadcast_stop(s_state_t *s, const char *reason)
 
 /* ---- the caller's pipe --------------------------------------------------- */
 
-static void s_on_pipe(s_state_t *s)
+static void s_on_pipe(ns_bstate_t *s)
 {
     zmsg_t *msg = zmsg_recv(s->pipe);
     if (!msg) {
@@ -764,19 +350,19 @@ static void s_on_pipe(s_state_t *s)
         struct { const double *x; double *logl; size_t n, d; } a;
         if (f && zframe_size(f) == sizeof a) {
             memcpy(&a, zframe_data(f), sizeof a);
-            s_start_batch(s, a.x, a.logl, a.n, a.d);
+            ns_batch_start(s, a.x, a.logl, a.n, a.d);
         } else
             zsock_send(s->pipe, "i", NS_ERR_INVAL);
         zframe_destroy(&f);
     } else if (streq(cmd, "STATS")) {
-        s->stats.workers_live = s_live(s);
+        s->stats.workers_live = ns_broker_live_count(s);
         zsock_send(s->pipe, "b", &s->stats, sizeof s->stats);
     } else if (streq(cmd, "STOP")) {
         s_broadcast_stop(s, "the run is over");
         zsock_send(s->pipe, "i", NS_OK);
     } else if (streq(cmd, "WATCH")) {
         char *pid = zmsg_popstr(msg);
-        if (pid && s->npids < S_MAX_LOCAL)
+        if (pid && s->npids < NS_BROKER_MAX_LOCAL)
             s->pids[s->npids++] = atoi(pid);
         free(pid);
         zsock_send(s->pipe, "i", NS_OK);
@@ -785,7 +371,7 @@ static void s_on_pipe(s_state_t *s)
     zmsg_destroy(&msg);
 }
 
-static int s_bind(s_state_t *s, char *err, size_t errlen)
+static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
 {
     ns_broker_config_t *cfg = s->cfg;
     const char *ep = cfg->bind;
@@ -841,9 +427,9 @@ static int s_bind(s_state_t *s, char *err, size_t errlen)
 static void s_broker_actor(zsock_t *pipe, void *args)
 {
     ns_broker_t *owner = args;
-    s_state_t st;
+    ns_bstate_t st;
     memset(&st, 0, sizeof st);
-    s_state_t *s = &st;
+    ns_bstate_t *s = &st;
     s->pipe = pipe;
     s->owner = owner;
     s->cfg = owner->cfg;
@@ -886,31 +472,29 @@ static void s_broker_actor(zsock_t *pipe, void *args)
             if (items[1].revents & ZMQ_POLLIN)
                 s_on_control(s);
             if (items[2].revents & ZMQ_POLLIN)
-                s_on_results(s);
+                ns_batch_on_results(s);
             if (nitems == 4 && (items[3].revents & ZMQ_POLLOUT))
-                s_pump(s);
+                ns_batch_pump(s);
         }
         now = ns_now();
         if (now >= s->next_tick) {
             s->next_tick = now + s->cfg->heartbeat_ms / 1000.0;
             s_tick(s, now);
-            s_pump(s);
+            ns_batch_pump(s);
         }
         if (s->active) {
             if (ns_interrupt_pending()) {
                 ns_warn(S_MOD, "interrupted while evaluating batch %llu",
                         (unsigned long long)s->batch);
-                s_finish_batch(s, NS_ERR_INTERRUPTED);
-            } else {
-                s_check_waiting(s, now);
-                s_check_claims(s, now);
-            }
+                ns_batch_finish(s, NS_ERR_INTERRUPTED);
+            } else
+                ns_batch_check(s, now);
             if (s->active && s->chunked && s->qlen > 0)
-                s_pump(s);
+                ns_batch_pump(s);
         }
     }
     if (s->active)
-        s_finish_batch(s, NS_ERR_INTERRUPTED);
+        ns_batch_finish(s, NS_ERR_INTERRUPTED);
     while (s->nworkers > 0)
         s_remove_worker(s, s->workers[0]);
     free(s->workers);
