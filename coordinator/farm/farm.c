@@ -88,8 +88,9 @@ static void s_destroy(void *impl)
     s_farm_t *f = impl;
     if (!f)
         return;
-    if (f->broker)
-        s_shutdown(f);
+    /* Without shutdown (e.g. the run stopped to checkpoint), remote workers
+     * are not told to stop: they hear silence, retry with back-off and
+     * register with the resumed run. Local workers never outlive us. */
     ns_broker_destroy(&f->broker);
     ns_pool_destroy(&f->pool);   /* kills anything still running */
     free(f->canary);

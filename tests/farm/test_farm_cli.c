@@ -101,6 +101,7 @@ static void test_slots_and_sigterm(void **state)
     int code = -1;
     assert_true(ft_wait_exit(launcher, 10, &code));
     assert_int_equal(code, 0);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
@@ -170,6 +171,7 @@ static void test_reconnect_and_persistent(void **state)
     ft_inprocess(model, x, 10, want);
     assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
     assert_memory_equal(got, want, sizeof got);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
     int code = -1;
@@ -182,6 +184,7 @@ static void test_reconnect_and_persistent(void **state)
     assert_int_equal(ns_farm_wait_live(ev, 1, 60), NS_OK);
     assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
     assert_memory_equal(got, want, sizeof got);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
     kill(persistent, SIGTERM);
@@ -191,6 +194,40 @@ static void test_reconnect_and_persistent(void **state)
     close(p[1]);
     unlink(wlog);
     unlink(plog);
+    ns_model_destroy(&model);
+}
+
+/* A farm destroyed without shutdown (the run stopped to checkpoint) does
+ * not send STOP: a remote worker keeps retrying and joins the resumed run. */
+static void test_destroy_without_shutdown_keeps_workers(void **state)
+{
+    ns_model_t *model = ft_model("dim=4");
+    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_evaluator_t *ev = NULL;
+    assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
+    int port = atoi(strrchr(ns_farm_endpoint(ev), ':') + 1);
+    char ep[64];
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
+    pid_t worker = ft_spawn_worker(ep, NULL, NULL, NULL);
+    assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
+    ns_evaluator_destroy(&ev);
+    ns_config_destroy(&cfg);
+    assert_false(ft_wait_exit(worker, 1.0, NULL));   /* still there, retrying */
+    ev = s_farm_on(port, model, &cfg);
+    assert_non_null(ev);
+    assert_int_equal(ns_farm_wait_live(ev, 1, 60), NS_OK);
+    double x[40], want[10], got[10];
+    for (int i = 0; i < 40; i++)
+        x[i] = 0.05 * i - 1.0;
+    ft_inprocess(model, x, 10, want);
+    assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
+    assert_memory_equal(got, want, sizeof got);
+    ns_evaluator_shutdown(ev);
+    int code = -1;
+    assert_true(ft_wait_exit(worker, 10, &code));
+    assert_int_equal(code, 0);
+    ns_evaluator_destroy(&ev);
+    ns_config_destroy(&cfg);
     ns_model_destroy(&model);
 }
 
@@ -343,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_worker_command_line),
         cmocka_unit_test(test_slots_and_sigterm),
         cmocka_unit_test(test_reconnect_and_persistent),
+        cmocka_unit_test(test_destroy_without_shutdown_keeps_workers),
         cmocka_unit_test(test_coordinator_no_workers),
         cmocka_unit_test(test_coordinator_same_result_with_pool),
         cmocka_unit_test(test_coordinator_same_result_with_killed_workers),

@@ -51,6 +51,7 @@ static void test_chunk_count_follows_joins(void **state)
         assert_int_equal(st.last_k, 4);
     }
     assert_int_equal(st.workers_seen, 4);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     for (int i = 0; i < 4; i++) {
         int code = -1;
@@ -81,6 +82,7 @@ static void test_no_workers_times_out(void **state)
     assert_true(ft_file_contains(logpath, "no workers for 1 s (--worker-timeout)"));
     assert_true(ft_file_contains(logpath, ns_farm_endpoint(ev)));
     unlink(logpath);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
@@ -122,6 +124,7 @@ static void test_batch_waits_for_a_worker(void **state)
     assert_int_equal(st.last_k, 1);
     ns_log_close_file();
     unlink(logpath);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     int code = -1;
     assert_true(ft_wait_exit(j.pid, 10, &code));

@@ -79,6 +79,7 @@ static void test_bind_chunksize_and_stop(void **state)
     ns_farm_stats_t st;
     ns_farm_stats(ev, &st);
     assert_int_equal(st.last_k, 3);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
 

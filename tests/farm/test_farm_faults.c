@@ -51,6 +51,7 @@ static void s_start(s_farm_t *f, const char *model_args, int nworkers, const cha
 
 static void s_stop(s_farm_t *f)
 {
+    ns_evaluator_shutdown(f->ev);
     ns_evaluator_destroy(&f->ev);
     for (int i = 0; i < NW; i++) {
         if (f->pids[i] > 0 && !ft_wait_exit(f->pids[i], 10, NULL))

@@ -137,6 +137,7 @@ static void test_malformed_dropped_and_counted(void **state)
     zsock_destroy(&push);
     zsock_destroy(&push2);
     zsock_destroy(&dealer);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     assert_true(ft_wait_exit(good, 10, NULL));
     ns_config_destroy(&cfg);

@@ -71,6 +71,7 @@ static void test_refusals(void **state)
     assert_memory_equal(got, want, sizeof got);
     ns_log_close_file();
     unlink(clog);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     assert_true(ft_wait_exit(good, 10, NULL));
     ns_config_destroy(&cfg);
@@ -124,6 +125,7 @@ static void test_coordinator_refuses_other_version(void **state)
     ns_farm_stats(ev, &st);
     assert_int_equal(st.refused, 1);
     zsock_destroy(&dealer);
+    ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
