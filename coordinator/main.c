@@ -258,6 +258,7 @@ int main(int argc, char **argv)
         return EXIT_FAILED;
     }
     int status = EXIT_USAGE;
+    int keep_workers = 0; /* paused by a signal: leave remote workers for the resumed run */
     ns_model_t *model = NULL;
     ns_evaluator_t *ev = NULL;
     ns_sampler_t *sampler = NULL;
@@ -409,6 +410,9 @@ int main(int argc, char **argv)
     rc = ns_sampler_run(sampler);
 #ifdef HAVE_CHECKPOINT
     if (rc == NS_ERR_INTERRUPTED) {
+        /* The run is paused, not over: remote workers must stay to serve
+         * the resumed run, so no end-of-run STOP below. */
+        keep_workers = 1;
         ns_sampler_note_checkpoint(sampler);
         status = ns_ckpt_ctl_interrupted(ckpt, (uint64_t)ns_sampler_iteration(sampler),
                                          s_save_sampler, sampler);
@@ -444,7 +448,8 @@ int main(int argc, char **argv)
 out:
     ns_sampler_destroy(&sampler);
     if (ev) {
-        ns_evaluator_shutdown(ev);
+        if (!keep_workers)
+            ns_evaluator_shutdown(ev);
         ns_evaluator_destroy(&ev);
     }
     ns_model_destroy(&model);

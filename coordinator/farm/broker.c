@@ -531,13 +531,28 @@ void ns_broker_destroy(ns_broker_t **self_p)
     *self_p = NULL;
 }
 
+/* One reply from the broker thread. A signal interrupts the receive
+ * (EINTR) but not the broker: it sees the interrupt flag within
+ * S_MAX_POLL_MS and ends the batch with NS_ERR_INTERRUPTED, so waiting
+ * again always gets the one reply each command has, and the caller's
+ * buffers are never in use after we return. */
+static int s_recv_int(ns_broker_t *self, int *rv)
+{
+    for (;;) {
+        if (zsock_recv(self->actor, "i", rv) == 0)
+            return NS_OK;
+        if (zmq_errno() != EINTR)
+            return NS_ERR_FARM;
+    }
+}
+
 int ns_broker_evaluate(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl)
 {
     struct { const double *x; double *logl; size_t n, d; } a = {x, logl, n, d};
     if (zsock_send(self->actor, "sb", "EVAL", &a, sizeof a) != 0)
         return NS_ERR_FARM;
     int rv = NS_ERR_FARM;
-    if (zsock_recv(self->actor, "i", &rv) != 0)
+    if (s_recv_int(self, &rv) != NS_OK)
         return NS_ERR_FARM;
     return rv;
 }
@@ -546,7 +561,9 @@ void ns_broker_stats(ns_broker_t *self, ns_farm_stats_t *out)
 {
     memset(out, 0, sizeof *out);
     zsock_send(self->actor, "s", "STATS");
-    zframe_t *f = zframe_recv(self->actor);
+    zframe_t *f;
+    while (!(f = zframe_recv(self->actor)) && zmq_errno() == EINTR) {
+    }
     if (f && zframe_size(f) == sizeof *out)
         memcpy(out, zframe_data(f), sizeof *out);
     zframe_destroy(&f);
@@ -556,12 +573,12 @@ void ns_broker_stop(ns_broker_t *self)
 {
     int rv;
     zsock_send(self->actor, "s", "STOP");
-    zsock_recv(self->actor, "i", &rv);
+    s_recv_int(self, &rv);
 }
 
 void ns_broker_watch_pid(ns_broker_t *self, int pid)
 {
     int rv;
     zsock_send(self->actor, "si", "WATCH", pid);
-    zsock_recv(self->actor, "i", &rv);
+    s_recv_int(self, &rv);
 }
