@@ -154,7 +154,6 @@ void ns_fp_stats_json(const void *impl, struct cJSON *obj)
     cJSON_AddNumberToObject(obj, "flow_latent_draws", s->total_draws);
     cJSON_AddNumberToObject(obj, "flow_accepted", s->total_accepted);
     cJSON_AddNumberToObject(obj, "flow_parameters", (double)ns_flow_n_params(s->flow));
-    cJSON_AddNumberToObject(obj, "flow_last_epochs", (double)s->last_train.epochs);
     cJSON_AddNumberToObject(obj, "flow_epochs", s->total_epochs);
     cJSON_AddStringToObject(obj, "flow_population_precision", s->pop_f32 ? "float32" : "float64");
     cJSON_AddNumberToObject(obj, "flow_training_time", s->time_train);

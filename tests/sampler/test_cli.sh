@@ -96,7 +96,7 @@ rc=$?
 grep -q '"proposal":[[:space:]]*"flow"' "$work/flow/result.json" || fail "flow run did not use the flow proposal"
 grep -q '"proposal_stats":' "$work/flow/result.json" || fail "result.json lacks proposal_stats"
 for key in flow_trainings flow_populations flow_latent_draws flow_accepted flow_parameters \
-    flow_last_epochs flow_epochs flow_population_precision flow_training_time flow_epoch_time \
+    flow_epochs flow_population_precision flow_training_time flow_epoch_time \
     flow_population_time flow_inverse_time; do
     grep -q "\"$key\":" "$work/flow/result.json" || fail "result.json lacks proposal_stats.flow.$key"
 done
