@@ -175,7 +175,9 @@ int ns_buf_get_f64(ns_buf_t *b, double *v)
     return rc;
 }
 
-int ns_buf_get_f64s_n(ns_buf_t *b, double *v, size_t n)
+/* Fixed-length arrays of 8-byte elements into the caller's buffer (f64 and
+ * i64 share the encoding); the stored length must be exactly n. */
+static int s_get_array8_n(ns_buf_t *b, void *v, size_t n)
 {
     uint64_t m;
     int rc = ns_buf_get_u64(b, &m);
@@ -183,25 +185,16 @@ int ns_buf_get_f64s_n(ns_buf_t *b, double *v, size_t n)
         return rc;
     if (m != n || n > ns_buf_remaining(b) / 8)
         return NS_ERR_CORRUPT;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = ns_buf_get_f64(b, &v[i])))
-            return rc;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t x;
+        ns_buf_get_u64(b, &x);
+        memcpy((unsigned char *)v + 8 * i, &x, 8);
+    }
     return NS_OK;
 }
 
-int ns_buf_get_i64s_n(ns_buf_t *b, int64_t *v, size_t n)
-{
-    uint64_t m;
-    int rc = ns_buf_get_u64(b, &m);
-    if (rc)
-        return rc;
-    if (m != n || n > ns_buf_remaining(b) / 8)
-        return NS_ERR_CORRUPT;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = ns_buf_get_i64(b, &v[i])))
-            return rc;
-    return NS_OK;
-}
+int ns_buf_get_f64s_n(ns_buf_t *b, double *v, size_t n) { return s_get_array8_n(b, v, n); }
+int ns_buf_get_i64s_n(ns_buf_t *b, int64_t *v, size_t n) { return s_get_array8_n(b, v, n); }
 
 /* Arrays of 8-byte little-endian elements: f64 and i64 share the encoding
  * (IEEE bits, two's complement), so one reader fills either. */
