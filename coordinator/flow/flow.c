@@ -28,6 +28,12 @@ typedef struct {
     size_t off_lu, off_cp, off_bn;  /* offsets into theta */
 } s_block_t;
 
+typedef struct {
+    ns_lu_f32_t lu;
+    ns_coupling_f32_t cp;
+    ns_bnorm_f32_t bn;
+} s_block32_t;
+
 struct ns_flow {
     ns_flow_config_t cfg;   /* effective config (n_neurons resolved) */
     size_t d;               /* dimension */
@@ -44,11 +50,21 @@ struct ns_flow {
     int dirty32;            /* parameters or running statistics changed */
     size_t cap32;           /* rows of a32/t32/w32 */
     float *theta32;         /* P */
-    float *L32, *U32;       /* n_blocks * d * d */
+    float *Wi32;            /* n_blocks * d * d: (L U)^-1, computed in double */
+    float *bi32;            /* n_blocks * d: -(L U)^-1 b */
     float *bn_scale, *bn_shift; /* n_blocks * d: x = scale * y + shift */
     double *lu_ld, *bn_ld;  /* n_blocks: forward log-dets */
     float *a32, *t32;       /* cap32 * d */
     ns_f32_work_t w32;
+    /* float32 training passes (ns_flow_set_train_f32): layer mirrors with
+     * their own caches, allocated on first use; parameters are converted
+     * from theta before every batch and gradients added back into grad */
+    int train32;
+    s_block32_t *blk32;     /* n_blocks, NULL until first use */
+    size_t tcap;            /* rows of the buffers below */
+    float **tbuf;           /* K+1 stage outputs, tcap*d each */
+    float *tdA, *tdB;       /* tcap*d backward ping-pong */
+    float *ttheta, *tgrad;  /* P each */
 };
 
 ns_flow_config_t ns_flow_config_default(size_t dim)
@@ -152,6 +168,33 @@ fail:
     return NULL;
 }
 
+static void s_free32(ns_flow_t *f)
+{
+    if (f->blk32)
+        for (size_t b = 0; b < f->cfg.n_blocks; b++) {
+            s_block32_t *T = &f->blk32[b];
+            if (T->lu.d)
+                ns_lu_free_f32(&T->lu);
+            if (T->cp.d)
+                ns_coupling_free_f32(&T->cp);
+            if (T->bn.d)
+                ns_bnorm_free_f32(&T->bn);
+        }
+    if (f->tbuf)
+        for (size_t k = 0; k <= f->K; k++)
+            free(f->tbuf[k]);
+    free(f->blk32);
+    free(f->tbuf);
+    free(f->tdA);
+    free(f->tdB);
+    free(f->ttheta);
+    free(f->tgrad);
+    f->blk32 = NULL;
+    f->tbuf = NULL;
+    f->tdA = f->tdB = f->ttheta = f->tgrad = NULL;
+    f->tcap = 0;
+}
+
 void ns_flow_destroy(ns_flow_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -182,8 +225,8 @@ void ns_flow_destroy(ns_flow_t **self_p)
     free(f->dA);
     free(f->dB);
     free(f->theta32);
-    free(f->L32);
-    free(f->U32);
+    free(f->Wi32);
+    free(f->bi32);
     free(f->bn_scale);
     free(f->bn_shift);
     free(f->lu_ld);
@@ -191,6 +234,7 @@ void ns_flow_destroy(ns_flow_t **self_p)
     free(f->a32);
     free(f->t32);
     ns_f32_work_free(&f->w32);
+    s_free32(f);
     free(f);
     *self_p = NULL;
 }
@@ -250,6 +294,57 @@ static int s_grow(double **p, size_t n)
     return NS_OK;
 }
 
+/* Allocate the float32 training mirror (layers on first use) for rows. */
+static int s_reserve32(ns_flow_t *f, size_t rows)
+{
+    size_t d = f->d, nb = f->cfg.n_blocks;
+    if (!f->blk32) {
+        f->blk32 = calloc(nb, sizeof *f->blk32);
+        f->tbuf = calloc(f->K + 1, sizeof(float *));
+        f->ttheta = malloc(f->P * sizeof(float));
+        f->tgrad = malloc(f->P * sizeof(float));
+        int rc = (!f->blk32 || !f->tbuf || !f->ttheta || !f->tgrad) ? NS_ERR_NOMEM : NS_OK;
+        for (size_t b = 0; rc == NS_OK && b < nb; b++) {
+            s_block32_t *T = &f->blk32[b];
+            if (s_has_lu(f))
+                rc = ns_lu_init_f32(&T->lu, d);
+            if (rc == NS_OK)
+                rc = ns_coupling_init_f32(&T->cp, d, f->blk[b].mask, f->cfg.n_neurons,
+                                          f->cfg.n_layers, f->cfg.net);
+            if (rc == NS_OK && f->cfg.batch_norm)
+                rc = ns_bnorm_init_f32(&T->bn, d);
+        }
+        if (rc != NS_OK) {
+            s_free32(f);
+            return rc;
+        }
+    }
+    if (rows <= f->tcap)
+        return NS_OK;
+    for (size_t k = 0; k <= f->K; k++) {
+        float *q = realloc(f->tbuf[k], rows * d * sizeof(float));
+        if (!q)
+            return NS_ERR_NOMEM;
+        f->tbuf[k] = q;
+    }
+    float *a = realloc(f->tdA, rows * d * sizeof(float));
+    if (a)
+        f->tdA = a;
+    float *c = realloc(f->tdB, rows * d * sizeof(float));
+    if (c)
+        f->tdB = c;
+    if (!a || !c)
+        return NS_ERR_NOMEM;
+    for (size_t b = 0; b < nb; b++) {
+        if (ns_coupling_reserve_f32(&f->blk32[b].cp, rows))
+            return NS_ERR_NOMEM;
+        if (f->cfg.batch_norm && ns_bnorm_reserve_f32(&f->blk32[b].bn, rows))
+            return NS_ERR_NOMEM;
+    }
+    f->tcap = rows;
+    return NS_OK;
+}
+
 int ns_flow_reserve(ns_flow_t *self, size_t rows)
 {
     if (rows <= self->cap)
@@ -268,8 +363,20 @@ int ns_flow_reserve(ns_flow_t *self, size_t rows)
             return NS_ERR_NOMEM;
     }
     self->cap = rows;
-    return NS_OK;
+    return self->train32 ? s_reserve32(self, rows) : NS_OK;
 }
+
+int ns_flow_set_train_f32(ns_flow_t *self, int on)
+{
+    self->train32 = on ? 1 : 0;
+    if (!self->train32) {
+        s_free32(self);
+        return NS_OK;
+    }
+    return s_reserve32(self, self->cap);
+}
+
+int ns_flow_train_f32(const ns_flow_t *self) { return self->train32; }
 
 double ns_flow_log_normal(const double *z, size_t d)
 {
@@ -385,13 +492,13 @@ static int s_sync32(ns_flow_t *f)
     size_t d = f->d, nb = f->cfg.n_blocks;
     if (!f->theta32) {
         f->theta32 = malloc(f->P * sizeof(float));
-        f->L32 = malloc(nb * d * d * sizeof(float));
-        f->U32 = malloc(nb * d * d * sizeof(float));
+        f->Wi32 = malloc(nb * d * d * sizeof(float));
+        f->bi32 = malloc(nb * d * sizeof(float));
         f->bn_scale = malloc(nb * d * sizeof(float));
         f->bn_shift = malloc(nb * d * sizeof(float));
         f->lu_ld = malloc(nb * sizeof(double));
         f->bn_ld = malloc(nb * sizeof(double));
-        if (!f->theta32 || !f->L32 || !f->U32 || !f->bn_scale || !f->bn_shift || !f->lu_ld ||
+        if (!f->theta32 || !f->Wi32 || !f->bi32 || !f->bn_scale || !f->bn_shift || !f->lu_ld ||
             !f->bn_ld)
             return NS_ERR_NOMEM;
         f->dirty32 = 1;
@@ -413,9 +520,24 @@ static int s_sync32(ns_flow_t *f)
     for (size_t b = 0; b < nb; b++) {
         s_block_t *B = &f->blk[b];
         if (s_has_lu(f)) {
-            for (size_t q = 0; q < d * d; q++) {
-                f->L32[b * d * d + q] = (float)B->lu.L[q];
-                f->U32[b * d * d + q] = (float)B->lu.U[q];
+            /* x = W^-1 (y - b) as one float product: W^-1 = U^-1 L^-1 by two
+             * triangular solves on the identity, in double (inv is d*d) */
+            double *inv = B->lu.tmp;
+            const double *bias = f->theta + B->off_lu + d * (d - 1) + d;
+            memset(inv, 0, d * d * sizeof(double));
+            for (size_t j = 0; j < d; j++)
+                inv[j * d + j] = 1.0;
+            cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, (int)d,
+                        (int)d, 1.0, B->lu.L, (int)d, inv, (int)d);
+            cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
+                        (int)d, (int)d, 1.0, B->lu.U, (int)d, inv, (int)d);
+            for (size_t i = 0; i < d; i++) {
+                double s = 0.0;
+                for (size_t j = 0; j < d; j++) {
+                    f->Wi32[b * d * d + i * d + j] = (float)inv[i * d + j];
+                    s += inv[i * d + j] * bias[j];
+                }
+                f->bi32[b * d + i] = (float)-s;
             }
             f->lu_ld[b] = B->lu.logdet;
         }
@@ -457,14 +579,12 @@ NS_SIMD int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, doub
                         t[i * d + B->perm[j]] = a[i * d + j];
                 memcpy(a, t, m * d * sizeof(float));
                 break;
-            case ST_LU: {
-                size_t ns = d * (d - 1) / 2;
-                ns_f32_lu_inverse(d, self->L32 + b * d * d, self->U32 + b * d * d,
-                                  self->theta32 + B->off_lu + 2 * ns + d, a, m);
+            case ST_LU:
+                ns_f32_linear(a, m, d, self->Wi32 + b * d * d, self->bi32 + b * d, d, t);
+                memcpy(a, t, m * d * sizeof(float));
                 for (size_t i = 0; i < m; i++)
                     self->ld[i] -= self->lu_ld[b];
                 break;
-            }
             case ST_COUP: {
                 ns_f32_coupling_t c = {d, B->cp.nI, B->cp.nT, B->cp.H, B->cp.nl, B->cp.net,
                                        B->cp.idxI, B->cp.idxT};
@@ -501,8 +621,105 @@ static double s_mean_nll(ns_flow_t *f, size_t n)
     return -s / (double)n;
 }
 
+/* ns_flow_loss_grad in float32: the same passes on float copies of the
+ * parameters and data; log-dets, the loss and the gradient sums in double.
+ * Running statistics are updated in double from the float batch moments. */
+static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
+{
+    size_t d = f->d;
+    for (size_t k = 0; k < f->P; k++) {
+        f->ttheta[k] = (float)f->theta[k];
+        f->tgrad[k] = 0.0f;
+    }
+    float *in = f->tbuf[0];
+    for (size_t q = 0; q < n * d; q++)
+        in[q] = (float)x[q];
+    memset(f->ld, 0, n * sizeof(double));
+    for (size_t k = 0; k < f->K; k++) {
+        const float *xs = f->tbuf[k];
+        float *ys = f->tbuf[k + 1];
+        size_t b = f->st[k].blk;
+        s_block_t *B = &f->blk[b];
+        s_block32_t *T = &f->blk32[b];
+        switch (f->st[k].kind) {
+        case ST_PERM:
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++)
+                    ys[i * d + j] = xs[i * d + B->perm[j]];
+            break;
+        case ST_LU:
+            ns_lu_prepare_f32(&T->lu, f->ttheta + B->off_lu);
+            ns_lu_forward_f32(&T->lu, f->ttheta + B->off_lu, xs, n, ys, f->ld);
+            break;
+        case ST_COUP:
+            ns_coupling_forward_f32(&T->cp, f->ttheta + B->off_cp, xs, n, ys, f->ld);
+            break;
+        case ST_BN:
+            ns_bnorm_forward_train_f32(&T->bn, f->ttheta + B->off_bn, xs, n, ys, f->ld, 0);
+            if (update) {
+                for (size_t j = 0; j < d; j++) {
+                    B->bn.rmean[j] = (1.0 - NS_BN_MOMENTUM) * B->bn.rmean[j] +
+                                     NS_BN_MOMENTUM * (double)T->bn.mean[j];
+                    B->bn.rvar[j] = (1.0 - NS_BN_MOMENTUM) * B->bn.rvar[j] +
+                                    NS_BN_MOMENTUM * (double)T->bn.var[j];
+                }
+                f->dirty32 = 1;
+            }
+            break;
+        }
+    }
+    const float *z = f->tbuf[f->K];
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double r2 = 0.0;
+        for (size_t j = 0; j < d; j++)
+            r2 += (double)z[i * d + j] * (double)z[i * d + j];
+        s += -0.5 * r2 - 0.5 * (double)d * NS_LOG_2PI + f->ld[i];
+    }
+    double loss = -s / (double)n;
+    /* dLoss/dz = z/n, dLoss/dlogdet_i = -1/n */
+    float *dy = f->tdA, *dx = f->tdB, inv_n = 1.0f / (float)n;
+    for (size_t q = 0; q < n * d; q++)
+        dy[q] = z[q] * inv_n;
+    for (size_t i = 0; i < n; i++)
+        f->gld[i] = -1.0 / (double)n;
+    for (size_t k = f->K; k-- > 0;) {
+        const float *xin = f->tbuf[k];
+        size_t b = f->st[k].blk;
+        s_block_t *B = &f->blk[b];
+        s_block32_t *T = &f->blk32[b];
+        switch (f->st[k].kind) {
+        case ST_PERM:
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < d; j++)
+                    dx[i * d + B->perm[j]] = dy[i * d + j];
+            break;
+        case ST_LU:
+            ns_lu_backward_f32(&T->lu, f->ttheta + B->off_lu, xin, dy, f->gld, n, dx,
+                               f->tgrad + B->off_lu);
+            break;
+        case ST_COUP:
+            ns_coupling_backward_f32(&T->cp, f->ttheta + B->off_cp, xin, dy, f->gld, n, dx,
+                                     f->tgrad + B->off_cp);
+            break;
+        case ST_BN:
+            ns_bnorm_backward_f32(&T->bn, f->ttheta + B->off_bn, xin, dy, f->gld, n, dx,
+                                  f->tgrad + B->off_bn);
+            break;
+        }
+        float *t = dy;
+        dy = dx;
+        dx = t;
+    }
+    for (size_t k = 0; k < f->P; k++)
+        f->grad[k] += (double)f->tgrad[k];
+    return loss;
+}
+
 double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_running)
 {
+    if (self->train32)
+        return s_loss_grad32(self, x, n, update_running);
     size_t d = self->d;
     memcpy(self->buf[0], x, n * d * sizeof(double));
     s_forward(self, n, update_running ? 2 : 1);

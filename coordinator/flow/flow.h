@@ -91,6 +91,14 @@ double ns_flow_log_normal(const double *z, size_t d);
  * statistics. Returns the loss. */
 double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_running);
 void ns_flow_zero_grad(ns_flow_t *self);
+/* Compute ns_flow_loss_grad in float32 (on = 1) or float64 (on = 0, the
+ * state after ns_flow_new). In float32 the passes run on float copies of
+ * the parameters and the batch, as PyTorch's default float32 flows do; the
+ * parameters, their gradients (accumulated in double), the optimiser, the
+ * running statistics and every eval-mode pass stay float64. NS_OK or
+ * NS_ERR_NOMEM (the float32 layers are allocated here). */
+int ns_flow_set_train_f32(ns_flow_t *self, int on);
+int ns_flow_train_f32(const ns_flow_t *self);
 /* Training-mode loss only (no gradient, no running-statistics update). */
 double ns_flow_loss_train(ns_flow_t *self, const double *x, size_t n);
 /* Eval-mode loss -mean log q over any n (validation). */

@@ -41,7 +41,7 @@ void ns_f32_work_free(ns_f32_work_t *w)
 }
 
 /* Y (n x out) = X (n x in) W^T + b */
-NS_SIMD static void s_lin(const float *X, size_t n, size_t in, const float *W, const float *b,
+NS_SIMD void ns_f32_linear(const float *X, size_t n, size_t in, const float *W, const float *b,
                   size_t out, float *Y)
 {
     for (size_t i = 0; i < n; i++)
@@ -66,12 +66,12 @@ NS_SIMD void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p,
             w->xI[i * nI + k] = a[i * d + c->idxI[k]];
     /* network: same layout as ns_coupling_n_params */
     const float *q = p;
-    s_lin(w->xI, n, nI, q, q + H * nI, H, w->h);
+    ns_f32_linear(w->xI, n, nI, q, q + H * nI, H, w->h);
     q += H * nI + H;
     if (c->net == 0) { /* resnet */
         for (size_t k = 0; k < c->nl; k++) {
             s_relu(w->h, m, w->t);
-            s_lin(w->t, n, H, q, q + H * H, H, w->u);
+            ns_f32_linear(w->t, n, H, q, q + H * H, H, w->u);
             s_relu(w->u, m, w->t);
             const float *W2 = q + H * H + H, *b2 = q + 2 * H * H + H;
             for (size_t i = 0; i < n; i++)
@@ -81,15 +81,15 @@ NS_SIMD void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p,
                         w->t, (int)H, W2, (int)H, 1.0f, w->h, (int)H);
             q += 2 * (H * H + H);
         }
-        s_lin(w->h, n, H, q, q + nout * H, nout, w->out);
+        ns_f32_linear(w->h, n, H, q, q + nout * H, nout, w->out);
     } else {
         for (size_t k = 1; k < c->nl; k++) {
             s_relu(w->h, m, w->t);
-            s_lin(w->t, n, H, q, q + H * H, H, w->h);
+            ns_f32_linear(w->t, n, H, q, q + H * H, H, w->h);
             q += H * H + H;
         }
         s_relu(w->h, m, w->t);
-        s_lin(w->t, n, H, q, q + nout * H, nout, w->out);
+        ns_f32_linear(w->t, n, H, q, q + nout * H, nout, w->out);
     }
     for (size_t i = 0; i < n; i++) {
         const float *o = w->out + i * nout;
@@ -108,16 +108,4 @@ NS_SIMD void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p,
         }
         logdet[i] -= ld + (double)logf(prod);
     }
-}
-
-void ns_f32_lu_inverse(size_t d, const float *L, const float *U, const float *b, float *a,
-                       size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < d; j++)
-            a[i * d + j] -= b[j];
-    cblas_strsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasUnit, (int)n, (int)d,
-                1.0f, L, (int)d, a, (int)d);
-    cblas_strsm(CblasRowMajor, CblasRight, CblasUpper, CblasTrans, CblasNonUnit, (int)n, (int)d,
-                1.0f, U, (int)d, a, (int)d);
 }

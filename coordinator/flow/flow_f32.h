@@ -39,8 +39,9 @@ void ns_f32_work_free(ns_f32_work_t *w);
 void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p, float *a, size_t n,
                              double *logdet, ns_f32_work_t *w);
 
-/* Inverse LU linear in place: a <- (L U)^-1 (a - b). L, U d x d floats. */
-void ns_f32_lu_inverse(size_t d, const float *L, const float *U, const float *b, float *a,
-                       size_t n);
+/* Y (n x out) = X (n x in) W^T + b, W row-major out x in (the inverse LU
+ * layer uses it with W = (L U)^-1 and b = -(L U)^-1 bias). */
+void ns_f32_linear(const float *X, size_t n, size_t in, const float *W, const float *b,
+                   size_t out, float *Y);
 
 #endif

@@ -34,6 +34,10 @@ const ns_option_t ns_flow_options[] = {
      "Stop when the validation loss has not improved for this many epochs."},
     {"clip-grad-norm", NS_OPT_DOUBLE, "5", 0, BIG, NULL, 0, GT,
      "Clip the global gradient L2 norm to this value (0 = off)."},
+    {"training-precision", NS_OPT_CHOICE, "float32", 0, 0, "float32|float64", 0, GT,
+     "Arithmetic of the training passes (forward and backward on each batch). float32 is "
+     "what nessai's PyTorch flows use and about 1.6x faster at d = 8; the parameters, "
+     "gradient sums, optimiser, validation and stored weights are float64 either way."},
     {"reset-weights", NS_OPT_INT, "0", 0, BIG, NULL, 0, GT,
      "Re-initialise the flow weights every k-th training (0 = never)."},
     {"reset-permutations", NS_OPT_INT, "0", 0, BIG, NULL, 0, GT,
@@ -81,7 +85,7 @@ const ns_option_t ns_flow_options[] = {
      "Largest pool scale factor."},
     {"population-precision", NS_OPT_CHOICE, "float32", 0, 0, "float32|float64", 0, GP,
      "Arithmetic of the flow's inverse pass during pool population (float32 is 1.5-1.9x "
-     "faster at d >= 8, like nessai's float32 flows; training is always float64)."},
+     "faster at d >= 8, like nessai's float32 flows)."},
     {"max-population-draws", NS_OPT_INT, "1000000", 1, BIG, NULL, 0, GP,
      "Stop a population after this many latent draws."},
 };

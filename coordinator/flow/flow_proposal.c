@@ -302,6 +302,7 @@ static int s_configure(s_fp_t *s, const ns_config_t *cfg)
     s->max_draws = (size_t)ns_config_int(cfg, "max-population-draws");
     s->threads = (int)ns_config_int(cfg, "threads");
     s->pop_f32 = strcmp(ns_config_str(cfg, "population-precision"), "float32") == 0;
+    s->train_f32 = strcmp(ns_config_str(cfg, "training-precision"), "float32") == 0;
     if (s->poolsize < 1 || s->drawsize < 1)
         return NS_ERR_INVAL;
     return NS_OK;
@@ -367,7 +368,8 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
         goto fail;
     }
     s->opt = ns_adamw_new(ns_flow_n_params(s->flow), s->tcfg.lr, s->tcfg.weight_decay);
-    if (!s->opt || (rc = s_alloc(s)) != NS_OK) {
+    if (!s->opt || (rc = ns_flow_set_train_f32(s->flow, s->train_f32)) != NS_OK ||
+        (rc = s_alloc(s)) != NS_OK) {
         rc = rc ? rc : NS_ERR_NOMEM;
         goto fail;
     }

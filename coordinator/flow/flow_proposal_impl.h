@@ -40,6 +40,7 @@ typedef struct {
     long reset_weights, reset_perms, reset_flow;
     int threads;
     int pop_f32;                 /* population inverse pass in float32 */
+    int train_f32;               /* training passes in float32 */
     char *weights_path;          /* <output>/proposal/model.flow */
 
     /* state */

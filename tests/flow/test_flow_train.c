@@ -108,15 +108,15 @@ static double s_corr_logpdf(const double *x, double *mu, double *sd, double rho)
  * fresh draws from p must be below 0.03 nats (the estimator's standard
  * error is ~0.002 here). Samples drawn through the inverse must have the
  * right correlation (within 0.03). */
-static void test_density_recovery(void **state)
+static void s_density_recovery(int train_f32)
 {
-    (void)state;
     ns_rng_t *rng = ns_rng_new(31, 0), *frng = ns_rng_new(31, 1);
     double mu[2] = {0.0, 0.0}, sd[2] = {1.0, 1.0}, rho = 0.8;
     size_t n = 2000, nt = 20000;
     double *x = s_corr_gauss(rng, n, mu, sd, rho);
     ns_flow_config_t cfg = ns_flow_config_default(2);
     ns_flow_t *f = ns_flow_new(&cfg, frng);
+    assert_int_equal(ns_flow_set_train_f32(f, train_f32), NS_OK);
     ns_train_config_t tc = ns_train_config_default();
     ns_adamw_t *opt = ns_adamw_new(ns_flow_n_params(f), tc.lr, tc.weight_decay);
     ns_train_stats_t st;
@@ -153,9 +153,9 @@ static void test_density_recovery(void **state)
         s01 += a * b;
     }
     double r = s01 / sqrt(s00 * s11);
-    print_message("trained %zu epochs (best %zu, val loss %.4f, %.2f s); KL(p||q) = %.4f "
-                  "+/- %.4f nats; sample corr %.3f, means %.3f %.3f, sds %.3f %.3f\n",
-                  st.epochs, st.best_epoch, st.best_val_loss, st.time, kl, se, r, m0, m1,
+    print_message("%s training: %zu epochs (best %zu, val loss %.4f, %.2f s); KL(p||q) = "
+                  "%.4f +/- %.4f nats; sample corr %.3f, means %.3f %.3f, sds %.3f %.3f\n",
+                  train_f32 ? "float32" : "float64", st.epochs, st.best_epoch, st.best_val_loss, st.time, kl, se, r, m0, m1,
                   sqrt(s00 / nt), sqrt(s11 / nt));
     assert_true(kl < 0.03);
     assert_true(fabs(r - rho) < 0.03);
@@ -169,6 +169,19 @@ static void test_density_recovery(void **state)
     ns_flow_destroy(&f);
     ns_rng_destroy(&rng);
     ns_rng_destroy(&frng);
+}
+
+static void test_density_recovery(void **state)
+{
+    (void)state;
+    s_density_recovery(0);
+}
+
+/* The same with the training passes in float32 (--training-precision). */
+static void test_density_recovery_f32(void **state)
+{
+    (void)state;
+    s_density_recovery(1);
 }
 
 /* Same seed, same data: bit-identical weights. An interrupt pending at
@@ -264,26 +277,30 @@ static void test_best_state_restored(void **state)
 static void test_epoch_time(void **state)
 {
     (void)state;
-    ns_rng_t *r = ns_rng_new(61, 0);
-    size_t d = 8, n = 2000;
-    double *x = malloc(n * d * sizeof(double));
-    for (size_t q = 0; q < n * d; q++)
-        x[q] = ns_rng_gaussian(r);
-    ns_flow_config_t cfg = ns_flow_config_default(d);
-    ns_flow_t *f = ns_flow_new(&cfg, r);
-    ns_train_config_t tc = ns_train_config_default();
-    tc.max_epochs = 50;
-    tc.patience = 1000;
-    ns_adamw_t *o = ns_adamw_new(ns_flow_n_params(f), tc.lr, tc.weight_decay);
-    ns_train_stats_t st;
-    assert_int_equal(ns_flow_train(f, o, &tc, x, n, r, &st, NULL), 0);
-    assert_int_equal(st.epochs, 50);
-    print_message("d=8, 1800+200 points, %zu parameters: %.3f ms per epoch\n",
-                  ns_flow_n_params(f), 1e3 * st.time / (double)st.epochs);
-    free(x);
-    ns_adamw_destroy(&o);
-    ns_flow_destroy(&f);
-    ns_rng_destroy(&r);
+    for (int f32 = 0; f32 < 2; f32++) {
+        ns_rng_t *r = ns_rng_new(61, 0);
+        size_t d = 8, n = 2000;
+        double *x = malloc(n * d * sizeof(double));
+        for (size_t q = 0; q < n * d; q++)
+            x[q] = ns_rng_gaussian(r);
+        ns_flow_config_t cfg = ns_flow_config_default(d);
+        ns_flow_t *f = ns_flow_new(&cfg, r);
+        assert_int_equal(ns_flow_set_train_f32(f, f32), NS_OK);
+        ns_train_config_t tc = ns_train_config_default();
+        tc.max_epochs = 50;
+        tc.patience = 1000;
+        ns_adamw_t *o = ns_adamw_new(ns_flow_n_params(f), tc.lr, tc.weight_decay);
+        ns_train_stats_t st;
+        assert_int_equal(ns_flow_train(f, o, &tc, x, n, r, &st, NULL), 0);
+        assert_int_equal(st.epochs, 50);
+        print_message("d=8, 1800+200 points, %zu parameters, %s training: %.3f ms per epoch\n",
+                      ns_flow_n_params(f), f32 ? "float32" : "float64",
+                      1e3 * st.time / (double)st.epochs);
+        free(x);
+        ns_adamw_destroy(&o);
+        ns_flow_destroy(&f);
+        ns_rng_destroy(&r);
+    }
 }
 
 int main(void)
@@ -294,6 +311,7 @@ int main(void)
         cmocka_unit_test(test_clip),
         cmocka_unit_test(test_batch_rule),
         cmocka_unit_test(test_density_recovery),
+        cmocka_unit_test(test_density_recovery_f32),
         cmocka_unit_test(test_determinism_and_interrupt),
         cmocka_unit_test(test_best_state_restored),
         cmocka_unit_test(test_epoch_time),
