@@ -41,12 +41,24 @@ static void NS_F(s_linear_acc)(const NS_R *X, size_t n, size_t in, const NS_R *W
                 NS_K(1.0), X, (int)in, W, (int)in, NS_K(1.0), Y, (int)out);
 }
 
-/* g[k] += sum_i A[i, k] (n x m row-major). Column blocks of 4 keep the
+/* g[k] += sum_i A[i, k] (n x m row-major). Each column is summed over the
+ * rows in order; blocks of NS_COLBLK columns (two 256-bit vectors) keep the
  * partial sums in registers (a row-by-row update of g would be bound by
  * store-to-load forwarding on g). */
+#define NS_COLBLK (64 / sizeof(NS_R))
 NS_SIMD static void NS_F(s_colsum_add)(const NS_R *A, size_t n, size_t m, NS_R *g)
 {
     size_t k0 = 0;
+    for (; k0 + NS_COLBLK <= m; k0 += NS_COLBLK) {
+        NS_R a[NS_COLBLK] = {0};
+        for (size_t i = 0; i < n; i++) {
+            const NS_R *r = A + i * m + k0;
+            for (size_t c = 0; c < NS_COLBLK; c++)
+                a[c] += r[c];
+        }
+        for (size_t c = 0; c < NS_COLBLK; c++)
+            g[k0 + c] += a[c];
+    }
     for (; k0 + 4 <= m; k0 += 4) {
         NS_R a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (size_t i = 0; i < n; i++) {
