@@ -92,7 +92,7 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
     if (s->use_lthreshold && worst && isfinite(worst[NS_LP_LOGL(d)]))
         lthr = worst[NS_LP_LOGL(d)];
     double sqT = sqrt(s->temperature), lsqT = (double)d * log(sqT);
-    size_t accepted = 0, proposed = 0;
+    size_t accepted = 0, proposed = 0, lt_evals = 0;
     int rc = NS_OK;
     while (accepted < N) {
         if (ns_interrupt_pending()) {
@@ -163,6 +163,7 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
                 t_like += ns_now() - tl; /* charged to population time (§2.6 e) */
                 if (rc != NS_OK)
                     break;
+                lt_evals += m;
                 size_t k = 0;
                 for (size_t i = 0; i < m; i++) {
                     if (!(s->logl[i] > lthr))
@@ -208,8 +209,12 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
         }
     }
     if (rc != NS_OK) {
-        if (rc == NS_ERR_INTERRUPTED)
+        if (rc == NS_ERR_INTERRUPTED) {
+            /* repeated from the same state on resume: its evaluations too */
             ns_rng_state_load(s->rng_pop, s->rng_snap, ns_rng_state_size(s->rng_pop));
+            if (lt_evals && s->env.uncount)
+                s->env.uncount(s->env.ctx, lt_evals);
+        }
         return rc;
     }
     size_t n = accepted < N ? accepted : N;

@@ -70,7 +70,12 @@ typedef struct ns_proposal_env {
     int (*evaluate_rows)(void *ctx, double *rows, size_t n);
     /* Report one population (call once per populate, after it is done). */
     void (*report_population)(void *ctx, const ns_population_t *pop);
-    void *ctx;             /* first argument of the three callbacks */
+    void *ctx;             /* first argument of the callbacks */
+    /* Optional (may be NULL): take back n evaluations counted by evaluate
+     * during a population that was then interrupted. Such a population is
+     * repeated from the same generator state after a resume, so keeping the
+     * count would count its points twice. */
+    void (*uncount)(void *ctx, size_t n);
 } ns_proposal_env_t;
 
 /* Extra information for a training call. */

@@ -76,6 +76,12 @@ static int s_evaluate_rows(void *ctx, double *rows, size_t n)
     return NS_OK;
 }
 
+static void s_uncount(void *ctx, size_t n)
+{
+    ns_sampler_t *self = ctx;
+    self->n_eval -= n <= self->n_eval ? n : self->n_eval;
+}
+
 /* Keep the latest population; update_state moves it into the history
  * (nessai records one population per iteration, the last one). */
 static void s_report_population(void *ctx, const ns_population_t *pop)
@@ -172,6 +178,7 @@ int ns_sampler_new(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev
         .output = self->output,
         .evaluate = s_evaluate,
         .evaluate_rows = s_evaluate_rows,
+        .uncount = s_uncount,
         .report_population = s_report_population,
         .ctx = self,
     };

@@ -52,13 +52,22 @@ typedef struct {
     size_t n_evals;
     size_t n_pops;
     ns_population_t last;
+    size_t calls, interrupt_at; /* raise SIGTERM's flag on that evaluate call */
 } s_ctx_t;
 
 static int s_eval(void *ctx, const double *x, size_t n, double *logl)
 {
     s_ctx_t *c = ctx;
     c->n_evals += n;
+    if (++c->calls == c->interrupt_at)
+        ns_interrupt_request(SIGTERM);
     return ns_model_log_likelihood(c->m, x, n, logl);
+}
+
+static void s_uncount(void *ctx, size_t n)
+{
+    s_ctx_t *c = ctx;
+    c->n_evals -= n;
 }
 
 static int s_eval_rows(void *ctx, double *rows, size_t n)
@@ -88,7 +97,7 @@ static char s_outdir[256];
 static ns_proposal_env_t s_env(s_ctx_t *c, size_t nlive, uint64_t seed)
 {
     ns_proposal_env_t e = {c->m, (size_t)ns_model_dim(c->m), nlive, seed, 100, s_outdir,
-                           s_eval, s_eval_rows, s_report, c};
+                           s_eval, s_eval_rows, s_report, c, s_uncount};
     return e;
 }
 
@@ -446,6 +455,58 @@ static void test_interrupted_training_repeats_exactly(void **state)
     ns_model_destroy(&c.m);
 }
 
+/* With the likelihood-threshold rule every latent batch is evaluated during
+ * the population. An interrupt in the middle leaves the generator and the
+ * evaluation count as they were, so the repeated population gives the same
+ * pool and the same count as an uninterrupted one. */
+static void test_interrupted_population_repeats_exactly(void **state)
+{
+    (void)state;
+    s_ctx_t ca = {0}, cb = {0};
+    char err[512];
+    assert_int_equal(ns_model_load(EX("gaussian"), "dim=2", &ca.m, err, sizeof err), NS_OK);
+    cb.m = ca.m;
+    size_t nlive = 300;
+    double *live = s_live(ca.m, nlive, 5);
+    const char *kv[] = {"max-epochs", "30", "poolsize", "300", "drawsize", "40",
+                        "likelihood-threshold", "true", NULL};
+    ns_config_t *cfg = s_config(kv);
+    ns_proposal_env_t ea = s_env(&ca, nlive, 5), eb = s_env(&cb, nlive, 5);
+    ns_proposal_t *a = NULL, *b = NULL;
+    assert_int_equal(ns_flow_proposal_new(cfg, &ea, &a), NS_OK);
+    assert_int_equal(ns_flow_proposal_new(cfg, &eb, &b), NS_OK);
+    ns_train_info_t ti = {600, 0, 0.5, 0, 1};
+    assert_int_equal(a->ops->train(a->impl, live, nlive, &ti), NS_OK);
+    assert_int_equal(b->ops->train(b->impl, live, nlive, &ti), NS_OK);
+    a->ops->set_ns_acceptance(a->impl, 0.5);
+    b->ops->set_ns_acceptance(b->impl, 0.5);
+    /* worst logL of a point 1.5 sigma out: some candidates are below it */
+    double worst[5] = {1.5, 0, 0, 0, 0}, ra[5], rb[5];
+    ns_model_log_likelihood(ca.m, worst, 1, worst + 3);
+    cb.interrupt_at = 3;
+    assert_int_equal(b->ops->draw(b->impl, worst, rb), NS_ERR_INTERRUPTED);
+    ns_interrupt_clear();
+    assert_true(cb.calls >= 3);
+    assert_int_equal(cb.n_evals, 0);
+    assert_false(b->ops->is_populated(b->impl));
+    size_t k = 0;
+    do {
+        assert_int_equal(a->ops->draw(a->impl, worst, ra), NS_OK);
+        assert_int_equal(b->ops->draw(b->impl, worst, rb), NS_OK);
+        assert_memory_equal(ra, rb, sizeof ra);
+        assert_true(ra[3] > worst[3]);
+        k++;
+    } while (a->ops->is_populated(a->impl));
+    assert_int_equal(k, 600); /* pool 300 x 1/0.5 */
+    assert_true(ca.calls > 3);
+    assert_int_equal(cb.n_evals, ca.n_evals);
+    free(live);
+    ns_proposal_destroy(&a);
+    ns_proposal_destroy(&b);
+    ns_config_destroy(&cfg);
+    ns_model_destroy(&ca.m);
+}
+
 /* Bad configuration is refused with an error, never an abort. */
 static void test_bad_configuration(void **state)
 {
@@ -487,6 +548,7 @@ int main(void)
         cmocka_unit_test(test_poolsize_rules_and_radius),
         cmocka_unit_test(test_save_load_continues_exactly),
         cmocka_unit_test(test_interrupted_training_repeats_exactly),
+        cmocka_unit_test(test_interrupted_population_repeats_exactly),
         cmocka_unit_test(test_bad_configuration),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
