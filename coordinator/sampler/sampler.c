@@ -715,6 +715,10 @@ static int s_loop(ns_sampler_t *self)
         ns_warn(NULL, "No flow proposal is available: sampling with the uninformed proposal throughout");
 
     while (!(self->condition <= self->stopping)) {
+        /* a pending interrupt is honoured before any new work, also before
+         * the first iteration after a start or a resume */
+        if (ns_interrupt_pending())
+            return NS_ERR_INTERRUPTED;
         if (!self->in_consume && (rc = s_check_state(self, self->iteration)) != NS_OK)
             return rc;
         if ((rc = s_consume(self)) != NS_OK)
@@ -731,8 +735,6 @@ static int s_loop(ns_sampler_t *self)
         }
         if (self->hook && (rc = self->hook(self, NS_SAMPLER_EVENT_ITERATION, self->hook_ctx)) != NS_OK)
             return rc;
-        if (ns_interrupt_pending())
-            return NS_ERR_INTERRUPTED;
     }
     if (self->condition <= self->stopping) {
         ns_info(NULL, "Stopping with difference_log_evidence=%.3f (tolerance %g)", self->condition,
