@@ -11,6 +11,7 @@
  */
 #include "nessai/error.h"
 #include "nessai/evaluator.h"
+#include "nessai/json.h"
 #include "nessai/log.h"
 #include "nessai/options.h"
 #include "nessai/plugin.h"
@@ -122,7 +123,7 @@ static ns_option_t *s_join_tables(size_t *n_out)
 /* Write a JSON document atomically (temp file, then rename). */
 static int s_write_json(const char *path, const cJSON *doc)
 {
-    char *text = cJSON_Print(doc);
+    char *text = ns_json_print(doc);
     if (!text)
         return NS_ERR_NOMEM;
     size_t n = strlen(path) + 8;
