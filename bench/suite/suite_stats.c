@@ -8,14 +8,23 @@
  *   3 precision  s <= 2 sqrt(H / nlive)
  *   4 indices    Fisher-combined p of the final KS p-values > 1e-3 and at most
  *                10 % of the runs with p < 0.01
- *   5 posterior  (with --unit-moments: problems whose every marginal is N(0, 1),
- *                S1 and S2) pooled posterior-sample mean and variance of each
- *                parameter within 4 standard errors of 0 and 1
+ *   5 posterior  with --unit-moments (problems whose every marginal is N(0, 1),
+ *                S1 and S2): pooled posterior-sample mean and variance of each
+ *                parameter within 4 standard errors of 0 and 1; with --modes
+ *                (S3 shells, S4 eggbox, S6 mixture): the pooled posterior
+ *                weight of every mode within 4 standard errors of its true
+ *                weight, and no mode without samples
  * where D = ln Z_hat - ln Z_true and s is the sample standard deviation of D.
  *
  * Usage:
  *   nessai-suite-stats --header
- *   nessai-suite-stats --label S1-2 --info 3.1536 [--unit-moments] [--runs] result.json...
+ *   nessai-suite-stats --label S1-2 --info 3.1536 [--unit-moments | --modes KIND] [--runs]
+ *                      result.json...
+ * KIND: shells (two modes split by the sign of the first parameter, 0.5 each),
+ * eggbox (18 peaks on [0, 10 pi]^2, nearest peak; 0.08 interior, 0.04 edge,
+ * 0.02 corner), mixture (S6's four components; the weight of component k is
+ * the posterior mean of its responsibility w_k N_k(x) / sum_j w_j N_j(x),
+ * whose expectation is exactly w_k, so overlapping tails cause no bias).
  * --info is H in nats (criterion 3 is skipped without it); nlive and the truth
  * come from each result.json. --runs also prints one line per run.
  */
@@ -26,13 +35,94 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define S_MAX_MODES 18
+
 typedef struct {
     double log_z, sigma, truth, delta, p, ess, t_like, t_train, t_pop, t_other, wall;
     double evals, iterations, nlive;
     int dim;                      /* parameters seen in posterior_samples (at most 64) */
     double n_post;                /* posterior samples */
     double sum[64], sum2[64];     /* per parameter: sum and sum of squares */
+    double msum[S_MAX_MODES], msum2[S_MAX_MODES]; /* per mode: sum of indicator or
+                                                    responsibility, and of its square */
+    double mhit[S_MAX_MODES];     /* samples assigned (nearest / most responsible) */
 } s_run_t;
+
+enum { MODES_NONE, MODES_SHELLS, MODES_EGGBOX, MODES_MIXTURE };
+static int s_modes = MODES_NONE;
+
+static int s_n_modes(void)
+{
+    return s_modes == MODES_SHELLS ? 2 : s_modes == MODES_EGGBOX ? 18 : s_modes == MODES_MIXTURE ? 4 : 0;
+}
+
+/* Eggbox peaks: both coordinates in {0, 4pi, 8pi} (cos = +1) or both in
+ * {2pi, 6pi, 10pi} (cos = -1); 0 and 10pi lie on the prior's edge. */
+static void s_egg_peak(int k, double *a, double *b, double *w)
+{
+    int set = k / 9, i = (k % 9) / 3, j = k % 3;
+    double base = set ? 2.0 * M_PI : 0.0;
+    *a = base + 4.0 * M_PI * i;
+    *b = base + 4.0 * M_PI * j;
+    double fa = (set == 0 && i == 0) || (set == 1 && i == 2) ? 0.5 : 1.0;
+    double fb = (set == 0 && j == 0) || (set == 1 && j == 2) ? 0.5 : 1.0;
+    *w = fa * fb / 12.5;
+}
+
+static const double s_mix_mean[4][2] = {{0, 4}, {0, -4}, {4, 0}, {-4, 0}};
+static const double s_mix_w[4] = {0.4, 0.3, 0.2, 0.1};
+
+static double s_mode_weight(int k)
+{
+    double a, b, w;
+    switch (s_modes) {
+    case MODES_SHELLS: return 0.5;
+    case MODES_EGGBOX: s_egg_peak(k, &a, &b, &w); return w;
+    case MODES_MIXTURE: return s_mix_w[k];
+    default: return NAN;
+    }
+}
+
+/* Add one posterior sample (first two coordinates) to the mode sums. */
+static void s_mode_add(s_run_t *r, double x0, double x1)
+{
+    int n = s_n_modes(), best = 0;
+    double v[18] = {0};
+    if (s_modes == MODES_SHELLS) {
+        best = x0 < 0 ? 0 : 1;
+        v[best] = 1.0;
+    } else if (s_modes == MODES_EGGBOX) {
+        double dmin = INFINITY, a, b, w;
+        for (int k = 0; k < n; k++) {
+            s_egg_peak(k, &a, &b, &w);
+            double dd = (x0 - a) * (x0 - a) + (x1 - b) * (x1 - b);
+            if (dd < dmin) {
+                dmin = dd;
+                best = k;
+            }
+        }
+        v[best] = 1.0;
+    } else {
+        double t[4], m = -INFINITY, s = 0.0;
+        for (int k = 0; k < 4; k++) {
+            double a = x0 - s_mix_mean[k][0], b = x1 - s_mix_mean[k][1];
+            t[k] = log(s_mix_w[k]) - 0.5 * (a * a + b * b);
+            if (t[k] > m) {
+                m = t[k];
+                best = k;
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            s += exp(t[k] - m);
+        for (int k = 0; k < 4; k++)
+            v[k] = exp(t[k] - m) / s;
+    }
+    for (int k = 0; k < n; k++) {
+        r->msum[k] += v[k];
+        r->msum2[k] += v[k] * v[k];
+    }
+    r->mhit[best] += 1.0;
+}
 
 /* result.json uses Python's NaN / Infinity / -Infinity tokens (as nessai);
  * cJSON is strict, so copy the text with bare tokens outside strings turned
@@ -132,6 +222,12 @@ static int s_load(const char *path, s_run_t *r)
     r->t_other = fmax(0.0, t_samp - r->t_like - r->t_train - r->t_pop);
     /* posterior_samples is {name: [values]} with logP, logL, it at the end */
     const cJSON *post = cJSON_GetObjectItemCaseSensitive(j, "posterior_samples"), *col;
+    if (s_modes != MODES_NONE) {
+        const cJSON *c0 = post ? post->child : NULL, *c1 = c0 ? c0->next : NULL;
+        const cJSON *a = c0 ? c0->child : NULL, *b = c1 ? c1->child : NULL;
+        for (; a && b; a = a->next, b = b->next)
+            s_mode_add(r, a->valuedouble, b->valuedouble);
+    }
     r->dim = 0;
     cJSON_ArrayForEach(col, post)
     {
@@ -182,11 +278,20 @@ int main(int argc, char **argv)
             info = atof(argv[++first]);
         } else if (strcmp(argv[first], "--unit-moments") == 0) {
             unit_moments = 1;
+        } else if (strcmp(argv[first], "--modes") == 0 && first + 1 < argc) {
+            const char *m = argv[++first];
+            s_modes = !strcmp(m, "shells") ? MODES_SHELLS : !strcmp(m, "eggbox") ? MODES_EGGBOX
+                    : !strcmp(m, "mixture") ? MODES_MIXTURE : -1;
+            if (s_modes < 0) {
+                fprintf(stderr, "nessai-suite-stats: --modes takes shells, eggbox or mixture, "
+                                "not %s\n", m);
+                return 2;
+            }
         } else if (strcmp(argv[first], "--runs") == 0) {
             per_run = 1;
         } else {
             fprintf(stderr, "nessai-suite-stats: unknown option %s (usage: --header | --label L "
-                            "[--info H] [--runs] result.json...)\n", argv[first]);
+                            "[--info H] [--unit-moments | --modes KIND] [--runs] result.json...)\n", argv[first]);
             return 2;
         }
     }
@@ -253,6 +358,27 @@ int main(int argc, char **argv)
         }
         c5 = r[0].dim > 0 && worst5 <= 4.0;
     }
+    /* 5 (modes): pooled weight of each mode against its true weight, SE from
+     * the per-sample spread of the indicator / responsibility */
+    int empty_modes = 0;
+    if (s_modes != MODES_NONE) {
+        double n = 0;
+        for (int i = 0; i < k; i++)
+            n += r[i].n_post;
+        for (int q = 0; q < s_n_modes(); q++) {
+            double s1 = 0, s2 = 0, hits = 0;
+            for (int i = 0; i < k; i++) {
+                s1 += r[i].msum[q];
+                s2 += r[i].msum2[q];
+                hits += r[i].mhit[q];
+            }
+            double m = s1 / n, var = s2 / n - m * m, w = s_mode_weight(q);
+            empty_modes += hits == 0;
+            double se = sqrt(fmax(var, 0.0) / n);
+            worst5 = fmax(worst5, se > 0 ? fabs(m - w) / se : INFINITY);
+        }
+        c5 = n > 0 && empty_modes == 0 && worst5 <= 4.0;
+    }
 
     if (per_run) {
         for (int i = 0; i < k; i++)
@@ -270,8 +396,10 @@ int main(int argc, char **argv)
            tl, tt, tp, to);
     printf("%s | %s | %s | %s | ", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
            isnan(info) ? "n/a" : s_mark(c3), s_mark(c4));
-    if (unit_moments)
+    if (unit_moments || (s_modes != MODES_NONE && empty_modes == 0))
         printf("%s (max %.1f SE) |\n", s_mark(c5), worst5);
+    else if (s_modes != MODES_NONE)
+        printf("%s (%d modes without samples) |\n", s_mark(c5), empty_modes);
     else
         printf("n/a |\n");
     free(r);
