@@ -621,6 +621,17 @@ static double s_mean_nll(ns_flow_t *f, size_t n)
     return -s / (double)n;
 }
 
+/* The backward pass through every stage, in double and in float
+ * (flow_backward_tmpl.c). */
+#define NS_R double
+#define NS_F(n) n
+#define NS_LAYER(f, b) (&(f)->blk[b])
+#include "flow_backward_tmpl.c"
+#define NS_R float
+#define NS_F(n) n##_f32
+#define NS_LAYER(f, b) (&(f)->blk32[b])
+#include "flow_backward_tmpl.c"
+
 /* ns_flow_loss_grad in float32: the same passes on float copies of the
  * parameters and data; log-dets, the loss and the gradient sums in double.
  * Running statistics are updated in double from the float batch moments. */
@@ -683,34 +694,7 @@ static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
         dy[q] = z[q] * inv_n;
     for (size_t i = 0; i < n; i++)
         f->gld[i] = -1.0 / (double)n;
-    for (size_t k = f->K; k-- > 0;) {
-        const float *xin = f->tbuf[k];
-        size_t b = f->st[k].blk;
-        s_block_t *B = &f->blk[b];
-        s_block32_t *T = &f->blk32[b];
-        switch (f->st[k].kind) {
-        case ST_PERM:
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++)
-                    dx[i * d + B->perm[j]] = dy[i * d + j];
-            break;
-        case ST_LU:
-            ns_lu_backward_f32(&T->lu, f->ttheta + B->off_lu, xin, dy, f->gld, n, dx,
-                               f->tgrad + B->off_lu);
-            break;
-        case ST_COUP:
-            ns_coupling_backward_f32(&T->cp, f->ttheta + B->off_cp, xin, dy, f->gld, n, dx,
-                                     f->tgrad + B->off_cp);
-            break;
-        case ST_BN:
-            ns_bnorm_backward_f32(&T->bn, f->ttheta + B->off_bn, xin, dy, f->gld, n, dx,
-                                  f->tgrad + B->off_bn);
-            break;
-        }
-        float *t = dy;
-        dy = dx;
-        dx = t;
-    }
+    s_backward_f32(f, n, f->tbuf, f->ttheta, f->tgrad, dy, dx);
     for (size_t k = 0; k < f->P; k++)
         f->grad[k] += (double)f->tgrad[k];
     return loss;
@@ -731,32 +715,7 @@ double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_
         dy[q] = z[q] / (double)n;
     for (size_t i = 0; i < n; i++)
         self->gld[i] = -1.0 / (double)n;
-    for (size_t k = self->K; k-- > 0;) {
-        const double *xin = self->buf[k];
-        s_block_t *B = &self->blk[self->st[k].blk];
-        switch (self->st[k].kind) {
-        case ST_PERM:
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++)
-                    dx[i * d + B->perm[j]] = dy[i * d + j];
-            break;
-        case ST_LU:
-            ns_lu_backward(&B->lu, self->theta + B->off_lu, xin, dy, self->gld, n, dx,
-                           self->grad + B->off_lu);
-            break;
-        case ST_COUP:
-            ns_coupling_backward(&B->cp, self->theta + B->off_cp, xin, dy, self->gld, n, dx,
-                                 self->grad + B->off_cp);
-            break;
-        case ST_BN:
-            ns_bnorm_backward(&B->bn, self->theta + B->off_bn, xin, dy, self->gld, n, dx,
-                              self->grad + B->off_bn);
-            break;
-        }
-        double *t = dy;
-        dy = dx;
-        dx = t;
-    }
+    s_backward(self, n, self->buf, self->theta, self->grad, dy, dx);
     return loss;
 }
 

@@ -45,13 +45,6 @@ double ns_softplus_inv(double y)
 #define NS_TRSM cblas_dtrsm
 #define NS_LOG_CHUNK LOG_CHUNK
 #include "flow_layers_tmpl.c"
-#undef NS_R
-#undef NS_T
-#undef NS_F
-#undef NS_K
-#undef NS_GEMM
-#undef NS_TRSM
-#undef NS_LOG_CHUNK
 
 #define NS_R float
 #define NS_T(n) n##_f32_t
@@ -61,13 +54,6 @@ double ns_softplus_inv(double y)
 #define NS_TRSM cblas_strsm
 #define NS_LOG_CHUNK LOG_CHUNK_F32
 #include "flow_layers_tmpl.c"
-#undef NS_R
-#undef NS_T
-#undef NS_F
-#undef NS_K
-#undef NS_GEMM
-#undef NS_TRSM
-#undef NS_LOG_CHUNK
 
 /* ---- double only: sizes and initialisation ---- */
 size_t ns_lu_n_params(size_t d) { return d * d + d; }

@@ -49,17 +49,11 @@ double ns_softplus_inv(double y);
 #define NS_T(n) n##_t
 #define NS_F(n) n
 #include "flow_layers_tmpl.h"
-#undef NS_R
-#undef NS_T
-#undef NS_F
 
 #define NS_R float
 #define NS_T(n) n##_f32_t
 #define NS_F(n) n##_f32
 #include "flow_layers_tmpl.h"
-#undef NS_R
-#undef NS_T
-#undef NS_F
 
 /* Double-precision only: parameter initialisation. */
 size_t ns_lu_n_params(size_t d);

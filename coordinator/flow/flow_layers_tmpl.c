@@ -650,3 +650,12 @@ NS_SIMD void NS_F(ns_bnorm_backward)(NS_T(ns_bnorm) *b, const NS_R *p, const NS_
         for (size_t j = 0; j < d; j++)
             dx[i * d + j] = dy[i * d + j] * ws[j] + sdxx[j] * (x[i * d + j] - b->mean[j]) + sdx[j];
 }
+
+/* the instance is complete: the next one defines its own parameters */
+#undef NS_R
+#undef NS_T
+#undef NS_F
+#undef NS_K
+#undef NS_GEMM
+#undef NS_TRSM
+#undef NS_LOG_CHUNK

@@ -93,3 +93,8 @@ void NS_F(ns_bnorm_inverse)(NS_T(ns_bnorm) *b, const NS_R *p, const NS_R *y, siz
 /* Backward of the training-mode forward last run on x. */
 void NS_F(ns_bnorm_backward)(NS_T(ns_bnorm) *b, const NS_R *p, const NS_R *x,
                              const NS_R *dy, const double *gld, size_t n, NS_R *dx, NS_R *g);
+
+/* the instance is complete: the next one defines its own parameters */
+#undef NS_R
+#undef NS_T
+#undef NS_F
