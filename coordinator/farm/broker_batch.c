@@ -340,8 +340,11 @@ static void s_check_waiting(ns_bstate_t *s, double now)
     if (s->waiting_since == 0) {
         s->waiting_since = now;
         s->last_wait_log = now;
-        ns_info(S_MOD, "waiting for workers: none connected; start some with "
-                "nessai-worker --connect %s", s->cfg->endpoint);
+        if (s->npids > 0) /* the local pool is still starting */
+            ns_info(S_MOD, "waiting for the %zu local workers to connect", s->npids);
+        else
+            ns_info(S_MOD, "waiting for workers: none connected; start some with "
+                    "nessai-worker --connect %s", s->cfg->endpoint);
         return;
     }
     if (now - s->waiting_since > s->cfg->worker_timeout) {
@@ -353,8 +356,13 @@ static void s_check_waiting(ns_bstate_t *s, double now)
     }
     if (now - s->last_wait_log >= S_WAIT_LOG_S) {
         s->last_wait_log = now;
-        ns_info(S_MOD, "still waiting for workers (%.0f s of %.0f s); nessai-worker --connect %s",
-                now - s->waiting_since, s->cfg->worker_timeout, s->cfg->endpoint);
+        if (s->npids > 0)
+            ns_info(S_MOD, "still waiting for the %zu local workers (%.0f s of %.0f s)", s->npids,
+                    now - s->waiting_since, s->cfg->worker_timeout);
+        else
+            ns_info(S_MOD, "still waiting for workers (%.0f s of %.0f s); nessai-worker "
+                    "--connect %s", now - s->waiting_since, s->cfg->worker_timeout,
+                    s->cfg->endpoint);
     }
 }
 

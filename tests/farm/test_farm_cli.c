@@ -290,6 +290,9 @@ static void test_coordinator_same_result_with_pool(void **state)
     assert_true(ft_file_contains(result, "\"local_workers\": 3"));
     assert_true(ft_file_contains(result, "\"last_k\": 3"));
     assert_true(ft_file_contains(result, "\"malformed_dropped\": 0"));
+    /* while the local pool starts, the log says so instead of asking the user
+     * to start remote workers */
+    assert_false(ft_file_contains(out[1], "start some with nessai-worker"));
     for (int i = 0; i < 2; i++) {
         unlink(out[i]);
         ft_rmtree(dir[i]);
