@@ -316,7 +316,10 @@ static void s_on_chunk(s_worker_t *w)
     /* A chunk known to be quick is evaluated right here: heartbeats can
      * wait 50 ms, and two thread hand-offs are most of a small chunk's
      * round trip. Anything slower or unknown goes to the evaluation thread. */
-    if (w->sec_per_point > 0 && w->sec_per_point * (double)m.n < S_INLINE_MAX_S) {
+    double inline_max = 0.25 * w->hb_ms / 1000.0; /* a quarter beat at most */
+    if (inline_max > S_INLINE_MAX_S)
+        inline_max = S_INLINE_MAX_S;
+    if (w->sec_per_point > 0 && w->sec_per_point * (double)m.n < inline_max) {
         s_job_t job = {w->model, w->x, m.n, w->logl};
         s_done_t done;
         s_run_job(&job, &done);
@@ -544,6 +547,10 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
                 *accepted = 1;
             if (out != S_CONTINUE)
                 return out;
+            /* WELCOME may have set a shorter interval than the one the
+             * next beat was scheduled with */
+            if (next_hb > ns_now() + w->hb_ms / 1000.0)
+                next_hb = ns_now() + w->hb_ms / 1000.0;
         }
         if (rc > 0 && (items[2].revents & ZMQ_POLLIN))
             s_on_eval_done(w);

@@ -16,8 +16,6 @@
 
 #define S_MOD "farm"
 #define S_CANARY_N 4
-#define S_HEARTBEAT_MS 1000   /* Paranoid Pirate numbers (STYLE.md) */
-#define S_LIVENESS 3
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -37,6 +35,12 @@ const ns_option_t ns_farm_options[] = {
      "Re-send a chunk whose evaluation failed at most this many times, then stop the run."},
     {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
      "Largest farm message in MiB; bigger batches are cut into more chunks."},
+    {"heartbeat-interval", NS_OPT_DOUBLE, "1", 0.05, 600, NULL, 0, "Likelihood farm",
+     "Seconds between heartbeats, both ways; workers take the value when they join."},
+    {"heartbeat-liveness", NS_OPT_INT, "3", 2, 1000, NULL, 0, "Likelihood farm",
+     "A peer silent for this many heartbeat intervals is counted as lost: its chunks are sent "
+     "again (coordinator side) or it reconnects (worker side). Raise both on congested "
+     "networks; lower them to notice dead nodes sooner."},
     {"worker-path", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "nessai-worker program for local pools (default: next to this program)."},
 };
@@ -207,8 +211,9 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->chunk_timeout = ns_config_double(cfg, "chunk-timeout");
     bc->max_retries = ns_config_int(cfg, "max-retries");
     bc->max_message = (int64_t)ns_config_int(cfg, "max-message-size") << 20;
-    bc->heartbeat_ms = S_HEARTBEAT_MS;
-    bc->liveness = S_LIVENESS;
+    /* Paranoid Pirate pattern (STYLE.md): 1 s x 3 by default */
+    bc->heartbeat_ms = (int)lround(1000.0 * ns_config_double(cfg, "heartbeat-interval"));
+    bc->liveness = (int)ns_config_int(cfg, "heartbeat-liveness");
 
     char err[512];
     f->broker = ns_broker_new(bc, err, sizeof err);

@@ -110,7 +110,8 @@ static void test_sigkill_mid_batch(void **state)
     s_farm_t f;
     s_start(&f, "dim=4,delay_ms=2", NW, NULL, NULL, NULL);
     int fired = 0;
-    s_batch_with_signal(&f, SIGKILL, 1000, &fired);   /* 250 points x 2 ms per chunk */
+    double dt0 = s_batch_with_signal(&f, SIGKILL, 1000, &fired); /* 250 points x 2 ms per chunk */
+    print_message("batch with a SIGKILLed worker, default heartbeats: %.2f s\n", dt0);
     assert_true(fired);
     ns_farm_stats_t st;
     ns_farm_stats(f.ev, &st);
@@ -120,6 +121,31 @@ static void test_sigkill_mid_batch(void **state)
     int code;
     assert_true(ft_wait_exit(f.pids[0], 5, &code));
     assert_int_equal(code, 128 + SIGKILL);
+    f.pids[0] = 0;
+    s_stop(&f);
+}
+
+/* --heartbeat-interval: with 0.1 s beats (liveness 3) a SIGKILLed worker is
+ * counted as lost after ~0.3 s of silence instead of 3 s, and its chunk is
+ * re-sent at once; the killed worker's own beats stop with it. */
+static void test_sigkill_fast_heartbeat(void **state)
+{
+    s_farm_t f;
+    s_start(&f, "dim=4,delay_ms=2", NW, NULL, "heartbeat-interval", "0.1");
+    int fired = 0;
+    double dt = s_batch_with_signal(&f, SIGKILL, 1000, &fired);
+    assert_true(fired);
+    /* two chunk times (0.5 s each) plus 0.3 s of silence, well below the
+     * 3 s of silence the default heartbeat would need */
+    print_message("batch with a SIGKILLed worker, 0.1 s heartbeats: %.2f s\n", dt);
+    assert_true(dt < 2.5);
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_int_equal(st.workers_lost, 1);
+    assert_true(st.chunks_resent >= 1);
+    /* the survivors heard the interval in WELCOME and keep beating at it */
+    assert_int_equal(st.workers_live, NW - 1);
+    assert_true(ft_wait_exit(f.pids[0], 5, NULL));
     f.pids[0] = 0;
     s_stop(&f);
 }
@@ -205,6 +231,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_mid_batch),
+        cmocka_unit_test(test_sigkill_fast_heartbeat),
         cmocka_unit_test(test_sigterm_hands_back),
         cmocka_unit_test(test_stuck_worker_deadline),
         cmocka_unit_test(test_failing_chunks_stop_the_run),
