@@ -15,7 +15,6 @@
 #include "nessai/plugin.h"
 #include "nessai/util.h"
 
-#include <dirent.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,32 +192,12 @@ static double s_rss_mib(int pid)
 /* Sum of the RSS of our child processes (the local workers). */
 static double s_children_rss(int *count)
 {
-    DIR *dir = opendir("/proc");
-    struct dirent *e;
+    int pids[4096];
+    size_t n = ns_proc_children(getpid(), pids, sizeof pids / sizeof pids[0]);
     double sum = 0;
-    *count = 0;
-    while (dir && (e = readdir(dir))) {
-        int pid = atoi(e->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == getpid()) {
-            sum += s_rss_mib(pid);
-            (*count)++;
-        }
-    }
-    if (dir)
-        closedir(dir);
+    for (size_t i = 0; i < n; i++)
+        sum += s_rss_mib(pids[i]);
+    *count = (int)n;
     return sum;
 }
 

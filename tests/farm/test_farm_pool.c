@@ -6,7 +6,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,48 +17,11 @@
 #include "nessai/error.h"
 #include "nessai/util.h"
 
-/* Children of parent (from /proc), up to max. */
-static size_t s_children(pid_t parent, pid_t *out, size_t max)
-{
-    size_t n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
-        int pid = atoi(e->d_name);
-        if (pid <= 0)
-            continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        char *rp = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == parent)
-            out[n++] = pid;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* 1 if pid is gone or a zombie (dead, waiting for its new parent to reap it). */
 static int s_dead(pid_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 1;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    char *rp = strrchr(buf, ')');
-    return rp && (rp[2] == 'Z' || rp[2] == 'X');
+    char st = ns_proc_state((int)pid);
+    return st == 0 || st == 'Z' || st == 'X';
 }
 
 static void s_coordinator(int fd)
@@ -96,8 +58,8 @@ static void test_local_workers_die_with_sigkilled_coordinator(void **state)
     assert_int_equal(read(p[0], &c, 1), 1);
     assert_int_equal(c, 'R');
     close(p[0]);
-    pid_t workers[16];
-    size_t n = s_children(coord, workers, 16);
+    int workers[16];
+    size_t n = ns_proc_children((int)coord, workers, 16);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         assert_false(s_dead(workers[i]));
@@ -125,8 +87,8 @@ static void test_local_workers_exit_at_end_of_run(void **state)
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     assert_int_equal(ns_farm_wait_live(ev, 2, 30), NS_OK);
-    pid_t workers[16];
-    assert_int_equal(s_children(getpid(), workers, 16), 2);
+    int workers[16];
+    assert_int_equal(ns_proc_children((int)getpid(), workers, 16), 2);
     double t0 = ns_now();
     ns_evaluator_shutdown(ev);
     assert_true(ns_now() - t0 < 3.0);   /* they left on STOP, not on the 5 s kill */
