@@ -402,7 +402,7 @@ int main(int argc, char **argv)
         ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(sampler));
     }
     ns_sampler_set_hook(sampler, s_checkpoint_hook, ckpt);
-    if (ns_ckpt_ctl_start(ckpt) != NS_OK) {
+    if (ns_ckpt_ctl_start(ckpt, ns_now() - wall0) != NS_OK) {
         status = EXIT_FAILED;
         goto out;
     }

@@ -160,8 +160,10 @@ int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size
 
 /* Install the signal handlers, arm --max-runtime and start the interval
  * clock. Call once the state exists and can be saved, after the farm has
- * started (CZMQ installs handlers of its own). NS_OK or NS_ERR_STATE. */
-int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self);
+ * started (CZMQ installs handlers of its own). startup_s: seconds the
+ * process took to get here (for the --max-runtime warning). NS_OK or
+ * NS_ERR_STATE. */
+int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self, double startup_s);
 
 /* Call at every iteration boundary. If an interrupt is pending returns
  * NS_ERR_INTERRUPTED and writes nothing: the caller records the

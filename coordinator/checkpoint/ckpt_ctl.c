@@ -34,6 +34,7 @@ struct ns_ckpt_ctl {
     uint64_t count;        /* checkpoints written */
     int resumed;           /* this run continued from a checkpoint */
     uint64_t resumed_at;   /* the iteration it continued from */
+    double startup;        /* seconds from process start to ns_ckpt_ctl_start */
 };
 
 ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
@@ -185,8 +186,9 @@ int ns_ckpt_ctl_load(ns_ckpt_ctl_t *self, ns_ckpt_loaded_t *out, char *err, size
     return NS_OK;
 }
 
-int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self)
+int ns_ckpt_ctl_start(ns_ckpt_ctl_t *self, double startup_s)
 {
+    self->startup = startup_s;
     int rv = ns_ckpt_signals_install();
     if (rv != NS_OK) {
         ns_error("checkpoint", "cannot install signal handlers");
@@ -277,13 +279,23 @@ int ns_ckpt_ctl_interrupted(ns_ckpt_ctl_t *self, uint64_t iteration,
     ns_warn("checkpoint", "stopping on %s (%d)%s", s_signame(sig), sig,
             sig == SIGALRM && !isnan(self->max_runtime) ? " max-runtime reached" : "");
     /* A --max-runtime below start-up plus the longest single step (a flow
-     * training is redone from its start) evicts forever without progress:
+     * training is redone from its start) evicts forever without progress,
+     * and one shorter than start-up spends most of every resume starting:
      * say so, so the user can raise it instead of burning the allocation. */
-    if (sig == SIGALRM && !isnan(self->max_runtime) && self->resumed && iteration <= self->resumed_at)
-        ns_warn("checkpoint",
-                "no progress since the last resume (still iteration %llu): --max-runtime %g s is "
-                "shorter than start-up plus one step; raise it or this job will never finish",
-                (unsigned long long)iteration, self->max_runtime);
+    if (sig == SIGALRM && !isnan(self->max_runtime) && self->resumed) {
+        if (iteration <= self->resumed_at)
+            ns_warn("checkpoint",
+                    "no progress since the last resume (still iteration %llu): --max-runtime "
+                    "%g s is too short for start-up plus one step; raise it or this job will "
+                    "never finish", (unsigned long long)iteration, self->max_runtime);
+        else if (self->startup > self->max_runtime)
+            ns_warn("checkpoint",
+                    "start-up took %.2f s, longer than the %g s of sampling --max-runtime "
+                    "allows (%llu iterations since the last resume): --max-runtime %g s is "
+                    "too short; raise it so that start-up is a small part of each resume",
+                    self->startup, self->max_runtime,
+                    (unsigned long long)(iteration - self->resumed_at), self->max_runtime);
+    }
     int written = 0;
     if (save)
         written = s_write(self, iteration, save, state, "signal") == NS_OK;

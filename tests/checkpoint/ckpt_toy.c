@@ -138,7 +138,7 @@ int main(int argc, char **argv)
         goto done;
     }
     ns_ckpt_loaded_clear(&ck);
-    if (ns_ckpt_ctl_start(ctl) != NS_OK)
+    if (ns_ckpt_ctl_start(ctl, 0.0) != NS_OK)
         goto done;
 
     uint64_t iters = (uint64_t)ns_config_int(cfg, "iterations");
