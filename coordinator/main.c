@@ -11,6 +11,7 @@
  */
 #include "nessai/error.h"
 #include "nessai/evaluator.h"
+#include "nessai/hdf5out.h"
 #include "nessai/json.h"
 #include "nessai/log.h"
 #include "nessai/options.h"
@@ -56,6 +57,9 @@ static const ns_option_t s_general_options[] = {
     {"seed", NS_OPT_INT, NULL, 0, 4294967295.0, NULL, NS_OPT_ALLOW_NONE, G,
      "Random seed; the same seed gives the same run with any number of workers (none = random, "
      "recorded in config.json and result.json)."},
+    {"result-hdf5", NS_OPT_BOOL, "true", NAN, NAN, NULL, 0, G,
+     "Also write result.hdf5: the same result in nessai's HDF5 layout (nessai's default "
+     "result file; groups for dictionaries and record arrays, one dataset per key)."},
     {"threads", NS_OPT_INT, "1", 1, 1024, NULL, 0, G,
      "Threads for flow training (like nessai's pytorch_threads)."},
     {"log-level", NS_OPT_CHOICE, "info", NAN, NAN, "debug|info|warning|error|critical", 0, G,
@@ -170,7 +174,7 @@ static void s_iso_time(char *buf, size_t len)
 /* result.json: the sampler's dictionary plus run metadata and the farm. */
 static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_model_t *model,
                           ns_evaluator_t *ev, int argc, char **argv, const char *started,
-                          double wall, double cpu)
+                          double wall, double cpu, int hdf5)
 {
     cJSON *r = ns_sampler_result_json(sampler);
     if (!r)
@@ -222,6 +226,16 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     if (rc == NS_OK)
         ns_info(NULL, "Results saved to %s", path);
     free(path);
+    if (rc == NS_OK && hdf5) {
+        char herr[512];
+        path = s_join_path(output, "result.hdf5");
+        rc = path ? ns_hdf5_write_json(r, path, herr, sizeof herr) : NS_ERR_NOMEM;
+        if (rc == NS_OK)
+            ns_info(NULL, "Results saved to %s", path);
+        else
+            ns_error(NULL, "%s", path ? herr : "out of memory");
+        free(path);
+    }
     cJSON_Delete(r);
     return rc;
 }
@@ -433,7 +447,7 @@ int main(int argc, char **argv)
     }
     if ((rc = ns_sampler_compute_posterior(sampler)) != NS_OK ||
         (rc = s_write_result(output, sampler, model, ev, argc, argv, started, ns_now() - wall0,
-                             ns_cpu_time() - cpu0)) != NS_OK) {
+                             ns_cpu_time() - cpu0, ns_config_bool(cfg, "result-hdf5"))) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: writing the results failed (%s)\n", ns_strerror(rc));
         status = EXIT_FAILED;
         goto out;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_cli.sh - the coordinator's command line: wrong values exit 2 with one
 # line on stderr; --help and --version exit 0; a short run writes
-# config.json, result.json and nessai.log; a failing model exits 1.
+# config.json, result.json, result.hdf5 (unless --no-result-hdf5) and
+# nessai.log; a failing model exits 1.
 # Usage: test_cli.sh WORKDIR   (NS_COORDINATOR, NS_EXAMPLES, NS_TESTMODEL set)
 set -u
 work=$1
@@ -69,9 +70,12 @@ rc=$?
 [ "$rc" -eq 0 ] || { fail "run exit $rc"; cat "$work/run.err"; }
 grep -q "^ln Z = " "$work/run.out" || fail "no ln Z line on stdout"
 grep -q "^truth ln Z = -5.99146" "$work/run.out" || fail "no truth line on stdout"
-for f in config.json result.json nessai.log; do
+for f in config.json result.json result.hdf5 nessai.log; do
     [ -s "$work/run/$f" ] || fail "missing $f"
 done
+# result.hdf5 is an HDF5 file (its 8-byte signature)
+[ "$(head -c 8 "$work/run/result.hdf5" | od -An -tx1 | tr -d ' \n')" = "894844460d0a1a0a" ] ||
+    fail "result.hdf5 is not an HDF5 file"
 grep -q '"nlive":[[:space:]]*100' "$work/run/config.json" || fail "config.json lacks the file's nlive"
 grep -q '"stopping":[[:space:]]*0.1' "$work/run/config.json" || fail "config.json lacks the command line's stopping"
 grep -q '"seed":[[:space:]]*3' "$work/run/config.json" || fail "config.json lacks the seed"
@@ -90,17 +94,18 @@ grep -q "it:   100: n eval: " "$work/run/nessai.log" || fail "nessai.log lacks t
 # A short run that switches to the flow proposal: result.json carries the
 # flow proposal's own statistics under proposal_stats.flow.
 "$bin" --model "$gauss" --model-args dim=2 --nlive 100 --seed 3 --checkpoint-interval inf \
-    --output "$work/flow" >/dev/null 2>"$work/flow.err"
+    --no-result-hdf5 --output "$work/flow" >/dev/null 2>"$work/flow.err"
 rc=$?
 [ "$rc" -eq 0 ] || { fail "flow run exit $rc"; cat "$work/flow.err"; }
 grep -q '"proposal":[[:space:]]*"flow"' "$work/flow/result.json" || fail "flow run did not use the flow proposal"
 grep -q '"proposal_stats":' "$work/flow/result.json" || fail "result.json lacks proposal_stats"
 for key in flow_trainings flow_populations flow_latent_draws flow_accepted flow_parameters \
-    flow_epochs flow_population_precision flow_training_time flow_epoch_time \
+    flow_epochs flow_population_precision flow_training_precision flow_training_time flow_epoch_time \
     flow_population_time flow_inverse_time; do
     grep -q "\"$key\":" "$work/flow/result.json" || fail "result.json lacks proposal_stats.flow.$key"
 done
 grep -q '"flow_trainings":[[:space:]]*[1-9]' "$work/flow/result.json" || fail "flow run reports no training"
+[ ! -e "$work/flow/result.hdf5" ] || fail "--no-result-hdf5 still wrote result.hdf5"
 
 # A model that fails mid-run: exit 1, the reason on stderr.
 "$bin" --model "$NS_TESTMODEL" --model-args mode=fail --nlive 100 --maximum-uninformed inf \
