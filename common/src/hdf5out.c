@@ -113,7 +113,7 @@ static int s_array(hid_t loc, const char *name, const cJSON *a)
 {
     size_t n = (size_t)cJSON_GetArraySize(a);
     int nums = 1, strs = 1, bools = 1, ints = 1;
-    double v;
+    double v = 0.0;
     for (const cJSON *c = a->child; c; c = c->next) {
         int isnum = s_number(c, &v);
         nums &= isnum;
@@ -173,7 +173,7 @@ static int s_array(hid_t loc, const char *name, const cJSON *a)
 
 static int s_write(hid_t loc, const char *name, const cJSON *it)
 {
-    double v;
+    double v = 0.0;
     if (cJSON_IsObject(it))
         return s_group(loc, name, it);
     if (cJSON_IsArray(it))
