@@ -7,7 +7,7 @@ bash scripts/deps.sh
 jobs=$(nproc)
 
 echo "== build (Werror) and test"
-cmake -S . -B build -DNESSAI_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DNESSAI_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 
