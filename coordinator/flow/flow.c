@@ -934,3 +934,9 @@ void ns_flow_set_threads(int threads)
 {
     openblas_set_num_threads(threads > 0 ? threads : 1);
 }
+
+const char *ns_flow_blas_core(void)
+{
+    const char *c = openblas_get_corename();
+    return c && *c ? c : "unknown";
+}

@@ -127,6 +127,9 @@ int ns_flow_peek_config(ns_buf_t *b, ns_flow_config_t *cfg);
 
 /* Training threads for the matrix products (openblas_set_num_threads). */
 void ns_flow_set_threads(int threads);
+/* The OpenBLAS kernel set in use (e.g. "Haswell", "Cooperlake"): results
+ * are reproducible bit for bit only with the same one (docs/flow.md). */
+const char *ns_flow_blas_core(void);
 
 #ifdef __cplusplus
 }

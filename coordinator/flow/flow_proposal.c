@@ -415,6 +415,10 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
                                     names[j], ns_rp_kind_name(ns_reparam_kind(s->rp, j)));
         ns_info(NS_FP_MOD, "reparameterisations %s (verified on 1000 prior draws)", line);
     }
+    ns_info(NS_FP_MOD, "arithmetic: training %s, population %s; OpenBLAS kernels %s "
+            "(OPENBLAS_CORETYPE selects others; results repeat bit for bit only with the same)",
+            s->train_f32 ? "float32" : "float64", s->pop_f32 ? "float32" : "float64",
+            ns_flow_blas_core());
     if (s->truncate)
         ns_info(NS_FP_MOD, "truncation latent_radius mode=%s radius=%.4f fuzz=%.4f "
                 "volume_fraction=%.3f min_log_q=%d likelihood_threshold=%d",

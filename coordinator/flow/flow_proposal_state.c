@@ -157,6 +157,7 @@ void ns_fp_stats_json(const void *impl, struct cJSON *obj)
     cJSON_AddNumberToObject(obj, "flow_epochs", s->total_epochs);
     cJSON_AddStringToObject(obj, "flow_population_precision", s->pop_f32 ? "float32" : "float64");
     cJSON_AddStringToObject(obj, "flow_training_precision", s->train_f32 ? "float32" : "float64");
+    cJSON_AddStringToObject(obj, "flow_blas_core", ns_flow_blas_core());
     cJSON_AddNumberToObject(obj, "flow_training_time", s->time_train);
     cJSON_AddNumberToObject(obj, "flow_epoch_time", s->time_fit);
     cJSON_AddNumberToObject(obj, "flow_population_time", s->time_pop);
