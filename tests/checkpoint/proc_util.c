@@ -274,3 +274,14 @@ int tp_flip_bit(const char *path, long at, int bit)
         rc = -1;
     return rc;
 }
+
+int tp_mkdtemp(char *buf, size_t cap, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    int n = snprintf(buf, cap, "%s/%s-", tmp && *tmp ? tmp : "/tmp", name);
+    if (n < 0 || (size_t)n + 7 > cap)
+        return -1;
+    memset(buf + n, 'X', 6); /* mkdtemp's template: six trailing X */
+    buf[n + 6] = '\0';
+    return mkdtemp(buf) ? 0 : -1;
+}

@@ -45,5 +45,8 @@ int tp_exists(const char *path);
 int tp_flip_bit(const char *path, long at, int bit);
 /* Whole file into a malloc'ed string (NULL if unreadable). */
 char *tp_slurp(const char *path);
+/* A fresh private directory $TMPDIR/<name>-?????? (or under /tmp), made
+ * with mkdtemp; its path goes into buf. 0, or -1 when it cannot be made. */
+int tp_mkdtemp(char *buf, size_t cap, const char *name);
 
 #endif

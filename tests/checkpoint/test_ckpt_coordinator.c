@@ -193,8 +193,7 @@ static int s_free_port(void)
 static int s_group_setup(void **state)
 {
     (void)state;
-    snprintf(s_ref_dir, sizeof s_ref_dir, "/tmp/ns-ckpt-coord-ref-XXXXXX");
-    if (!mkdtemp(s_ref_dir))
+    if (tp_mkdtemp(s_ref_dir, sizeof s_ref_dir, "ns-ckpt-coord-ref") != 0)
         return -1;
     char out[300], log[320];
     snprintf(out, sizeof out, "%s/out", s_ref_dir);
@@ -230,8 +229,7 @@ static int s_setup(void **state)
     s_fx_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/ns-ckpt-coord-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt-coord") != 0)
         return -1;
     snprintf(f->out, sizeof f->out, "%s/out", f->dir);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/" CKPT_NAME, f->out);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "proc_util.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -43,9 +44,7 @@ static int s_setup(void **state)
     s_fixture_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/ns-ckpt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir))
+    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt") != 0)
         return -1;
     snprintf(f->path, sizeof f->path, "%s/resume.ckpt", f->dir);
     snprintf(f->old, sizeof f->old, "%s.old", f->path);

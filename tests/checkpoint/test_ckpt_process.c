@@ -66,8 +66,7 @@ static char *s_result(const char *out)
 static int s_group_setup(void **state)
 {
     (void)state;
-    snprintf(s_ref_dir, sizeof s_ref_dir, "/tmp/ns-ckpt-ref-XXXXXX");
-    if (!mkdtemp(s_ref_dir))
+    if (tp_mkdtemp(s_ref_dir, sizeof s_ref_dir, "ns-ckpt-ref") != 0)
         return -1;
     tp_proc_t p;
     s_start(&p, NULL, s_ref_dir, "--no-resume", "--checkpoint-interval", "inf", NULL);
@@ -90,8 +89,7 @@ static int s_setup(void **state)
     s_fx_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/ns-ckpt-proc-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt-proc") != 0)
         return -1;
     snprintf(f->out, sizeof f->out, "%s/out", f->dir);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/nested_sampler_resume.ckpt", f->out);
