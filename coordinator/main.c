@@ -5,7 +5,7 @@
  * options here, then the sampler's, the farm's, the flow's and the
  * checkpoint's), drives --help, --config FILE and config.json.
  *
- * Exit codes (DESIGN.md §5): 0 success, 1 the run failed, 2 usage or
+ * Exit codes (README.md, "Exit codes"): 0 success, 1 the run failed, 2 usage or
  * configuration error, 130 (--checkpoint-exit-code) stopped by a signal
  * after writing a checkpoint.
  */

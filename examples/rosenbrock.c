@@ -1,6 +1,6 @@
 /*
  * rosenbrock - benchmark S5: ln L = -sum_{i<d} [100 (x_{i+1} - x_i^2)^2 + (1 - x_i)^2],
- * prior U[-5, 5]^d. Truth known for d = 2, 4, 8 (BENCHMARKS.md), else unknown.
+ * prior U[-5, 5]^d. Truth known for d = 2, 4, 8 (docs/benchmarks.md §1), else unknown.
  * --model-args: dim=N (2..1024, default 2), delay_ms=X (default 0).
  */
 #include "example_util.h"

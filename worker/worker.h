@@ -17,7 +17,7 @@ typedef struct ns_worker_config {
     int slot;                     /* index under one --slots launcher */
 } ns_worker_config_t;
 
-/* Exit codes (DESIGN.md §5). */
+/* Exit codes (README.md, "Exit codes"). */
 #define NS_WORKER_EXIT_OK 0       /* told to stop, or SIGTERM/SIGINT */
 #define NS_WORKER_EXIT_FAIL 1     /* refused, lost as a local worker, fatal error */
 #define NS_WORKER_EXIT_USAGE 2

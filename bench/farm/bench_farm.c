@@ -1,6 +1,6 @@
 /*
  * bench_farm.c - nessai-bench-farm: what the farm costs and what it gains
- * (BENCHMARKS.md §5). Prints one table:
+ * (docs/benchmarks.md §5). Prints one table:
  *   overhead  round trip of a 2000-point batch, d = 8/16/32, 1/2/4/8 local
  *             workers, trivial likelihood, median, against in-process;
  *             points per second through the farm;

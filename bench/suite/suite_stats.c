@@ -1,7 +1,7 @@
 /*
  * suite_stats.c - nessai-suite-stats: reads the result.json of k runs of one
  * benchmark problem and prints one row of the accuracy/cost table with the
- * pass criteria 1-4 of the benchmark plan (BENCHMARKS.md §3):
+ * pass criteria 1-4 of the benchmark plan (docs/benchmarks.md §3):
  *   1 bias       |mean D| <= 3 s / sqrt(k) + 0.02
  *   2 honesty    0.5 <= s / rms(sigma) <= 2, at most 1 run with |D| > 3 sigma,
  *                none with |D| > 5 sigma

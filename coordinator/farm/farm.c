@@ -211,7 +211,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->chunk_timeout = ns_config_double(cfg, "chunk-timeout");
     bc->max_retries = ns_config_int(cfg, "max-retries");
     bc->max_message = (int64_t)ns_config_int(cfg, "max-message-size") << 20;
-    /* Paranoid Pirate pattern (STYLE.md): 1 s x 3 by default */
+    /* heartbeats both ways (docs/protocol.md §3): 1 s x 3 by default */
     bc->heartbeat_ms = (int)lround(1000.0 * ns_config_double(cfg, "heartbeat-interval"));
     bc->liveness = (int)ns_config_int(cfg, "heartbeat-liveness");
 

@@ -1,5 +1,5 @@
 /* flow.c - RealNVP composition: stages, eval/training passes, resets and
- * (de)serialisation (SPEC.md §4.2). */
+ * (de)serialisation (docs/algorithm.md §4.2). */
 #include "flow.h"
 #include "flow_f32.h"
 #include "flow_layers.h"

@@ -1,5 +1,5 @@
 /*
- * flow.h - the RealNVP normalising flow of SPEC.md §4.1-§4.2, float64.
+ * flow.h - the RealNVP normalising flow of docs/algorithm.md §4.1-§4.2, float64.
  *
  * Direction: data x' (prime space) -> latent z is "forward". A flow is
  * n_blocks repetitions of [random permutation, LU linear, affine coupling,
@@ -104,7 +104,7 @@ double ns_flow_loss_train(ns_flow_t *self, const double *x, size_t n);
 /* Eval-mode loss -mean log q over any n (validation). */
 double ns_flow_loss_eval(ns_flow_t *self, const double *x, size_t n);
 
-/* Resets of SPEC §2.4. Weights: every coupling linear re-drawn with the
+/* Resets of docs/algorithm.md §2.4. Weights: every coupling linear re-drawn with the
  * default init (the near-zero layers included), BatchNorm w = 1, beta = 0,
  * running mean 0, running var 1; LU and permutations unchanged.
  * Permutations: new random permutations, LU back to identity.

@@ -2,7 +2,7 @@
  * flow_f32.h - float32 kernels for the flow's inverse pass (internal).
  *
  * Why: a pool population pushes ~30-40 latent draws through the inverse
- * flow for every accepted point (SPEC §2.6: ~97 % are rejected), and at
+ * flow for every accepted point (docs/algorithm.md §2.6: ~97 % are rejected), and at
  * d' >= 8 that pass is about half of the sampler's time outside the
  * likelihood. In float32 the matrix products run on twice as many SIMD
  * lanes (1.3x at d' = 2, 1.9x at d' = 8, 2.3x at d' = 32). The proposal density is then the push-forward of the float32 map,

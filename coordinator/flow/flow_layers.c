@@ -1,5 +1,5 @@
 /* flow_layers.c - LU linear, affine coupling and BatchNorm: forward,
- * inverse and hand-written backward passes (SPEC.md §4.2). */
+ * inverse and hand-written backward passes (docs/algorithm.md §4.2). */
 #include "flow_layers.h"
 #include "nessai/error.h"
 

@@ -1,6 +1,6 @@
 /*
  * flow_layers.h - the three parametrised layers of the RealNVP flow
- * (SPEC.md §4.2): LU linear, affine coupling, flow BatchNorm. Internal to
+ * (docs/algorithm.md §4.2): LU linear, affine coupling, flow BatchNorm. Internal to
  * the flow library; the public surface is flow.h.
  *
  * Conventions shared by every layer:

@@ -1,7 +1,7 @@
 /*
  * flow_layers_tmpl.c - LU linear, affine coupling and BatchNorm for one
  * floating-point type: forward, inverse and hand-written backward passes
- * (SPEC.md §4.2). Included twice by flow_layers.c with NS_R, NS_T, NS_F
+ * (docs/algorithm.md §4.2). Included twice by flow_layers.c with NS_R, NS_T, NS_F
  * (flow_layers_tmpl.h) and
  *   NS_K(x)        the constant x in NS_R,
  *   NS_GEMM/NS_TRSM  cblas_dgemm/cblas_dtrsm or cblas_sgemm/cblas_strsm,

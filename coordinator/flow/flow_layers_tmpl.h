@@ -10,7 +10,7 @@
  * No include guard on purpose.
  */
 
-/* ---- LU linear: y = L U x + b (SPEC §4.2 item 2) ----------------------
+/* ---- LU linear: y = L U x + b (docs/algorithm.md §4.2 item 2) ----------------------
  * Parameter slice: lower strict entries (d(d-1)/2, row-major i > j), upper
  * strict entries (d(d-1)/2, row-major i < j), raw diagonal u (d), bias b
  * (d); diag(U) = softplus(u) + 1e-3.  n_params = d*d + d. */

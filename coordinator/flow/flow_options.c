@@ -1,5 +1,5 @@
 /* flow_options.c - the flow, training and FlowProposal option fragment
- * (defaults of SPEC.md §11; nessai's names in kebab case). */
+ * (defaults of docs/algorithm.md §11; nessai's names in kebab case). */
 #include "flow_proposal.h"
 
 #include <math.h>
@@ -54,7 +54,7 @@ const ns_option_t ns_flow_options[] = {
     {"truncation", NS_OPT_CHOICE, "latent-radius", 0, 0, "latent-radius|none", 0, GP,
      "Latent truncation rule: keep latent draws within a radius, or none."},
     {"radius-mode", NS_OPT_CHOICE, "constant-volume", 0, 0, "constant-volume|adaptive|fixed",
-     0, GP, "How the latent radius is set (SPEC §2.7)."},
+     0, GP, "How the latent radius is set (docs/algorithm.md §2.7)."},
     {"fixed-radius", NS_OPT_DOUBLE, NULL, 1e-9, BIG, NULL, NS_OPT_ALLOW_NONE, GP,
      "Radius for --radius-mode fixed."},
     {"volume-fraction", NS_OPT_DOUBLE, "0.95", 1e-9, 0.999999999, NULL, 0, GP,

@@ -1,6 +1,6 @@
 /* flow_population.c - FlowProposal pool population: latent radius,
  * truncated latent draws, inverse flow and reparameterisation, filters and
- * rejection sampling (SPEC.md §2.6-§2.7). */
+ * rejection sampling (docs/algorithm.md §2.6-§2.7). */
 #include "flow_proposal_impl.h"
 #include "livepoint.h"
 #include "nessai/error.h"
@@ -12,7 +12,7 @@
 #include <string.h>
 
 
-/* Latent radius for this population (SPEC §2.7); INFINITY without the rule. */
+/* Latent radius for this population (docs/algorithm.md §2.7); INFINITY without the rule. */
 static double s_radius(s_fp_t *s, const double *worst, double *r_out)
 {
     if (!s->truncate) {

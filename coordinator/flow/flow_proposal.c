@@ -1,5 +1,5 @@
 /* flow_proposal.c - FlowProposal: training on the live points, pool
- * population from the truncated flow, draws (SPEC.md §2.3-§2.7). */
+ * population from the truncated flow, draws (docs/algorithm.md §2.3-§2.7). */
 #include "flow_proposal_impl.h"
 #include "flow.h"
 #include "flow_io.h"
@@ -92,7 +92,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
         rc = NS_ERR_NOMEM;
     if (rc != NS_OK)
         goto done;
-    /* resets (SPEC §2.4), never before the first training */
+    /* resets (docs/algorithm.md §2.4), never before the first training */
     if (s->trainings > 0) {
         long c = info ? info->training_count : s->trainings;
         long rw = s->reset_flow ? s->reset_flow : s->reset_weights;
@@ -374,7 +374,7 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
         goto fail;
     }
     ns_flow_set_threads(1); /* populations are single-threaded; training sets --threads */
-    /* verify the rescaling round trip on 1000 prior draws (SPEC §3) */
+    /* verify the rescaling round trip on 1000 prior draws (docs/algorithm.md §3) */
     {
         ns_rng_t *vr = ns_rng_new(env->seed, env->stream + 2);
         double *xv = malloc(1000 * s->d * sizeof(double)), e = 0.0;

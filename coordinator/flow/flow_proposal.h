@@ -1,5 +1,5 @@
 /*
- * flow_proposal.h - nessai's FlowProposal (SPEC.md §2.3-§2.7, §3, §4):
+ * flow_proposal.h - nessai's FlowProposal (docs/algorithm.md §2.3-§2.7, §3, §4):
  * reparameterise the live points, train the RealNVP flow on them, fill a
  * pool by rejection sampling from the (truncated) flow and hand its points
  * to the sampler one at a time.
@@ -27,7 +27,7 @@ extern const size_t ns_flow_options_count;
 
 /* Factory (ns_proposal_factory_fn): a FlowProposal for env's model from the
  * effective configuration. Validates the reparameterisation specification
- * and verifies the rescaling round trip on 1000 prior draws (SPEC §3).
+ * and verifies the rescaling round trip on 1000 prior draws (docs/algorithm.md §3).
  * On success *out is owned by the caller (ns_proposal_destroy); on failure
  * returns NS_ERR_INVAL (bad option, logged) or another error. */
 int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,

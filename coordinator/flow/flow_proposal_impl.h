@@ -79,7 +79,7 @@ typedef struct {
     ns_train_stats_t last_train;
 } s_fp_t;
 
-/* Fill the pool (SPEC §2.6); worst may be NULL. flow_population.c */
+/* Fill the pool (docs/algorithm.md §2.6); worst may be NULL. flow_population.c */
 int ns_fp_populate(s_fp_t *s, const double *worst);
 
 /* Generator state as u64 length + bytes. flow_proposal_state.c */

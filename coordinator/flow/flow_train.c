@@ -1,4 +1,4 @@
-/* flow_train.c - AdamW, gradient clipping and the training loop (SPEC §4.3). */
+/* flow_train.c - AdamW, gradient clipping and the training loop (docs/algorithm.md §4.3). */
 #include "flow_train.h"
 #include "nessai/error.h"
 #include "nessai/util.h"

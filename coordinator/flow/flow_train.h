@@ -1,6 +1,6 @@
 /*
  * flow_train.h - AdamW with decoupled weight decay, global-norm gradient
- * clipping and the training procedure of SPEC.md §4.3.
+ * clipping and the training procedure of docs/algorithm.md §4.3.
  */
 #ifndef NS_FLOW_TRAIN_H
 #define NS_FLOW_TRAIN_H
@@ -65,7 +65,7 @@ typedef struct ns_train_stats {
     double time;                 /* wall seconds */
 } ns_train_stats_t;
 
-/* Train flow on n rows of x (n x dim, prime space) per SPEC §4.3, using rng
+/* Train flow on n rows of x (n x dim, prime space) per docs/algorithm.md §4.3, using rng
  * for the split and the per-epoch shuffles. Polls ns_interrupt_pending()
  * between epochs: on an interrupt the flow, optimiser and rng are restored
  * to their state at entry and NS_ERR_INTERRUPTED is returned. loss_hist,
@@ -76,7 +76,7 @@ int ns_flow_train(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg
                   const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
                   double *loss_hist);
 
-/* The batch size rule of SPEC §4.3 step 2; 0 if it falls below 2. */
+/* The batch size rule of docs/algorithm.md §4.3 step 2; 0 if it falls below 2. */
 size_t ns_train_adjust_batch(size_t n_train, size_t batch_size);
 
 #ifdef __cplusplus

@@ -1,4 +1,4 @@
-/* reparam.c - per-parameter reparameterisations and edge detection (SPEC §3). */
+/* reparam.c - per-parameter reparameterisations and edge detection (docs/algorithm.md §3). */
 #include "reparam.h"
 #include "flow_layers.h" /* ns_sigmoid */
 #include "nessai/error.h"

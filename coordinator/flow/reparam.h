@@ -1,6 +1,6 @@
 /*
  * reparam.h - reparameterisations between the physical space x and the
- * flow's prime space x' (SPEC.md §3), one kind per model parameter:
+ * flow's prime space x' (docs/algorithm.md §3), one kind per model parameter:
  *
  *   zscore           x' = (x - mu)/sigma, mu and sigma (ddof 0) of the
  *                    training points, refitted at every update (fallback)
@@ -86,7 +86,7 @@ int ns_reparam_forward(const ns_reparam_t *self, const double *x, size_t n, size
                        double *xp, double *logj);
 
 /* Training / radius forward map: as ns_reparam_forward followed by the
- * mirroring of SPEC §3 (split with rng, or duplicate; for_radius mirrors
+ * mirroring of docs/algorithm.md §3 (split with rng, or duplicate; for_radius mirrors
  * every inversion parameter by duplication). xp must hold
  * n * ns_reparam_max_copies rows; logj likewise (may be NULL). src (may be
  * NULL) receives the input row of each output row. Returns the number of
@@ -100,7 +100,7 @@ size_t ns_reparam_forward_mirror(const ns_reparam_t *self, const double *x, size
 int ns_reparam_inverse(const ns_reparam_t *self, const double *xp, size_t n, double *x,
                        double *logj);
 
-/* Detect the edge of values u in [0, 1] (SPEC §3 detect_edge, cutoff 0.5).
+/* Detect the edge of values u in [0, 1] (docs/algorithm.md §3 detect_edge, cutoff 0.5).
  * Returns NS_EDGE_*; tmp needs n doubles. */
 int ns_detect_edge(const double *u, size_t n, double *tmp);
 
@@ -109,7 +109,7 @@ int ns_detect_edge(const double *u, size_t n, double *tmp);
 void ns_reparam_save(const ns_reparam_t *self, ns_buf_t *b);
 int ns_reparam_load(ns_reparam_t *self, ns_buf_t *b);
 
-/* The start-up check of SPEC §3 (verify_rescaling) on n draws x (n x d):
+/* The start-up check of docs/algorithm.md §3 (verify_rescaling) on n draws x (n x d):
  * for each forced edge (lower, upper, none) fit, map forward (training and
  * radius mirroring) and back; every row must return to its source (relative
  * 1e-9 of the prior width) with log J_fwd = -log J_inv. Resets the state

@@ -1,4 +1,4 @@
-/* integrator.c - nested-sampling evidence integrator (SPEC.md §1.5). */
+/* integrator.c - nested-sampling evidence integrator (docs/algorithm.md §1.5). */
 #include "integrator.h"
 #include "logacc.h"
 #include "nessai/error.h"
@@ -85,7 +85,7 @@ int ns_integrator_increment(ns_integrator_t *self, double logl, size_t n)
     double old_z = self->log_z;
     self->log_z = ns_logaddexp(self->log_z, wt);
     /* The information term needs a previous finite Z: nessai appends it
-     * from the second finite increment on (SPEC §10.3). */
+     * from the second finite increment on (docs/algorithm.md §10.3). */
     if (isfinite(old_z) && isfinite(self->log_z) && isfinite(logl)) {
         self->info = exp(wt - self->log_z) * logl + exp(old_z - self->log_z) * (self->info + old_z) -
                      self->log_z;

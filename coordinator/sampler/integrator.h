@@ -1,6 +1,6 @@
 /*
  * coordinator/sampler/integrator.h - the evidence integrator of nested
- * sampling (SPEC.md §1.5): running ln Z, information, error, the log prior
+ * sampling (docs/algorithm.md §1.5): running ln Z, information, error, the log prior
  * volume of every contour, and the trapezoid refinement used at the end.
  *
  * Numeric code: it never logs. increment() reports a non-monotonic
@@ -31,7 +31,7 @@ void ns_integrator_destroy(ns_integrator_t **self_p);
 int ns_integrator_increment(ns_integrator_t *self, double logl, size_t n);
 
 /* Replace ln Z with the trapezoid rule over all contours, X = 0 after the
- * last one (SPEC §1.5 finalise). */
+ * last one (docs/algorithm.md §1.5 finalise). */
 void ns_integrator_finalise(ns_integrator_t *self);
 /* The trapezoid ln Z of the current contours (does not change state). */
 double ns_integrator_log_z_trapezoid(const ns_integrator_t *self);
@@ -49,7 +49,7 @@ size_t ns_integrator_count(const ns_integrator_t *self);
 const double *ns_integrator_logls(const ns_integrator_t *self);
 const double *ns_integrator_log_vols(const ns_integrator_t *self);
 
-/* Log posterior weights of the count nested samples (SPEC §1.8):
+/* Log posterior weights of the count nested samples (docs/algorithm.md §1.8):
  * w_i = L_i + ln(X_{i-1} - X_i) - ln Z_trapezoid, into w[count]. */
 void ns_integrator_log_posterior_weights(const ns_integrator_t *self, double *w);
 

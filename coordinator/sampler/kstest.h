@@ -1,6 +1,6 @@
 /*
  * coordinator/sampler/kstest.h - the insertion-index diagnostic of
- * SPEC.md §1.9: one-sided KS statistic D+ of the insertion indices
+ * docs/algorithm.md §1.9: one-sided KS statistic D+ of the insertion indices
  * against the uniform distribution on 0..nlive-1, and its exact p-value.
  */
 #ifndef NS_KSTEST_H

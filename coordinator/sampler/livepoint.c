@@ -1,4 +1,4 @@
-/* livepoint.c - keeping the live points sorted (SPEC.md §1.4). */
+/* livepoint.c - keeping the live points sorted (docs/algorithm.md §1.4). */
 #include "livepoint.h"
 
 #include <string.h>

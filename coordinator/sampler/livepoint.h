@@ -1,5 +1,5 @@
 /*
- * coordinator/sampler/livepoint.h - the live-point row layout (SPEC.md §0).
+ * coordinator/sampler/livepoint.h - the live-point row layout (docs/algorithm.md §0).
  *
  * Every point the sampler or a proposal handles is one row of d + 3
  * doubles, rows stored contiguously (row-major):
@@ -35,7 +35,7 @@ static inline const double *ns_lp_crow(const double *rows, size_t d, size_t i)
 }
 
 /* Replace the worst live point (row 0) of n rows sorted ascending by logL
- * with row, keeping the order (SPEC §1.4): k = searchsorted-left of the new
+ * with row, keeping the order (docs/algorithm.md §1.4): k = searchsorted-left of the new
  * logL on the array that still holds the worst point, rows 1..k-1 move
  * down one place, row lands at k - 1. Returns the insertion index k - 1.
  * Requires row's logL > the worst logL (then k >= 1). */

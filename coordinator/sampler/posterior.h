@@ -1,6 +1,6 @@
 /*
  * coordinator/sampler/posterior.h - posterior samples from the weighted
- * nested samples (SPEC.md §1.8): Kish effective sample size, rejection
+ * nested samples (docs/algorithm.md §1.8): Kish effective sample size, rejection
  * sampling (nessai's default) and multinomial resampling.
  */
 #ifndef NS_POSTERIOR_H

@@ -1,5 +1,5 @@
 /*
- * coordinator/sampler/proposal.h - the proposal interface (SPEC.md §2).
+ * coordinator/sampler/proposal.h - the proposal interface (docs/algorithm.md §2).
  *
  * A proposal hands the sampler new points, one at a time, from a pool it
  * fills in batches ("populations"). The sampler owns the schedule: when to
@@ -14,7 +14,7 @@
  * Likelihoods: a proposal never calls the model's likelihood or an
  * evaluator itself. It calls env->evaluate (or env->evaluate_rows), which
  * goes through the sampler so that every evaluation is counted and timed
- * in one place (SPEC.md §5.3). Priors and new_point go to env->model
+ * in one place (docs/algorithm.md §5.3). Priors and new_point go to env->model
  * directly (they are not counted).
  *
  * Interrupts: long operations (population, training) may poll
@@ -46,7 +46,7 @@ struct cJSON;
 typedef struct ns_population {
     double acceptance;   /* accepted / proposed of this population (history population_acceptance) */
     double radius;       /* latent radius used; NAN when not applicable (history population_radii) */
-    double time;         /* wall seconds charged to population_time (SPEC §2.6 note e) */
+    double time;         /* wall seconds charged to population_time (docs/algorithm.md §2.6 note e) */
     size_t n_points;     /* points placed in the pool */
     int record;          /* 1: append to history population_* (Rejection, Flow), 0: not (Analytic) */
 } ns_population_t;
@@ -83,7 +83,7 @@ typedef struct ns_train_info {
     long iteration;                 /* sampler iteration at the training */
     long training_count;            /* trainings done before this one */
     double mean_block_acceptance;   /* sampler's current value */
-    int reset_full;                 /* 1: reset_acceptance rule fired, reset the flow fully (SPEC §2.4) */
+    int reset_full;                 /* 1: reset_acceptance rule fired, reset the flow fully (docs/algorithm.md §2.4) */
     int forced;                     /* 1 if the training was forced (pool empty, switch, resume) */
 } ns_train_info_t;
 
@@ -107,11 +107,11 @@ typedef struct ns_proposal_ops {
     int (*train)(void *impl, const double *rows, size_t n, const ns_train_info_t *info);
 
     /* Optional: the sampler's mean block acceptance after each iteration
-     * (SPEC §2.5 ns_acceptance; sizes the next pool). */
+     * (docs/algorithm.md §2.5 ns_acceptance; sizes the next pool). */
     void (*set_ns_acceptance)(void *impl, double acceptance);
 
     /* Optional: called once when the sampler makes this the active proposal
-     * (the switch of SPEC §2.2), before the forced training. */
+     * (the switch of docs/algorithm.md §2.2), before the forced training. */
     void (*activate)(void *impl);
 
     /* Save / restore everything needed for an exact continuation (pool with
@@ -144,7 +144,7 @@ ns_proposal_t *ns_proposal_new(const ns_proposal_ops_t *ops, void *impl);
 /* ops->destroy(impl) and free; NULL-safe, nulls *self_p. */
 void ns_proposal_destroy(ns_proposal_t **self_p);
 
-/* The uninformed proposals of SPEC §2.1 (proposal_rejection.c,
+/* The uninformed proposals of docs/algorithm.md §2.1 (proposal_rejection.c,
  * proposal_analytic.c). poolsize 0 picks the default (nlive / 1000). */
 int ns_rejection_proposal_new(const ns_proposal_env_t *env, size_t poolsize, ns_proposal_t **out);
 int ns_analytic_proposal_new(const ns_proposal_env_t *env, size_t poolsize, ns_proposal_t **out);

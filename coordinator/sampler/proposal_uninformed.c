@@ -1,5 +1,5 @@
 /*
- * proposal_uninformed.c - the uninformed proposals of SPEC.md §2.1:
+ * proposal_uninformed.c - the uninformed proposals of docs/algorithm.md §2.1:
  * RejectionProposal (pool of nlive prior draws thinned by rejection against
  * the model's new_point density) and AnalyticProposal (new_point assumed to
  * be the exact prior, no rejection). Both batch-evaluate the likelihood of
@@ -65,7 +65,7 @@ static int s_populate(s_uninformed_t *self)
                 if (self->tmp2[i] > mx)
                     mx = self->tmp2[i];
             }
-            /* accept iff log_w - log u >= 0 (>= here, > in the flow: SPEC §10.5) */
+            /* accept iff log_w - log u >= 0 (>= here, > in the flow: docs/algorithm.md §10.5) */
             for (size_t i = 0; i < n; i++) {
                 double log_u = log(ns_rng_uniform(self->rng));
                 if (self->tmp2[i] - mx - log_u >= 0.0) {

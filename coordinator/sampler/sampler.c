@@ -1,5 +1,5 @@
 /*
- * sampler.c - nessai's nested-sampling loop (SPEC.md §1.2-§1.7, §2.1-§2.3).
+ * sampler.c - nessai's nested-sampling loop (docs/algorithm.md §1.2-§1.7, §2.1-§2.3).
  *
  * One iteration is split in two phases so that an interrupt can stop it
  * at any moment and leave a saveable state:
@@ -245,7 +245,7 @@ double ns_sampler_sampling_time(const ns_sampler_t *self)
 }
 
 /* Every draw goes through here: likelihood time spent inside an uninformed
- * refill is part of its population time (SPEC §2.6 note e); keep that
+ * refill is part of its population time (docs/algorithm.md §2.6 note e); keep that
  * share so the time split can count it once. */
 static int s_draw(ns_sampler_t *self, ns_proposal_t *prop, const double *worst, double *out)
 {
@@ -256,7 +256,7 @@ static int s_draw(ns_sampler_t *self, ns_proposal_t *prop, const double *worst, 
     return rc;
 }
 
-/* ---- model verification (SPEC §0): not counted as evaluations ---- */
+/* ---- model verification (docs/algorithm.md §0): not counted as evaluations ---- */
 
 static int s_verify_model(ns_sampler_t *self)
 {
@@ -313,7 +313,7 @@ static int s_verify_model(ns_sampler_t *self)
     return rc;
 }
 
-/* ---- initial live points (SPEC §1.2) ---- */
+/* ---- initial live points (docs/algorithm.md §1.2) ---- */
 
 typedef struct {
     const double *rows;   /* the live points */
@@ -399,7 +399,7 @@ static int s_populate_live_points(ns_sampler_t *self)
     return NS_OK;
 }
 
-/* ---- proposal schedule (SPEC §2.2, §2.3) ---- */
+/* ---- proposal schedule (docs/algorithm.md §2.2, §2.3) ---- */
 
 /* Training data: the live points, plus the last `memory` nested samples
  * when enough exist. In the draw phase nessai has already appended the
@@ -497,7 +497,7 @@ static int s_check_state(ns_sampler_t *self, long it)
     return NS_OK;
 }
 
-/* ---- one iteration (SPEC §1.3, §1.4) ---- */
+/* ---- one iteration (docs/algorithm.md §1.3, §1.4) ---- */
 
 static int s_consume(ns_sampler_t *self)
 {
@@ -554,7 +554,7 @@ static int s_consume(ns_sampler_t *self)
         return rc;
     self->logl_min = logl_min;
     double log_z = ns_integrator_log_z(self->integ);
-    /* iteration before the increment and logLmax before the new point (SPEC §10.1) */
+    /* iteration before the increment and logLmax before the new point (docs/algorithm.md §10.1) */
     self->condition = ns_logaddexp(log_z, self->logl_max - (double)self->iteration / (double)self->nlive) - log_z;
     self->iteration++;
     self->block_iteration++;
@@ -588,7 +588,7 @@ static int s_consume(ns_sampler_t *self)
     return NS_OK;
 }
 
-/* ---- bookkeeping after an iteration (SPEC §1.10 history, §1.9, §2.2) ---- */
+/* ---- bookkeeping after an iteration (docs/algorithm.md §1.10 history, §1.9, §2.2) ---- */
 
 static int s_ks_test(ns_sampler_t *self, int rolling)
 {
@@ -672,7 +672,7 @@ static void s_log_progress(ns_sampler_t *self)
             self->training_time, s_active(self)->ops->name);
 }
 
-/* ---- finalisation (SPEC §1.6) ---- */
+/* ---- finalisation (docs/algorithm.md §1.6) ---- */
 
 static int s_finalise(ns_sampler_t *self)
 {

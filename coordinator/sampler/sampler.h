@@ -1,12 +1,12 @@
 /*
  * coordinator/sampler/sampler.h - nessai's standard nested sampler
- * (SPEC.md §0-§2.3): model verification, initial live points, the
+ * (docs/algorithm.md §0-§2.3): model verification, initial live points, the
  * consume/insert loop, evidence and stopping, the proposal schedule
  * (uninformed stage, switch to the flow proposal, training triggers),
  * insertion-index KS tests, finalisation and posterior samples.
  *
  * Likelihoods come only from the evaluator given at construction; every
- * call is counted and timed here (SPEC §5.3). The sampler includes no
+ * call is counted and timed here (docs/algorithm.md §5.3). The sampler includes no
  * transport code, so in-process and farm evaluation give the same run.
  *
  * Checkpoints: ns_sampler_save/ns_sampler_load capture every piece of
@@ -77,7 +77,7 @@ int ns_sampler_run(ns_sampler_t *self);
  * (--posterior-method). Logs nessai's post-processing lines. */
 int ns_sampler_compute_posterior(ns_sampler_t *self);
 
-/* The result dictionary of SPEC §1.10 (history included) as a new cJSON
+/* The result dictionary of docs/algorithm.md §1.10 (history included) as a new cJSON
  * object; ns_sampler_compute_posterior must have run. Caller owns it. */
 struct cJSON *ns_sampler_result_json(const ns_sampler_t *self);
 

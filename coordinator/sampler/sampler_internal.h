@@ -11,7 +11,7 @@
 #include "sampler.h"
 #include "vec.h"
 
-/* History series of SPEC §1.10, in result.json order. */
+/* History series of docs/algorithm.md §1.10, in result.json order. */
 enum {
     NS_H_LIKELIHOOD_EVALUATIONS,
     NS_H_SAMPLING_TIME,
@@ -83,7 +83,7 @@ struct ns_sampler {
     size_t acc_n, acc_pos;         /* entries used, next slot */
     double logl_min, logl_max;
     double condition;              /* dlogZ stopping quantity, +inf at the start */
-    uint64_t n_eval;               /* likelihood evaluations (SPEC §5.4) */
+    uint64_t n_eval;               /* likelihood evaluations (docs/algorithm.md §5.4) */
     double likelihood_time;        /* wall seconds inside the evaluator */
     double training_time;
     double population_time;

@@ -1,6 +1,6 @@
 /*
- * sampler_result.c - posterior samples (SPEC.md §1.8) and the result
- * dictionary of SPEC §1.10 as JSON.
+ * sampler_result.c - posterior samples (docs/algorithm.md §1.8) and the result
+ * dictionary of docs/algorithm.md §1.10 as JSON.
  *
  * Non-finite numbers are written as NaN, Infinity and -Infinity, as
  * nessai's result.json (Python's json module) does: logL_birth is -inf for

@@ -1,6 +1,6 @@
 /*
  * sampler_state.c - save and restore the sampler's complete state for
- * checkpoints (SPEC.md §6): everything a run needs to continue exactly,
+ * checkpoints (docs/algorithm.md §6): everything a run needs to continue exactly,
  * including an iteration whose draw phase was interrupted.
  */
 #include "sampler_internal.h"

@@ -299,7 +299,7 @@ static void test_coordinator_same_result_with_pool(void **state)
     }
 }
 
-/* End to end (BENCHMARKS.md §5, faults): workers killed with SIGKILL and
+/* End to end (docs/benchmarks.md §5, faults): workers killed with SIGKILL and
  * replaced at moments during a run; the evidence equals the undisturbed
  * in-process run with the same seed. */
 static void test_coordinator_same_result_with_killed_workers(void **state)

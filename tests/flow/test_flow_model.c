@@ -1,7 +1,7 @@
 /* test_flow_model.c - the composed RealNVP flow: whole-model gradient
  * against central finite differences, inverse(forward(x)) = x, log|det J|
  * against a numerically computed Jacobian determinant for d up to 32,
- * weights save/load and the resets of SPEC §2.4. */
+ * weights save/load and the resets of docs/algorithm.md §2.4. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -104,7 +104,7 @@ static double s_corr_logpdf(const double *x, double *mu, double *sd, double rho)
     return -0.5 * q - log(2 * M_PI * sd[0] * sd[1] * sqrt(1 - rho * rho));
 }
 
-/* Defaults of SPEC §4.1/§4.3, 2000 points: KL(p || q) estimated on 20000
+/* Defaults of docs/algorithm.md §4.1/§4.3, 2000 points: KL(p || q) estimated on 20000
  * fresh draws from p must be below 0.03 nats (the estimator's standard
  * error is ~0.002 here). Samples drawn through the inverse must have the
  * right correlation (within 0.03). */

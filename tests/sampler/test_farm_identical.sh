@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_farm_identical.sh - the same S1 run in-process and with 3 local farm
 # workers (--n-pool 3) must give bit-identical nested samples, insertion
-# indices, evidence and likelihood counts (DESIGN.md §4 exactness).
+# indices, evidence and likelihood counts (the exactness contract of docs/protocol.md).
 # Usage: test_farm_identical.sh WORKDIR  (NS_COORDINATOR, NS_EXAMPLES set)
 set -u
 work=$1

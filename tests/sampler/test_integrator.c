@@ -1,5 +1,5 @@
 /* test_integrator.c - the evidence integrator against hand-computed sequences
- * (values from a 40-digit evaluation of SPEC.md §1.5 written out longhand). */
+ * (values from a 40-digit evaluation of docs/algorithm.md §1.5 written out longhand). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,7 +80,7 @@ static void test_t_sequence(void **state)
     s_check_sequence(NS_SHRINK_T, s_t_ref, s_t_trap);
 }
 
-/* The information term starts at the second increment (SPEC §10.3): after
+/* The information term starts at the second increment (docs/algorithm.md §10.3): after
  * one increment H is 0 although the true information is -ln(1 - e^-1/n). */
 static void test_information_starts_late(void **state)
 {

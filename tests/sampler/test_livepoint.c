@@ -1,5 +1,5 @@
 /* test_livepoint.c - insertion into the sorted live points and the
- * insertion index (SPEC.md §1.4: searchsorted-left on the array that still
+ * insertion index (docs/algorithm.md §1.4: searchsorted-left on the array that still
  * holds the worst point, minus one). */
 #include <setjmp.h>
 #include <stdarg.h>

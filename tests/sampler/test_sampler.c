@@ -120,7 +120,7 @@ static void test_determinism(void **state)
 }
 
 /* --max-iteration stops without finalisation: the live points stay out of
- * the evidence and ln Z is the running rectangle sum (SPEC §10.2). */
+ * the evidence and ln Z is the running rectangle sum (docs/algorithm.md §10.2). */
 static void test_max_iteration(void **state)
 {
     (void)state;
@@ -251,7 +251,7 @@ static void test_population_history(void **state)
     tu_teardown(&r);
 }
 
-/* Finalisation (SPEC §1.6): the live points enter with n = nlive, nlive-1,
+/* Finalisation (docs/algorithm.md §1.6): the live points enter with n = nlive, nlive-1,
  * ..., 1, then ln Z becomes the trapezoid over all contours; the posterior
  * weights are rectangle slabs over that evidence. Recomputed here in
  * linear space from the nested samples alone. */

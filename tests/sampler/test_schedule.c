@@ -1,4 +1,4 @@
-/* test_schedule.c - the proposal schedule of SPEC.md §2.2-§2.3 with a mock
+/* test_schedule.c - the proposal schedule of docs/algorithm.md §2.2-§2.3 with a mock
  * flow proposal (prior draws, records every training): switch on
  * --maximum-uninformed and on acceptance, forced training at the switch
  * and whenever the pool is used up, --training-frequency against

@@ -4,7 +4,7 @@
  * ns_model_t wraps a dlopen()ed plugin and its initialised context. All
  * calls check the plugin's return codes and turn failures into NS_ERR_MODEL
  * with a message (ns_model_last_error). Nothing here counts evaluations:
- * counting belongs to the sampler (SPEC.md §5.3).
+ * counting belongs to the sampler (docs/algorithm.md §5.3).
  */
 #ifndef NESSAI_PLUGIN_H
 #define NESSAI_PLUGIN_H
@@ -46,7 +46,7 @@ int ns_model_log_prior(ns_model_t *self, const double *x, size_t n, double *logp
 /* 1 if every coordinate lies within [lower, upper]. */
 int ns_model_in_bounds(const ns_model_t *self, const double *x);
 /* Draw n points: plugin's new_point, else uniform in the bounds, redrawn
- * until the log-prior is finite (SPEC.md §0). */
+ * until the log-prior is finite (docs/algorithm.md §0). */
 int ns_model_new_point(ns_model_t *self, ns_rng_t *rng, size_t n, double *x);
 /* ln q of new_point's distribution; 0 for the default. */
 int ns_model_new_point_log_prob(ns_model_t *self, const double *x, size_t n, double *logq);
