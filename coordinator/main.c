@@ -497,24 +497,20 @@ int main(int argc, char **argv)
     run.cpu0 = ns_cpu_time();
     s_iso_time(run.started, sizeof run.started);
 
-    int status = s_parse(&run);
-    if (status == RUN_ON)
-        status = s_load_model(&run);
-    if (status == RUN_ON)
-        status = s_open_output(&run);
-    if (status == RUN_ON)
-        status = s_open_checkpoint(&run);
-    if (status == RUN_ON)
-        status = s_write_config(&run);
-    if (status == RUN_ON)
-        status = s_start_evaluator(&run);
-    if (status == RUN_ON)
-        status = s_setup_sampler(&run);
-    if (status == RUN_ON)
-        status = s_run(&run);
-    if (status == RUN_ON)
-        status = s_results(&run);
-
+    static int (*const phases[])(s_run_t *) = {
+        s_parse,           /* options, --config, --help, --version */
+        s_load_model,      /* --model, --model-args */
+        s_open_output,     /* log level, signals, seed; output directory, nessai.log */
+        s_open_checkpoint, /* resume state and seed */
+        s_write_config,    /* config.json */
+        s_start_evaluator, /* in-process or the worker farm */
+        s_setup_sampler,   /* sampler, flow proposal, resumed state, checkpoint hook */
+        s_run,             /* sampling */
+        s_results,         /* result.json, result.hdf5, ln Z on stdout */
+    };
+    int status = RUN_ON;
+    for (size_t i = 0; status == RUN_ON && i < sizeof phases / sizeof phases[0]; i++)
+        status = phases[i](&run);
     s_run_free(&run);
     return status;
 }
