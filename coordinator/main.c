@@ -18,21 +18,10 @@
 #include "nessai/plugin.h"
 #include "nessai/rng.h"
 #include "nessai/util.h"
-#include "sampler.h"
-
-#if __has_include("checkpoint.h")
 #include "checkpoint.h"
-#define HAVE_CHECKPOINT 1
-#endif
-
-#if __has_include("farm.h")
 #include "farm.h"
-#define HAVE_FARM 1
-#endif
-#if __has_include("flow_proposal.h")
 #include "flow_proposal.h"
-#define HAVE_FLOW 1
-#endif
+#include "sampler.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -95,15 +84,9 @@ static ns_option_t *s_join_tables(size_t *n_out)
     } parts[] = {
         {s_general_options, sizeof s_general_options / sizeof s_general_options[0]},
         {ns_sampler_options, ns_sampler_options_count},
-#ifdef HAVE_FARM
         {ns_farm_options, ns_farm_options_count},
-#endif
-#ifdef HAVE_FLOW
         {ns_flow_options, ns_flow_options_count},
-#endif
-#ifdef HAVE_CHECKPOINT
         {ns_checkpoint_options, ns_checkpoint_options_count},
-#endif
     };
     size_t total = 0;
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
@@ -240,7 +223,6 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     return rc;
 }
 
-#ifdef HAVE_CHECKPOINT
 static int s_save_sampler(void *state, ns_buf_t *b)
 {
     return ns_sampler_save(state, b);
@@ -256,78 +238,100 @@ static int s_checkpoint_hook(ns_sampler_t *sampler, ns_sampler_event_t event, vo
         return ns_ckpt_ctl_save(ckpt, it, s_save_sampler, sampler);
     return ns_ckpt_ctl_iteration(ckpt, it, s_save_sampler, sampler);
 }
-#endif
 
-int main(int argc, char **argv)
+/* ---------------------------------------------------------------------
+ * The phases of a run, in the order main() calls them. Each returns
+ * RUN_ON to go on to the next phase, or the exit status to stop with;
+ * what they leave in s_run_t is freed by s_run_free() alone.
+ */
+
+enum { RUN_ON = -1 };
+
+typedef struct {
+    int argc;                       /* the command line, for result.json */
+    char **argv;
+    double wall0, cpu0;             /* wall and CPU clocks at the start */
+    char started[32];               /* ISO 8601 time of the start */
+    char err[512];                  /* message of the last failed call */
+    ns_option_t *table;             /* joined option table, owned */
+    ns_config_t *cfg;               /* owned */
+    const char *output;             /* --output, owned by cfg */
+    int seed_given;                 /* --seed given by the user (command line or --config) */
+    ns_model_t *model;              /* owned */
+    ns_ckpt_ctl_t *ckpt;            /* owned */
+    ns_ckpt_loaded_t resume_state;  /* the checkpoint to resume from; payload NULL if none */
+    ns_evaluator_t *ev;             /* owned */
+    ns_sampler_t *sampler;          /* owned */
+    int keep_workers;               /* paused by a signal: workers stay for the resumed run */
+} s_run_t;
+
+/* Options, config file, --help and --version, and the one option every
+ * run needs. */
+static int s_parse(s_run_t *run)
 {
-    double wall0 = ns_now(), cpu0 = ns_cpu_time();
-    char started[32];
-    s_iso_time(started, sizeof started);
-    char err[512] = "";
     size_t n_opts = 0;
-    ns_option_t *table = s_join_tables(&n_opts);
-    ns_config_t *cfg = table ? ns_config_new(table, n_opts) : NULL;
-    if (!cfg) {
+    run->table = s_join_tables(&n_opts);
+    run->cfg = run->table ? ns_config_new(run->table, n_opts) : NULL;
+    if (!run->cfg) {
         fprintf(stderr, "nessai-coordinator: out of memory\n");
-        free(table);
         return EXIT_FAILED;
     }
-    int status = EXIT_USAGE;
-    int keep_workers = 0; /* paused by a signal: leave remote workers for the resumed run */
-    ns_model_t *model = NULL;
-    ns_evaluator_t *ev = NULL;
-    ns_sampler_t *sampler = NULL;
-    char *cfg_path = NULL;
-#ifdef HAVE_CHECKPOINT
-    ns_ckpt_ctl_t *ckpt = NULL;
-    ns_ckpt_loaded_t resume_state = {0};
-#endif
-
-    if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
-        goto out;
+    ns_config_t *cfg = run->cfg;
+    if (ns_config_parse_args(cfg, run->argc, run->argv, run->err, sizeof run->err) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
+        return EXIT_USAGE;
     }
     if (ns_config_bool(cfg, "help")) {
         ns_config_print_help(cfg, stdout, s_usage, s_description);
-        status = EXIT_OK;
-        goto out;
+        return EXIT_OK;
     }
     if (ns_config_bool(cfg, "version")) {
         printf("nessai-coordinator %s\n", NESSAI_FARM_VERSION);
-        status = EXIT_OK;
-        goto out;
+        return EXIT_OK;
     }
     const char *model_path = ns_config_str(cfg, "model");
     if (!model_path || !*model_path) {
         fprintf(stderr, "nessai-coordinator: error: --model is required: give the path of a model "
                         "plugin, e.g. --model build/examples/libgaussian.so (see --help)\n");
-        goto out;
+        return EXIT_USAGE;
     }
-    /* Load the model before anything is logged: a wrong path or argument is
-     * a usage error reported in one line. */
-    if (ns_model_load(model_path, ns_config_str(cfg, "model-args"), &model, err, sizeof err) != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
-        goto out;
+    return RUN_ON;
+}
+
+/* Load the model before anything is logged: a wrong path or argument is
+ * a usage error reported in one line. */
+static int s_load_model(s_run_t *run)
+{
+    if (ns_model_load(ns_config_str(run->cfg, "model"), ns_config_str(run->cfg, "model-args"),
+                      &run->model, run->err, sizeof run->err) != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
+        return EXIT_USAGE;
     }
+    return RUN_ON;
+}
+
+/* Log level, signals and seed, then the output directory and nessai.log,
+ * which opens with the run's header lines. */
+static int s_open_output(s_run_t *run)
+{
+    ns_config_t *cfg = run->cfg;
     ns_log_level_t level;
     ns_log_level_parse(ns_config_str(cfg, "log-level"), &level);
     ns_log_set_level(level);
-    int seed_given = ns_config_user_set(cfg, "seed") && ns_config_is_set(cfg, "seed");
-#ifdef HAVE_CHECKPOINT
+    run->seed_given = ns_config_user_set(cfg, "seed") && ns_config_is_set(cfg, "seed");
     /* From here a signal stops the run: with a checkpoint once sampling has
      * started (exit --checkpoint-exit-code), before that with exit 1. */
     ns_ckpt_signals_install();
-#endif
     if (!ns_config_is_set(cfg, "seed")) {
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)ns_rng_random_seed());
-        ns_config_set(cfg, "seed", seed, err, sizeof err);
+        ns_config_set(cfg, "seed", seed, run->err, sizeof run->err);
     }
-    const char *output = ns_config_str(cfg, "output");
+    const char *output = run->output = ns_config_str(cfg, "output");
     if (ns_mkdir_p(output) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: cannot create the output directory '%s': choose a "
                         "writable --output\n", output);
-        goto out;
+        return EXIT_USAGE;
     }
     char *log_path = s_join_path(output, "nessai.log");
     if (!log_path || ns_log_open_file(log_path) != NS_OK)
@@ -337,146 +341,176 @@ int main(int argc, char **argv)
     ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_FARM_VERSION,
             ns_config_int(cfg, "seed"), output);
 
+    ns_model_t *model = run->model;
     ns_info(NULL, "Model %s: %d parameters, plugin %s", ns_model_name(model), ns_model_dim(model),
             ns_model_path(model));
+    return RUN_ON;
+}
 
-#ifdef HAVE_CHECKPOINT
-    {
-        ns_ckpt_ident_t id = {ns_model_name(model), ns_model_args(model), ns_model_hash(model),
-                              ns_model_dim(model), (uint64_t)ns_config_int(cfg, "seed")};
-        if (!(ckpt = ns_ckpt_ctl_new(cfg, output, &id, seed_given))) {
-            status = EXIT_FAILED;
-            goto out;
-        }
-        int lrc = ns_ckpt_ctl_load(ckpt, &resume_state, err, sizeof err);
-        if (lrc != NS_OK) {
-            fprintf(stderr, "nessai-coordinator: error: %s\n", err);
-            status = ns_ckpt_load_exit_status(lrc);
-            goto out;
-        }
-        if (resume_state.payload && !seed_given) {
-            char seed[32];
-            snprintf(seed, sizeof seed, "%llu", (unsigned long long)resume_state.seed);
-            ns_config_set(cfg, "seed", seed, err, sizeof err);
-            ns_info(NULL, "Continuing with the checkpoint's seed %s", seed);
-        }
+/* The checkpoint of this output directory: read it when resuming, and take
+ * its seed unless the user gave one. */
+static int s_open_checkpoint(s_run_t *run)
+{
+    ns_model_t *model = run->model;
+    ns_ckpt_ident_t id = {ns_model_name(model), ns_model_args(model), ns_model_hash(model),
+                          ns_model_dim(model), (uint64_t)ns_config_int(run->cfg, "seed")};
+    if (!(run->ckpt = ns_ckpt_ctl_new(run->cfg, run->output, &id, run->seed_given)))
+        return EXIT_FAILED;
+    int lrc = ns_ckpt_ctl_load(run->ckpt, &run->resume_state, run->err, sizeof run->err);
+    if (lrc != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
+        return ns_ckpt_load_exit_status(lrc);
     }
-#endif
+    if (run->resume_state.payload && !run->seed_given) {
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)run->resume_state.seed);
+        ns_config_set(run->cfg, "seed", seed, run->err, sizeof run->err);
+        ns_info(NULL, "Continuing with the checkpoint's seed %s", seed);
+    }
+    return RUN_ON;
+}
 
-    cJSON *cj = ns_config_to_json(cfg);
-    cfg_path = s_join_path(output, "config.json");
-    if (!cj || !cfg_path || s_write_json(cfg_path, cj) != NS_OK) {
-        cJSON_Delete(cj);
-        status = EXIT_FAILED;
-        goto out;
-    }
+/* config.json: the effective settings, seed included. */
+static int s_write_config(s_run_t *run)
+{
+    cJSON *cj = ns_config_to_json(run->cfg);
+    char *cfg_path = s_join_path(run->output, "config.json");
+    int rc = cj && cfg_path ? s_write_json(cfg_path, cj) : NS_ERR_NOMEM;
     cJSON_Delete(cj);
+    free(cfg_path);
+    return rc == NS_OK ? RUN_ON : EXIT_FAILED;
+}
 
-    int rc;
-#ifdef HAVE_FARM
-    if (ns_farm_wanted(cfg)) {
-        if ((rc = ns_farm_evaluator_new(cfg, model, argv[0], &ev)) != NS_OK) {
-            status = rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
+/* The likelihood evaluator: the worker farm if one is asked for, else
+ * in-process. */
+static int s_start_evaluator(s_run_t *run)
+{
+    if (ns_farm_wanted(run->cfg)) {
+        int rc = ns_farm_evaluator_new(run->cfg, run->model, run->argv[0], &run->ev);
+        if (rc != NS_OK) {
             fprintf(stderr, "nessai-coordinator: error: could not start the worker farm (%s); see "
                             "the log above\n", ns_strerror(rc));
-            goto out;
+            return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
         }
     }
-#endif
-    if (!ev && !(ev = ns_evaluator_inprocess_new(model, 0))) {
-        status = EXIT_FAILED;
-        goto out;
-    }
-    ns_info(NULL, "Likelihood evaluator: %s", ns_evaluator_kind(ev));
+    if (!run->ev && !(run->ev = ns_evaluator_inprocess_new(run->model, 0)))
+        return EXIT_FAILED;
+    ns_info(NULL, "Likelihood evaluator: %s", ns_evaluator_kind(run->ev));
+    return RUN_ON;
+}
 
-    ns_proposal_factory_fn flow_factory = NULL;
-#ifdef HAVE_FLOW
-    flow_factory = ns_flow_proposal_new;
-#endif
-    if ((rc = ns_sampler_new(cfg, model, ev, flow_factory, output, &sampler)) != NS_OK) {
-        status = rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
+/* The sampler with its flow proposal, its state from the checkpoint when
+ * resuming, and the checkpoint hook. */
+static int s_setup_sampler(s_run_t *run)
+{
+    int rc = ns_sampler_new(run->cfg, run->model, run->ev, ns_flow_proposal_new, run->output,
+                            &run->sampler);
+    if (rc != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: could not set up the sampler (%s); see the log "
                         "above\n", ns_strerror(rc));
-        goto out;
+        return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
     }
-#ifdef HAVE_CHECKPOINT
-    if (resume_state.payload) {
+    if (run->resume_state.payload) {
         ns_buf_t saved;
-        ns_buf_view(&saved, resume_state.payload, resume_state.payload_len);
-        if ((rc = ns_sampler_load(sampler, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
+        ns_buf_view(&saved, run->resume_state.payload, run->resume_state.payload_len);
+        if ((rc = ns_sampler_load(run->sampler, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
             rc = NS_ERR_CORRUPT;
         if (rc != NS_OK) {
             fprintf(stderr, "nessai-coordinator: error: the checkpoint %s does not fit this run "
                             "(%s); resume with the settings of the original run, or use "
-                            "--no-resume\n", ns_ckpt_ctl_path(ckpt), ns_strerror(rc));
-            status = EXIT_USAGE;
-            goto out;
+                            "--no-resume\n", ns_ckpt_ctl_path(run->ckpt), ns_strerror(rc));
+            return EXIT_USAGE;
         }
-        ns_ckpt_loaded_clear(&resume_state);
-        ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(sampler));
+        ns_ckpt_loaded_clear(&run->resume_state);
+        ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(run->sampler));
     }
-    ns_sampler_set_hook(sampler, s_checkpoint_hook, ckpt);
-    if (ns_ckpt_ctl_start(ckpt, ns_now() - wall0) != NS_OK) {
-        status = EXIT_FAILED;
-        goto out;
-    }
-#endif
+    ns_sampler_set_hook(run->sampler, s_checkpoint_hook, run->ckpt);
+    if (ns_ckpt_ctl_start(run->ckpt, ns_now() - run->wall0) != NS_OK)
+        return EXIT_FAILED;
+    return RUN_ON;
+}
 
-    rc = ns_sampler_run(sampler);
-#ifdef HAVE_CHECKPOINT
+/* Sample; a signal pauses the run with a checkpoint. */
+static int s_run(s_run_t *run)
+{
+    int rc = ns_sampler_run(run->sampler);
     if (rc == NS_ERR_INTERRUPTED) {
         /* The run is paused, not over: remote workers must stay to serve
-         * the resumed run, so no end-of-run STOP below. */
-        keep_workers = 1;
-        ns_sampler_note_checkpoint(sampler);
-        status = ns_ckpt_ctl_interrupted(ckpt, (uint64_t)ns_sampler_iteration(sampler),
-                                         s_save_sampler, sampler);
-        goto out;
-    }
-#endif
-    if (rc == NS_ERR_INTERRUPTED) {
-        ns_error(NULL, "Stopped by signal %d before the run finished", ns_interrupt_pending());
-        status = EXIT_FAILED;
-        goto out;
+         * the resumed run, so no end-of-run STOP in s_run_free(). */
+        run->keep_workers = 1;
+        ns_sampler_note_checkpoint(run->sampler);
+        return ns_ckpt_ctl_interrupted(run->ckpt, (uint64_t)ns_sampler_iteration(run->sampler),
+                                       s_save_sampler, run->sampler);
     }
     if (rc != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: the run failed (%s); see %s/nessai.log\n",
-                ns_strerror(rc), output);
-        status = EXIT_FAILED;
-        goto out;
+                ns_strerror(rc), run->output);
+        return EXIT_FAILED;
     }
+    return RUN_ON;
+}
+
+/* Posterior, result.json and result.hdf5, and the evidence on stdout. */
+static int s_results(s_run_t *run)
+{
+    ns_sampler_t *sampler = run->sampler;
+    int rc;
     if ((rc = ns_sampler_compute_posterior(sampler)) != NS_OK ||
-        (rc = s_write_result(output, sampler, model, ev, argc, argv, started, ns_now() - wall0,
-                             ns_cpu_time() - cpu0, ns_config_bool(cfg, "result-hdf5"))) != NS_OK) {
+        (rc = s_write_result(run->output, sampler, run->model, run->ev, run->argc, run->argv,
+                             run->started, ns_now() - run->wall0, ns_cpu_time() - run->cpu0,
+                             ns_config_bool(run->cfg, "result-hdf5"))) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: writing the results failed (%s)\n", ns_strerror(rc));
-        status = EXIT_FAILED;
-        goto out;
+        return EXIT_FAILED;
     }
     double lz = ns_sampler_log_evidence(sampler), lze = ns_sampler_log_evidence_error(sampler);
     printf("ln Z = %.4f +/- %.4f\n", lz, lze);
-    double truth = ns_model_truth(model);
+    double truth = ns_model_truth(run->model);
     if (!isnan(truth))
         printf("truth ln Z = %.5f, difference %+.4f (%+.2f sigma)\n", truth, lz - truth,
                lze > 0 ? (lz - truth) / lze : NAN);
     fflush(stdout);
-    status = EXIT_OK;
-out:
-    ns_sampler_destroy(&sampler);
-    if (ev) {
-        if (!keep_workers)
-            ns_evaluator_shutdown(ev);
-        ns_evaluator_destroy(&ev);
+    return EXIT_OK;
+}
+
+static void s_run_free(s_run_t *run)
+{
+    ns_sampler_destroy(&run->sampler);
+    if (run->ev) {
+        if (!run->keep_workers)
+            ns_evaluator_shutdown(run->ev);
+        ns_evaluator_destroy(&run->ev);
     }
-    ns_model_destroy(&model);
-#ifdef HAVE_CHECKPOINT
+    ns_model_destroy(&run->model);
     /* Last: a second signal during the shutdown above must not kill the
      * process with the signal's own status instead of ours. */
-    ns_ckpt_ctl_destroy(&ckpt);
-    ns_ckpt_loaded_clear(&resume_state);
-#endif
+    ns_ckpt_ctl_destroy(&run->ckpt);
+    ns_ckpt_loaded_clear(&run->resume_state);
     ns_log_close_file();
-    free(cfg_path);
-    ns_config_destroy(&cfg);
-    free(table);
+    ns_config_destroy(&run->cfg);
+    free(run->table);
+}
+
+int main(int argc, char **argv)
+{
+    s_run_t run = {.argc = argc, .argv = argv};
+    run.wall0 = ns_now();
+    run.cpu0 = ns_cpu_time();
+    s_iso_time(run.started, sizeof run.started);
+
+    static int (*const phases[])(s_run_t *) = {
+        s_parse,           /* options, --config, --help, --version */
+        s_load_model,      /* --model, --model-args */
+        s_open_output,     /* log level, signals, seed; output directory, nessai.log */
+        s_open_checkpoint, /* resume state and seed */
+        s_write_config,    /* config.json */
+        s_start_evaluator, /* in-process or the worker farm */
+        s_setup_sampler,   /* sampler, flow proposal, resumed state, checkpoint hook */
+        s_run,             /* sampling */
+        s_results,         /* result.json, result.hdf5, ln Z on stdout */
+    };
+    int status = RUN_ON;
+    for (size_t i = 0; status == RUN_ON && i < sizeof phases / sizeof phases[0]; i++)
+        status = phases[i](&run);
+    s_run_free(&run);
     return status;
 }

@@ -16,10 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#ifndef NESSAI_VERSION
-#define NESSAI_VERSION "0.0.0"
-#endif
-
 static const ns_option_t s_options[] = {
     {"connect", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Coordinator endpoint, as given to its --bind with this host's view of the address "
@@ -111,6 +107,71 @@ static int s_launch(ns_worker_config_t *wc, long slots)
     return worst;
 }
 
+/* The phases of main() return RUN_ON to go on, or the exit status. */
+enum { RUN_ON = -1 };
+
+/* Options, --help and --version, and the log level. */
+static int s_parse(ns_config_t *cfg, int argc, char **argv)
+{
+    char err[512];
+    if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
+        fprintf(stderr, "nessai-worker: %s\n", err);
+        return NS_WORKER_EXIT_USAGE;
+    }
+    if (ns_config_is_set(cfg, "help")) {
+        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT [options]",
+                             "Evaluate likelihoods for a nessai-coordinator farm.");
+        return NS_WORKER_EXIT_OK;
+    }
+    if (ns_config_is_set(cfg, "version")) {
+        printf("nessai-worker %s (farm protocol %u)\n", NESSAI_VERSION, NS_FARM_PROTOCOL_VERSION);
+        return NS_WORKER_EXIT_OK;
+    }
+    ns_log_level_t level;
+    if (ns_log_level_parse(ns_config_str(cfg, "log-level"), &level) == NS_OK)
+        ns_log_set_level(level);
+    return RUN_ON;
+}
+
+/* The worker's settings; its strings stay owned by cfg. */
+static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
+{
+    const char *connect = ns_config_is_set(cfg, "connect") ? ns_config_str(cfg, "connect") : NULL;
+    char probe[512];
+    if (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK) {
+        fprintf(stderr, "nessai-worker: give the coordinator's address with --connect "
+                "tcp://HOST:PORT (see --help)\n");
+        return NS_WORKER_EXIT_USAGE;
+    }
+    memset(wc, 0, sizeof *wc);
+    wc->connect = connect;
+    wc->model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
+    wc->persistent = ns_config_bool(cfg, "persistent");
+    if (ns_config_is_set(cfg, "parent-pid")) {
+        wc->parent_pid = (int)ns_config_int(cfg, "parent-pid");
+        /* Die with the coordinator; check after the prctl in case it is
+         * already gone (we would then have been re-parented). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != wc->parent_pid)
+            return NS_WORKER_EXIT_FAIL;
+    }
+    if (wc->model_override && access(wc->model_override, R_OK) != 0) {
+        fprintf(stderr, "nessai-worker: --model %s: %s\n", wc->model_override, strerror(errno));
+        return NS_WORKER_EXIT_USAGE;
+    }
+    return RUN_ON;
+}
+
+/* One worker in this process, or a launcher of one process per slot. */
+static int s_serve(ns_worker_config_t *wc, long slots)
+{
+    if (slots > 1)
+        return s_launch(wc, slots);
+    if (ns_worker_signals_init() != NS_OK)
+        return NS_WORKER_EXIT_FAIL;
+    return ns_worker_run(wc);
+}
+
 int main(int argc, char **argv)
 {
     ns_log_set_label("nessai-worker");
@@ -119,64 +180,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "nessai-worker: out of memory\n");
         return NS_WORKER_EXIT_FAIL;
     }
-    char err[512];
-    if (ns_config_parse_args(cfg, argc, argv, err, sizeof err) != NS_OK) {
-        fprintf(stderr, "nessai-worker: %s\n", err);
-        ns_config_destroy(&cfg);
-        return NS_WORKER_EXIT_USAGE;
-    }
-    if (ns_config_is_set(cfg, "help")) {
-        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT [options]",
-                             "Evaluate likelihoods for a nessai-coordinator farm.");
-        ns_config_destroy(&cfg);
-        return NS_WORKER_EXIT_OK;
-    }
-    if (ns_config_is_set(cfg, "version")) {
-        printf("nessai-worker %s (farm protocol %u)\n", NESSAI_VERSION, NS_FARM_PROTOCOL_VERSION);
-        ns_config_destroy(&cfg);
-        return NS_WORKER_EXIT_OK;
-    }
-    ns_log_level_t level;
-    if (ns_log_level_parse(ns_config_str(cfg, "log-level"), &level) == NS_OK)
-        ns_log_set_level(level);
-    const char *connect = ns_config_is_set(cfg, "connect") ? ns_config_str(cfg, "connect") : NULL;
-    char probe[512];
-    if (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK) {
-        fprintf(stderr, "nessai-worker: give the coordinator's address with --connect "
-                "tcp://HOST:PORT (see --help)\n");
-        ns_config_destroy(&cfg);
-        return NS_WORKER_EXIT_USAGE;
-    }
     ns_worker_config_t wc;
-    memset(&wc, 0, sizeof wc);
-    wc.connect = connect;
-    wc.model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
-    wc.persistent = ns_config_bool(cfg, "persistent");
-    if (ns_config_is_set(cfg, "parent-pid")) {
-        wc.parent_pid = (int)ns_config_int(cfg, "parent-pid");
-        /* Die with the coordinator; check after the prctl in case it is
-         * already gone (we would then have been re-parented). */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != wc.parent_pid) {
-            ns_config_destroy(&cfg);
-            return NS_WORKER_EXIT_FAIL;
-        }
-    }
-    if (wc.model_override && access(wc.model_override, R_OK) != 0) {
-        fprintf(stderr, "nessai-worker: --model %s: %s\n", wc.model_override, strerror(errno));
-        ns_config_destroy(&cfg);
-        return NS_WORKER_EXIT_USAGE;
-    }
-    long slots = ns_config_int(cfg, "slots");
-    int code;
-    if (slots > 1)
-        code = s_launch(&wc, slots);
-    else {
-        if (ns_worker_signals_init() != NS_OK)
-            code = NS_WORKER_EXIT_FAIL;
-        else
-            code = ns_worker_run(&wc);
-    }
+    int code = s_parse(cfg, argc, argv);
+    if (code == RUN_ON)
+        code = s_configure(cfg, &wc);
+    if (code == RUN_ON)
+        code = s_serve(&wc, ns_config_int(cfg, "slots"));
     ns_config_destroy(&cfg);
     return code;
 }

@@ -1,5 +1,8 @@
-/* error.c - messages for ns_err_t. */
+/* error.c - messages for ns_err_t, and the err buffers of failing calls. */
 #include "nessai/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 static const char *const s_messages[NS_ERR__COUNT] = {
     [NS_OK] = "success",
@@ -22,4 +25,14 @@ const char *ns_strerror(int err)
     if (err < 0 || err >= NS_ERR__COUNT || !s_messages[err])
         return "unknown error";
     return s_messages[err];
+}
+
+void ns_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -6,7 +6,6 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,16 +25,6 @@ struct ns_config {
     size_t n;
     s_value_t *values;          /* one per table entry */
 };
-
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Index of an option by name; '_' and '-' are the same. -1 if unknown. */
 static long s_find(const ns_config_t *self, const char *name, size_t len)
@@ -115,14 +104,14 @@ static int s_assign(ns_config_t *self, size_t k, const char *text, int source,
         if (ns_parse_long(text, &v.i) != NS_OK) {
             /* accept 1e3-style integers */
             if (ns_parse_double(text, &dv) != NS_OK || dv != floor(dv) || fabs(dv) > 9e15) {
-                s_err(err, errlen, "--%s expects a whole number%s%s, got '%s'", o->name,
-                      bounds[0] ? " " : "", bounds, text);
+                ns_errf(err, errlen, "--%s expects a whole number%s%s, got '%s'", o->name,
+                        bounds[0] ? " " : "", bounds, text);
                 return NS_ERR_INVAL;
             }
             v.i = (long)dv;
         }
         if ((!isnan(o->min) && (double)v.i < o->min) || (!isnan(o->max) && (double)v.i > o->max)) {
-            s_err(err, errlen, "--%s must be %s, got %ld", o->name, bounds, v.i);
+            ns_errf(err, errlen, "--%s must be %s, got %ld", o->name, bounds, v.i);
             return NS_ERR_INVAL;
         }
         v.d = (double)v.i;
@@ -130,32 +119,32 @@ static int s_assign(ns_config_t *self, size_t k, const char *text, int source,
     }
     case NS_OPT_DOUBLE:
         if (ns_parse_double(text, &v.d) != NS_OK || isnan(v.d)) {
-            s_err(err, errlen, "--%s expects a number%s%s, got '%s'", o->name,
-                  bounds[0] ? " " : "", bounds, text);
+            ns_errf(err, errlen, "--%s expects a number%s%s, got '%s'", o->name,
+                    bounds[0] ? " " : "", bounds, text);
             return NS_ERR_INVAL;
         }
         if (isinf(v.d) && !(o->flags & NS_OPT_ALLOW_INF)) {
-            s_err(err, errlen, "--%s must be finite, got '%s'", o->name, text);
+            ns_errf(err, errlen, "--%s must be finite, got '%s'", o->name, text);
             return NS_ERR_INVAL;
         }
         if (!isinf(v.d) && ((!isnan(o->min) && v.d < o->min) || (!isnan(o->max) && v.d > o->max))) {
-            s_err(err, errlen, "--%s must be %s, got %s", o->name, bounds, text);
+            ns_errf(err, errlen, "--%s must be %s, got %s", o->name, bounds, text);
             return NS_ERR_INVAL;
         }
         if (isinf(v.d) && v.d < 0 && !isnan(o->min)) {
-            s_err(err, errlen, "--%s must be %s, got %s", o->name, bounds, text);
+            ns_errf(err, errlen, "--%s must be %s, got %s", o->name, bounds, text);
             return NS_ERR_INVAL;
         }
         break;
     case NS_OPT_BOOL:
         if (s_parse_bool(text, &v.i) != NS_OK) {
-            s_err(err, errlen, "--%s expects true or false, got '%s'", o->name, text);
+            ns_errf(err, errlen, "--%s expects true or false, got '%s'", o->name, text);
             return NS_ERR_INVAL;
         }
         break;
     case NS_OPT_CHOICE:
         if (!s_in_choices(o->choices, text)) {
-            s_err(err, errlen, "--%s must be one of %s, got '%s'", o->name, o->choices, text);
+            ns_errf(err, errlen, "--%s must be one of %s, got '%s'", o->name, o->choices, text);
             return NS_ERR_INVAL;
         }
         break;
@@ -212,7 +201,7 @@ int ns_config_set(ns_config_t *self, const char *name, const char *value, char *
 {
     long k = s_find(self, name, strlen(name));
     if (k < 0) {
-        s_err(err, errlen, "unknown option '%s'", name);
+        ns_errf(err, errlen, "unknown option '%s'", name);
         return NS_ERR_INVAL;
     }
     return s_assign(self, (size_t)k, value, S_CLI, err, errlen);
@@ -232,7 +221,7 @@ int ns_config_load_file(ns_config_t *self, const char *path, char *err, size_t e
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        s_err(err, errlen, "cannot read config file '%s': check the --config path", path);
+        ns_errf(err, errlen, "cannot read config file '%s': check the --config path", path);
         return NS_ERR_INVAL;
     }
     char line[4096];
@@ -246,7 +235,7 @@ int ns_config_load_file(ns_config_t *self, const char *path, char *err, size_t e
         if (!eq)
             eq = strchr(s, ':');
         if (!eq) {
-            s_err(err, errlen, "%s:%d: expected 'name = value', got '%s'", path, lineno, s);
+            ns_errf(err, errlen, "%s:%d: expected 'name = value', got '%s'", path, lineno, s);
             rc = NS_ERR_INVAL;
             break;
         }
@@ -259,18 +248,18 @@ int ns_config_load_file(ns_config_t *self, const char *path, char *err, size_t e
         }
         long k = s_find(self, key, strlen(key));
         if (k < 0) {
-            s_err(err, errlen, "%s:%d: unknown setting '%s' (see --help for the names)", path, lineno, key);
+            ns_errf(err, errlen, "%s:%d: unknown setting '%s' (see --help for the names)", path, lineno, key);
             rc = NS_ERR_INVAL;
             break;
         }
         if (self->table[k].flags & NS_OPT_CLI_ONLY || self->table[k].type == NS_OPT_FLAG) {
-            s_err(err, errlen, "%s:%d: '%s' can only be given on the command line", path, lineno, key);
+            ns_errf(err, errlen, "%s:%d: '%s' can only be given on the command line", path, lineno, key);
             rc = NS_ERR_INVAL;
             break;
         }
         char sub[256];
         if (s_assign(self, (size_t)k, val, S_FILE, sub, sizeof sub) != NS_OK) {
-            s_err(err, errlen, "%s:%d: %s", path, lineno, sub);
+            ns_errf(err, errlen, "%s:%d: %s", path, lineno, sub);
             rc = NS_ERR_INVAL;
             break;
         }
@@ -287,7 +276,7 @@ int ns_config_parse_args(ns_config_t *self, int argc, char **argv, char *err, si
         const char *path = NULL;
         if (strcmp(a, "--config") == 0) {
             if (i + 1 >= argc) {
-                s_err(err, errlen, "--config needs a file path");
+                ns_errf(err, errlen, "--config needs a file path");
                 return NS_ERR_INVAL;
             }
             path = argv[++i];
@@ -306,7 +295,7 @@ int ns_config_parse_args(ns_config_t *self, int argc, char **argv, char *err, si
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
-            s_err(err, errlen, "unexpected argument '%s': options start with -- (see --help)", a);
+            ns_errf(err, errlen, "unexpected argument '%s': options start with -- (see --help)", a);
             return NS_ERR_INVAL;
         }
         const char *name = a + 2;
@@ -326,20 +315,20 @@ int ns_config_parse_args(ns_config_t *self, int argc, char **argv, char *err, si
             negated = 1;
         }
         if (k < 0) {
-            s_err(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
+            ns_errf(err, errlen, "unknown option '--%.*s' (see --help)", (int)len, name);
             return NS_ERR_INVAL;
         }
         const ns_option_t *o = &self->table[k];
         const char *val = NULL;
         if (negated) {
             if (eq) {
-                s_err(err, errlen, "--no-%s takes no value", o->name);
+                ns_errf(err, errlen, "--no-%s takes no value", o->name);
                 return NS_ERR_INVAL;
             }
             val = "false";
         } else if (o->type == NS_OPT_FLAG) {
             if (eq) {
-                s_err(err, errlen, "--%s takes no value", o->name);
+                ns_errf(err, errlen, "--%s takes no value", o->name);
                 return NS_ERR_INVAL;
             }
             val = "1";
@@ -354,7 +343,7 @@ int ns_config_parse_args(ns_config_t *self, int argc, char **argv, char *err, si
                 val = "true";
         } else {
             if (i + 1 >= argc) {
-                s_err(err, errlen, "--%s needs a value", o->name);
+                ns_errf(err, errlen, "--%s needs a value", o->name);
                 return NS_ERR_INVAL;
             }
             val = argv[++i];

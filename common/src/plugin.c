@@ -6,7 +6,6 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +31,6 @@ struct ns_model {
     const char *(*last_error)(void *);
     char error[512];                   /* last failure message */
 };
-
-static void s_set_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int s_hash_file(const char *path, char out[41])
 {
@@ -71,29 +60,29 @@ static int s_hash_file(const char *path, char out[41])
 static int s_validate_info(const nessai_model_info_t *info, char *err, size_t errlen)
 {
     if (info->dim < 2) {
-        s_set_error(err, errlen, "model declares dimension %d; nessai needs at least 2 parameters",
-                    info->dim);
+        ns_errf(err, errlen, "model declares dimension %d; nessai needs at least 2 parameters",
+                info->dim);
         return NS_ERR_MODEL;
     }
     if (!info->names || !info->lower || !info->upper) {
-        s_set_error(err, errlen, "model init left names or bounds unset");
+        ns_errf(err, errlen, "model init left names or bounds unset");
         return NS_ERR_MODEL;
     }
     for (int i = 0; i < info->dim; i++) {
         if (!info->names[i] || !info->names[i][0]) {
-            s_set_error(err, errlen, "model parameter %d has no name", i);
+            ns_errf(err, errlen, "model parameter %d has no name", i);
             return NS_ERR_MODEL;
         }
         for (int j = 0; j < i; j++)
             if (strcmp(info->names[i], info->names[j]) == 0) {
-                s_set_error(err, errlen, "model parameter name '%s' is used twice", info->names[i]);
+                ns_errf(err, errlen, "model parameter name '%s' is used twice", info->names[i]);
                 return NS_ERR_MODEL;
             }
         if (!isfinite(info->lower[i]) || !isfinite(info->upper[i]) ||
             !(info->upper[i] > info->lower[i])) {
-            s_set_error(err, errlen,
-                        "model parameter '%s' has bounds [%g, %g]; they must be finite with upper > lower",
-                        info->names[i], info->lower[i], info->upper[i]);
+            ns_errf(err, errlen,
+                    "model parameter '%s' has bounds [%g, %g]; they must be finite with upper > lower",
+                    info->names[i], info->lower[i], info->upper[i]);
             return NS_ERR_MODEL;
         }
     }
@@ -104,12 +93,12 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
 {
     *out = NULL;
     if (!path || !*path) {
-        s_set_error(err, errlen, "no model given: pass --model PATH to a model plugin (lib<name>.so)");
+        ns_errf(err, errlen, "no model given: pass --model PATH to a model plugin (lib<name>.so)");
         return NS_ERR_INVAL;
     }
     char real[PATH_MAX];
     if (!realpath(path, real)) {
-        s_set_error(err, errlen, "model plugin '%s' not found: check the --model path", path);
+        ns_errf(err, errlen, "model plugin '%s' not found: check the --model path", path);
         return NS_ERR_INVAL;
     }
     ns_model_t *self = calloc(1, sizeof *self);
@@ -122,20 +111,20 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
         return NS_ERR_NOMEM;
     }
     if (s_hash_file(real, self->hash) != NS_OK) {
-        s_set_error(err, errlen, "cannot read model plugin '%s'", real);
+        ns_errf(err, errlen, "cannot read model plugin '%s'", real);
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
     self->dl = dlopen(real, RTLD_NOW | RTLD_LOCAL);
     if (!self->dl) {
-        s_set_error(err, errlen, "cannot load model plugin '%s': %s", real, dlerror());
+        ns_errf(err, errlen, "cannot load model plugin '%s': %s", real, dlerror());
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
     void *sym = dlsym(self->dl, NESSAI_MODEL_ENTRY_SYMBOL);
     if (!sym) {
-        s_set_error(err, errlen, "'%s' is not a nessai model plugin: it does not export %s()",
-                    real, NESSAI_MODEL_ENTRY_SYMBOL);
+        ns_errf(err, errlen, "'%s' is not a nessai model plugin: it does not export %s()",
+                real, NESSAI_MODEL_ENTRY_SYMBOL);
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
@@ -143,18 +132,18 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     memcpy(&entry, &sym, sizeof entry);
     const nessai_model_t *desc = entry();
     if (!desc) {
-        s_set_error(err, errlen, "model plugin '%s' returned no description", real);
+        ns_errf(err, errlen, "model plugin '%s' returned no description", real);
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
     if (desc->abi_version != NESSAI_MODEL_ABI_VERSION) {
-        s_set_error(err, errlen, "model plugin '%s' was built for ABI version %u, this program uses %u: rebuild it against this nessai/model.h",
-                    real, desc->abi_version, NESSAI_MODEL_ABI_VERSION);
+        ns_errf(err, errlen, "model plugin '%s' was built for ABI version %u, this program uses %u: rebuild it against this nessai/model.h",
+                real, desc->abi_version, NESSAI_MODEL_ABI_VERSION);
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
     if (!S_HAS(desc, log_likelihood) || !desc->name || !desc->init || !desc->log_likelihood) {
-        s_set_error(err, errlen, "model plugin '%s' lacks a name, init() or log_likelihood()", real);
+        ns_errf(err, errlen, "model plugin '%s' lacks a name, init() or log_likelihood()", real);
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
@@ -168,8 +157,8 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     if (S_HAS(desc, last_error))
         self->last_error = desc->last_error;
     if ((self->new_point == NULL) != (self->new_point_log_prob == NULL)) {
-        s_set_error(err, errlen, "model '%s' defines only one of new_point and new_point_log_prob: define both or neither",
-                    desc->name);
+        ns_errf(err, errlen, "model '%s' defines only one of new_point and new_point_log_prob: define both or neither",
+                desc->name);
         self->desc = NULL;
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
@@ -179,8 +168,8 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     char perr[512] = "";
     int rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
     if (rc != 0) {
-        s_set_error(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
-                    self->args, perr[0] ? perr : "no reason given");
+        ns_errf(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
+                self->args, perr[0] ? perr : "no reason given");
         self->ctx = NULL;
         self->desc = NULL;
         ns_model_destroy(&self);

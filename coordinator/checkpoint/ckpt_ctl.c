@@ -111,7 +111,7 @@ static int s_lock(ns_ckpt_ctl_t *self, char *err, size_t errlen)
     size_t n = strlen(self->path) + 6;
     char *lock = malloc(n);
     if (!lock) {
-        ns_ckpt__err(err, errlen, "out of memory");
+        ns_errf(err, errlen, "out of memory");
         return NS_ERR_NOMEM;
     }
     snprintf(lock, n, "%s.lock", self->path);
@@ -130,10 +130,10 @@ static int s_lock(ns_ckpt_ctl_t *self, char *err, size_t errlen)
             ssize_t got = pread(fd, pid, sizeof pid - 1, 0);
             pid[got > 0 ? got : 0] = '\0';
             pid[strcspn(pid, "\n")] = '\0';
-            ns_ckpt__err(err, errlen,
-                         "another nessai-coordinator (pid %s) is using the checkpoint %s; "
-                         "wait for it to end, or give this run another --output",
-                         pid[0] ? pid : "?", self->path);
+            ns_errf(err, errlen,
+                    "another nessai-coordinator (pid %s) is using the checkpoint %s; "
+                    "wait for it to end, or give this run another --output",
+                    pid[0] ? pid : "?", self->path);
             close(fd);
             free(lock);
             return NS_ERR_STATE;

@@ -78,7 +78,7 @@ int ns_ckpt_write(const char *path, const ns_ckpt_ident_t *id, uint64_t iteratio
                   const void *payload, size_t len, char *err, size_t errlen)
 {
     if (!path || !*path || (len > 0 && !payload)) {
-        ns_ckpt__err(err, errlen, "no checkpoint path or payload");
+        ns_errf(err, errlen, "no checkpoint path or payload");
         return NS_ERR_INVAL;
     }
     ns_buf_t head;
@@ -86,14 +86,14 @@ int ns_ckpt_write(const char *path, const ns_ckpt_ident_t *id, uint64_t iteratio
     int rv = ns_ckpt__encode_header(id, iteration, len, ns_crc32(payload, len), &head);
     if (rv != NS_OK) {
         ns_buf_free(&head);
-        ns_ckpt__err(err, errlen, "cannot encode the checkpoint header: %s", ns_strerror(rv));
+        ns_errf(err, errlen, "cannot encode the checkpoint header: %s", ns_strerror(rv));
         return rv;
     }
     char *tmp = s_with_suffix(path, ".temp");
     char *old = s_with_suffix(path, ".old");
     if (!tmp || !old) {
         rv = NS_ERR_NOMEM;
-        ns_ckpt__err(err, errlen, "out of memory");
+        ns_errf(err, errlen, "out of memory");
         goto done;
     }
 
@@ -137,7 +137,7 @@ int ns_ckpt_write(const char *path, const ns_ckpt_ident_t *id, uint64_t iteratio
 
 io_error:
     rv = NS_ERR_IO;
-    ns_ckpt__err(err, errlen, "cannot %s %s: %s", step, tmp ? tmp : path, strerror(errno));
+    ns_errf(err, errlen, "cannot %s %s: %s", step, tmp ? tmp : path, strerror(errno));
     if (tmp)
         unlink(tmp);
 done:
@@ -152,12 +152,12 @@ int ns_ckpt_read(const char *path, ns_ckpt_loaded_t *out, char *err, size_t errl
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        ns_ckpt__err(err, errlen, "cannot open: %s", strerror(errno));
+        ns_errf(err, errlen, "cannot open: %s", strerror(errno));
         return NS_ERR_IO;
     }
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ns_ckpt__err(err, errlen, "not a regular file");
+        ns_errf(err, errlen, "not a regular file");
         close(fd);
         return NS_ERR_IO;
     }
@@ -165,7 +165,7 @@ int ns_ckpt_read(const char *path, ns_ckpt_loaded_t *out, char *err, size_t errl
     uint8_t *data = malloc(size ? size : 1);
     if (!data) {
         close(fd);
-        ns_ckpt__err(err, errlen, "out of memory for %zu bytes", size);
+        ns_errf(err, errlen, "out of memory for %zu bytes", size);
         return NS_ERR_NOMEM;
     }
     size_t got = 0;
@@ -174,7 +174,7 @@ int ns_ckpt_read(const char *path, ns_ckpt_loaded_t *out, char *err, size_t errl
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            ns_ckpt__err(err, errlen, "read failed: %s", strerror(errno));
+            ns_errf(err, errlen, "read failed: %s", strerror(errno));
             free(data);
             close(fd);
             return NS_ERR_IO;
@@ -201,7 +201,7 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
     memset(out, 0, sizeof *out);
     char *old = s_with_suffix(path, ".old");
     if (!old) {
-        ns_ckpt__err(err, errlen, "out of memory");
+        ns_errf(err, errlen, "out of memory");
         return NS_ERR_NOMEM;
     }
     char why_main[256] = "missing", why_old[256] = "missing";
@@ -215,7 +215,7 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
         if (rv == NS_OK)
             goto check;
         if (rv == NS_ERR_NOMEM) {
-            ns_ckpt__err(err, errlen, "%s: %s", path, why_main);
+            ns_errf(err, errlen, "%s: %s", path, why_main);
             goto fail;
         }
     }
@@ -228,14 +228,14 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
             goto check;
         }
         if (rv == NS_ERR_NOMEM) {
-            ns_ckpt__err(err, errlen, "%s: %s", old, why_old);
+            ns_errf(err, errlen, "%s: %s", old, why_old);
             goto fail;
         }
     }
     rv = NS_ERR_CORRUPT;
-    ns_ckpt__err(err, errlen,
-                 "no usable checkpoint: %s: %s; %s: %s. Move them away to start afresh, "
-                 "or use --no-resume", path, why_main, old, why_old);
+    ns_errf(err, errlen,
+            "no usable checkpoint: %s: %s; %s: %s. Move them away to start afresh, "
+            "or use --no-resume", path, why_main, old, why_old);
     goto fail;
 
 check: {
@@ -243,8 +243,8 @@ check: {
         rv = ns_ckpt_ident_check(out, id, check_seed, why, sizeof why);
         if (rv == NS_OK)
             goto done;
-        ns_ckpt__err(err, errlen, "refusing to resume from %s: %s",
-                     out->from_old ? old : path, why);
+        ns_errf(err, errlen, "refusing to resume from %s: %s",
+                out->from_old ? old : path, why);
     }
 fail:
     ns_ckpt_loaded_clear(out);

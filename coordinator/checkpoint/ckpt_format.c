@@ -16,7 +16,6 @@
 
 #include "nessai/error.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,16 +23,6 @@
 
 #define S_PREFIX_LEN 16u          /* magic, version, header length */
 #define S_MAX_HEADER (1u << 20)   /* far above any real header; bounds garbage */
-
-void ns_ckpt__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t s_get_u32le(const uint8_t *p)
 {
@@ -132,30 +121,30 @@ int ns_ckpt_decode(const void *data, size_t len, ns_ckpt_loaded_t *out,
     memset(out, 0, sizeof *out);
     size_t m = len < 8 ? len : 8;
     if (len == 0 || memcmp(p, NS_CKPT_MAGIC, m) != 0) {
-        ns_ckpt__err(err, errlen, "not a nessai checkpoint (no %s signature)", NS_CKPT_MAGIC);
+        ns_errf(err, errlen, "not a nessai checkpoint (no %s signature)", NS_CKPT_MAGIC);
         return NS_ERR_CORRUPT;
     }
     if (len < S_PREFIX_LEN) {
-        ns_ckpt__err(err, errlen, "truncated: %zu bytes, shorter than the header", len);
+        ns_errf(err, errlen, "truncated: %zu bytes, shorter than the header", len);
         return NS_ERR_CORRUPT;
     }
     out->version = s_get_u32le(p + 8);
     if (out->version != NS_CKPT_FORMAT_VERSION) {
-        ns_ckpt__err(err, errlen, "format version %u is not supported (this build reads %u)",
-              out->version, NS_CKPT_FORMAT_VERSION);
+        ns_errf(err, errlen, "format version %u is not supported (this build reads %u)",
+                out->version, NS_CKPT_FORMAT_VERSION);
         return NS_ERR_CORRUPT;
     }
     uint32_t hlen = s_get_u32le(p + 12);
     if (hlen < S_PREFIX_LEN + 4 || hlen > S_MAX_HEADER) {
-        ns_ckpt__err(err, errlen, "corrupt header (header length %u)", hlen);
+        ns_errf(err, errlen, "corrupt header (header length %u)", hlen);
         return NS_ERR_CORRUPT;
     }
     if (hlen > len) {
-        ns_ckpt__err(err, errlen, "truncated: %zu bytes, header needs %u", len, hlen);
+        ns_errf(err, errlen, "truncated: %zu bytes, header needs %u", len, hlen);
         return NS_ERR_CORRUPT;
     }
     if (ns_crc32(p, hlen - 4) != s_get_u32le(p + hlen - 4)) {
-        ns_ckpt__err(err, errlen, "corrupt header (checksum mismatch)");
+        ns_errf(err, errlen, "corrupt header (checksum mismatch)");
         return NS_ERR_CORRUPT;
     }
     uint64_t plen;
@@ -163,30 +152,30 @@ int ns_ckpt_decode(const void *data, size_t len, ns_ckpt_loaded_t *out,
     int rv = s_parse_fields(p + S_PREFIX_LEN, hlen - 4 - S_PREFIX_LEN, out, &plen, &pcrc);
     if (rv != NS_OK) {
         ns_ckpt_loaded_clear(out);
-        ns_ckpt__err(err, errlen, rv == NS_ERR_NOMEM ? "out of memory reading the header"
-                                              : "corrupt header (malformed fields)");
+        ns_errf(err, errlen, rv == NS_ERR_NOMEM ? "out of memory reading the header"
+                                                : "corrupt header (malformed fields)");
         return rv;
     }
     size_t have = len - hlen;
     if (plen != have) {
         ns_ckpt_loaded_clear(out);
         if (plen > have)
-            ns_ckpt__err(err, errlen, "truncated: payload has %zu of %llu bytes", have,
-                  (unsigned long long)plen);
+            ns_errf(err, errlen, "truncated: payload has %zu of %llu bytes", have,
+                    (unsigned long long)plen);
         else
-            ns_ckpt__err(err, errlen, "%zu unexpected bytes after the payload",
-                  have - (size_t)plen);
+            ns_errf(err, errlen, "%zu unexpected bytes after the payload",
+                    have - (size_t)plen);
         return NS_ERR_CORRUPT;
     }
     if (ns_crc32(p + hlen, have) != pcrc) {
         ns_ckpt_loaded_clear(out);
-        ns_ckpt__err(err, errlen, "corrupt payload (checksum mismatch)");
+        ns_errf(err, errlen, "corrupt payload (checksum mismatch)");
         return NS_ERR_CORRUPT;
     }
     out->payload = malloc(have ? have : 1);
     if (!out->payload) {
         ns_ckpt_loaded_clear(out);
-        ns_ckpt__err(err, errlen, "out of memory for a %zu-byte checkpoint", have);
+        ns_errf(err, errlen, "out of memory for a %zu-byte checkpoint", have);
         return NS_ERR_NOMEM;
     }
     memcpy(out->payload, p + hlen, have);
@@ -199,31 +188,31 @@ int ns_ckpt_ident_check(const ns_ckpt_loaded_t *got, const ns_ckpt_ident_t *id,
 {
     const char *args = id->model_args ? id->model_args : "";
     if (strcmp(got->model_name, id->model_name) != 0 || got->dim != id->dim) {
-        ns_ckpt__err(err, errlen,
-              "it belongs to model '%s' (dim %d), this run is model '%s' (dim %d); "
-              "use another --output or --no-resume",
-              got->model_name, got->dim, id->model_name, id->dim);
+        ns_errf(err, errlen,
+                "it belongs to model '%s' (dim %d), this run is model '%s' (dim %d); "
+                "use another --output or --no-resume",
+                got->model_name, got->dim, id->model_name, id->dim);
         return NS_ERR_REFUSED;
     }
     if (strcmp(got->model_args, args) != 0) {
-        ns_ckpt__err(err, errlen,
-              "it was made with --model-args '%s', this run has '%s'; "
-              "use the same arguments, another --output or --no-resume",
-              got->model_args, args);
+        ns_errf(err, errlen,
+                "it was made with --model-args '%s', this run has '%s'; "
+                "use the same arguments, another --output or --no-resume",
+                got->model_args, args);
         return NS_ERR_REFUSED;
     }
     if (strcmp(got->plugin_hash, id->plugin_hash) != 0) {
-        ns_ckpt__err(err, errlen,
-              "it was made by another build of model '%s' (plugin sha1 %.12s, now %.12s); "
-              "resume with the same plugin file, or use --no-resume",
-              got->model_name, got->plugin_hash, id->plugin_hash);
+        ns_errf(err, errlen,
+                "it was made by another build of model '%s' (plugin sha1 %.12s, now %.12s); "
+                "resume with the same plugin file, or use --no-resume",
+                got->model_name, got->plugin_hash, id->plugin_hash);
         return NS_ERR_REFUSED;
     }
     if (check_seed && got->seed != id->seed) {
-        ns_ckpt__err(err, errlen,
-              "it was made with --seed %llu, this run asks for --seed %llu; "
-              "drop --seed to continue it, or use --no-resume",
-              (unsigned long long)got->seed, (unsigned long long)id->seed);
+        ns_errf(err, errlen,
+                "it was made with --seed %llu, this run asks for --seed %llu; "
+                "drop --seed to continue it, or use --no-resume",
+                (unsigned long long)got->seed, (unsigned long long)id->seed);
         return NS_ERR_REFUSED;
     }
     return NS_OK;

@@ -11,8 +11,4 @@
 int ns_ckpt__encode_header(const ns_ckpt_ident_t *id, uint64_t iteration,
                            size_t len, uint32_t crc, ns_buf_t *out);
 
-/* snprintf into err when err is non-NULL. */
-void ns_ckpt__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 #endif

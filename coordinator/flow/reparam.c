@@ -4,7 +4,6 @@
 #include "nessai/error.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,16 +50,6 @@ const char *ns_rp_kind_name(ns_rp_kind_t kind)
     return kind < NS_RP__COUNT ? n[kind] : "?";
 }
 
-static void s_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int s_is_inv(ns_rp_kind_t k) { return k == NS_RP_INVERSION || k == NS_RP_INVERSION_DUP; }
 
 void ns_reparam_reset(ns_reparam_t *self)
@@ -83,20 +72,20 @@ ns_reparam_t *ns_reparam_new(size_t d, const char *const *names, const double *l
 {
     ns_rp_kind_t fb = NS_RP_ZSCORE;
     if (fallback && ns_rp_kind_parse(fallback, &fb) != NS_OK) {
-        s_err(err, errlen, "unknown fallback reparameterisation '%s'", fallback);
+        ns_errf(err, errlen, "unknown fallback reparameterisation '%s'", fallback);
         return NULL;
     }
     ns_reparam_t *self = calloc(1, sizeof *self);
     if (!self || !(self->p = calloc(d, sizeof *self->p))) {
         free(self);
-        s_err(err, errlen, "out of memory");
+        ns_errf(err, errlen, "out of memory");
         return NULL;
     }
     self->d = d;
     int *given = calloc(d, sizeof(int));
     char *s = spec ? strdup(spec) : NULL;
     if (!given || (spec && !s)) {
-        s_err(err, errlen, "out of memory");
+        ns_errf(err, errlen, "out of memory");
         goto fail;
     }
     for (size_t j = 0; j < d; j++) {
@@ -110,8 +99,8 @@ ns_reparam_t *ns_reparam_new(size_t d, const char *const *names, const double *l
             tok++;
         char *colon = strchr(tok, ':');
         if (!colon) {
-            s_err(err, errlen, "reparameterisation '%s' is not name:kind "
-                  "(e.g. --reparameterisations \"x:zscore,y:inversion\")", tok);
+            ns_errf(err, errlen, "reparameterisation '%s' is not name:kind "
+                    "(e.g. --reparameterisations \"x:zscore,y:inversion\")", tok);
             goto fail;
         }
         *colon = '\0';
@@ -126,17 +115,17 @@ ns_reparam_t *ns_reparam_new(size_t d, const char *const *names, const double *l
         while (j < d && strcmp(names[j], tok) != 0)
             j++;
         if (j == d) {
-            s_err(err, errlen, "reparameterisation for unknown parameter '%s'", tok);
+            ns_errf(err, errlen, "reparameterisation for unknown parameter '%s'", tok);
             goto fail;
         }
         if (given[j]) {
-            s_err(err, errlen, "parameter '%s' has two reparameterisations", tok);
+            ns_errf(err, errlen, "parameter '%s' has two reparameterisations", tok);
             goto fail;
         }
         if (ns_rp_kind_parse(kname, &self->p[j].kind) != NS_OK) {
-            s_err(err, errlen, "unknown reparameterisation '%s' for '%s' (use zscore, "
-                  "rescaletobounds, offset, logit, inversion, inversion-duplicate or none)",
-                  kname, tok);
+            ns_errf(err, errlen, "unknown reparameterisation '%s' for '%s' (use zscore, "
+                    "rescaletobounds, offset, logit, inversion, inversion-duplicate or none)",
+                    kname, tok);
             goto fail;
         }
         given[j] = 1;
@@ -551,9 +540,9 @@ int ns_reparam_verify(ns_reparam_t *self, const double *x, size_t n, ns_rng_t *r
                     double scale = fmax(1.0, fabs(self->p[j].phi - self->p[j].plo));
                     double r = fabs(a - b) / scale;
                     if (!(r <= 1e-9)) {
-                        s_err(err, errlen, "reparameterisation of parameter %zu (%s, edge "
-                              "%s) does not round-trip: %.17g -> %.17g", j,
-                              ns_rp_kind_name(self->p[j].kind), en[e], a, b);
+                        ns_errf(err, errlen, "reparameterisation of parameter %zu (%s, edge "
+                                "%s) does not round-trip: %.17g -> %.17g", j,
+                                ns_rp_kind_name(self->p[j].kind), en[e], a, b);
                         rc = NS_ERR_NUMERIC;
                         goto done;
                     }
@@ -561,8 +550,8 @@ int ns_reparam_verify(ns_reparam_t *self, const double *x, size_t n, ns_rng_t *r
                 }
                 double lj = fabs(lf[i] + li[i]);
                 if (!(lj <= 1e-8 * fmax(1.0, fabs(lf[i])))) {
-                    s_err(err, errlen, "reparameterisation Jacobians are inconsistent "
-                          "(edge %s): forward %.17g, inverse %.17g", en[e], lf[i], li[i]);
+                    ns_errf(err, errlen, "reparameterisation Jacobians are inconsistent "
+                            "(edge %s): forward %.17g, inverse %.17g", en[e], lf[i], li[i]);
                     rc = NS_ERR_NUMERIC;
                     goto done;
                 }

@@ -9,6 +9,8 @@
 #ifndef NESSAI_ERROR_H
 #define NESSAI_ERROR_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -32,6 +34,12 @@ typedef enum ns_err {
 
 /* Static, never NULL. */
 const char *ns_strerror(int err);
+
+/* Format the message of a failure into err, the (err, errlen) pair that
+ * functions fill to say why they failed: truncated to errlen bytes,
+ * always terminated; nothing happens when err is NULL or errlen is 0. */
+void ns_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #ifdef __cplusplus
 }
