@@ -26,9 +26,7 @@ void ns_flow_stage_forward(ns_flow_t *f, size_t n, int train)
         s_block_t *B = &f->blk[f->st[k].blk];
         switch (f->st[k].kind) {
         case ST_PERM:
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++)
-                    y[i * d + j] = x[i * d + B->perm[j]];
+            ns_perm_forward(B->perm, d, x, n, y);
             break;
         case ST_LU:
             ns_lu_forward(&B->lu, f->theta + B->off_lu, x, n, y, f->ld);
@@ -90,9 +88,7 @@ int ns_flow_inverse(ns_flow_t *self, const double *z, size_t n, double *x, doubl
             s_block_t *B = &self->blk[self->st[k].blk];
             switch (self->st[k].kind) {
             case ST_PERM:
-                for (size_t i = 0; i < m; i++)
-                    for (size_t j = 0; j < d; j++)
-                        t[i * d + B->perm[j]] = a[i * d + j];
+                ns_perm_inverse(B->perm, d, a, m, t);
                 memcpy(a, t, m * d * sizeof(double));
                 break;
             case ST_LU:

@@ -217,9 +217,7 @@ NS_SIMD int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, doub
             s_block_t *B = &self->blk[b];
             switch (self->st[k].kind) {
             case ST_PERM:
-                for (size_t i = 0; i < m; i++)
-                    for (size_t j = 0; j < d; j++)
-                        t[i * d + B->perm[j]] = a[i * d + j];
+                ns_perm_inverse_f32(B->perm, d, a, m, t);
                 memcpy(a, t, m * d * sizeof(float));
                 break;
             case ST_LU:

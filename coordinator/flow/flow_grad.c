@@ -132,9 +132,7 @@ static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
         s_block32_t *T = &f->blk32[b];
         switch (f->st[k].kind) {
         case ST_PERM:
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++)
-                    ys[i * d + j] = xs[i * d + B->perm[j]];
+            ns_perm_forward_f32(B->perm, d, xs, n, ys);
             break;
         case ST_LU:
             ns_lu_prepare_f32(&T->lu, f->ttheta + B->off_lu);

@@ -86,6 +86,15 @@ static void test_batch_rule(void **state)
     assert_int_equal(ns_train_adjust_batch(10, 1), 0);        /* below 2: error */
 }
 
+/* n values s N(0, 1) from rng; the caller frees them. */
+static double *s_gauss(ns_rng_t *rng, size_t n, double s)
+{
+    double *x = malloc(n * sizeof(double));
+    for (size_t q = 0; q < n; q++)
+        x[q] = s * ns_rng_gaussian(rng);
+    return x;
+}
+
 static double *s_corr_gauss(ns_rng_t *rng, size_t n, double *mu, double *sd, double rho)
 {
     double *x = malloc(2 * n * sizeof(double));
@@ -191,9 +200,7 @@ static void test_determinism_and_interrupt(void **state)
     (void)state;
     ns_rng_t *drng = ns_rng_new(41, 0);
     size_t d = 3, n = 300;
-    double *x = malloc(n * d * sizeof(double));
-    for (size_t q = 0; q < n * d; q++)
-        x[q] = ns_rng_gaussian(drng);
+    double *x = s_gauss(drng, n * d, 1.0);
     ns_train_config_t tc = ns_train_config_default();
     tc.max_epochs = 15;
     tc.batch_size = 100;
@@ -266,9 +273,7 @@ static void test_best_state_restored(void **state)
     (void)state;
     ns_rng_t *r = ns_rng_new(51, 0);
     size_t d = 2, n = 400;
-    double *x = malloc(n * d * sizeof(double));
-    for (size_t q = 0; q < n * d; q++)
-        x[q] = 2.0 * ns_rng_gaussian(r);
+    double *x = s_gauss(r, n * d, 2.0);
     ns_flow_config_t cfg = ns_flow_config_default(d);
     ns_flow_t *f = ns_flow_new(&cfg, r);
     ns_train_config_t tc = ns_train_config_default();
