@@ -47,13 +47,21 @@ void ns_flow_stage_forward(ns_flow_t *f, size_t n, int train)
     }
 }
 
+/* Eval-mode pass on the rows i0 .. i0 + m - 1 of x (n rows), m at most the
+ * capacity: z in buf[K], log-det in ld. Returns m. */
+static size_t s_eval_chunk(ns_flow_t *f, const double *x, size_t n, size_t i0)
+{
+    size_t m = n - i0 < f->cap ? n - i0 : f->cap;
+    memcpy(f->buf[0], x + i0 * f->d, m * f->d * sizeof(double));
+    ns_flow_stage_forward(f, m, 0);
+    return m;
+}
+
 int ns_flow_forward(ns_flow_t *self, const double *x, size_t n, double *z, double *logdet)
 {
     size_t d = self->d;
     for (size_t i0 = 0; i0 < n; i0 += self->cap) {
-        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
-        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
-        ns_flow_stage_forward(self, m, 0);
+        size_t m = s_eval_chunk(self, x, n, i0);
         if (z)
             memcpy(z + i0 * d, self->buf[self->K], m * d * sizeof(double));
         if (logdet)
@@ -66,9 +74,7 @@ int ns_flow_log_prob(ns_flow_t *self, const double *x, size_t n, double *logq)
 {
     size_t d = self->d;
     for (size_t i0 = 0; i0 < n; i0 += self->cap) {
-        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
-        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
-        ns_flow_stage_forward(self, m, 0);
+        size_t m = s_eval_chunk(self, x, n, i0);
         const double *z = self->buf[self->K];
         for (size_t i = 0; i < m; i++)
             logq[i0 + i] = ns_flow_log_normal(z + i * d, d) + self->ld[i];
@@ -121,12 +127,9 @@ double ns_flow_mean_nll(ns_flow_t *f, size_t n)
 
 double ns_flow_loss_eval(ns_flow_t *self, const double *x, size_t n)
 {
-    size_t d = self->d;
     double s = 0.0;
     for (size_t i0 = 0; i0 < n; i0 += self->cap) {
-        size_t m = n - i0 < self->cap ? n - i0 : self->cap;
-        memcpy(self->buf[0], x + i0 * d, m * d * sizeof(double));
-        ns_flow_stage_forward(self, m, 0);
+        size_t m = s_eval_chunk(self, x, n, i0);
         s += ns_flow_mean_nll(self, m) * (double)m;
     }
     return s / (double)n;

@@ -127,6 +127,9 @@ void ns_flow_inverse32_free(ns_flow_t *f)
     free(f->a32);
     free(f->t32);
     ns_f32_work_free(&f->w32);
+    f->theta32 = f->Wi32 = f->bi32 = f->bn_scale = f->bn_shift = f->a32 = f->t32 = NULL;
+    f->lu_ld = f->bn_ld = NULL;
+    f->cap32 = 0;
 }
 
 /* Allocate the float32 mirror for the current capacity and refresh it. */

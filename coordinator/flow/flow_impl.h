@@ -74,8 +74,16 @@ struct ns_flow {
     float *ttheta, *tgrad;  /* P each */
 };
 
-static inline int ns_flow_has_perm(const ns_flow_t *f) { return f->cfg.linear != NS_FLOW_LINEAR_NONE; }
-static inline int ns_flow_has_lu(const ns_flow_t *f) { return f->cfg.linear == NS_FLOW_LINEAR_LU; }
+/* The blocks have a permutation stage (linear transform permutation or LU)
+ * and an LU stage (linear transform LU). */
+static inline int ns_flow_has_perm(const ns_flow_t *f)
+{
+    return f->cfg.linear != NS_FLOW_LINEAR_NONE;
+}
+static inline int ns_flow_has_lu(const ns_flow_t *f)
+{
+    return f->cfg.linear == NS_FLOW_LINEAR_LU;
+}
 
 /* flow_eval.c. The float64 pass through every stage on the n <= cap rows
  * in buf[0]; train: 0 eval, 1 training mode without running-statistics
