@@ -1,7 +1,7 @@
 /*
  * flow_backward_tmpl.c - the training-mode backward pass through every
  * stage of the flow, for one floating-point type. Included twice by
- * flow.c with NS_R (double, float), NS_F(name) (name, name_f32) and
+ * flow_grad.c with NS_R (double, float), NS_F(name) (name, name_f32) and
  * NS_LAYER(f, b) (the block holding the layers of that type).
  *
  * bufs[k] is the input of stage k from the forward pass; dy holds
@@ -19,9 +19,7 @@ static void NS_F(s_backward)(ns_flow_t *f, size_t n, NS_R *const *bufs, const NS
         const s_block_t *B = &f->blk[b];
         switch (f->st[k].kind) {
         case ST_PERM:
-            for (size_t i = 0; i < n; i++)
-                for (size_t j = 0; j < d; j++)
-                    dx[i * d + B->perm[j]] = dy[i * d + j];
+            NS_F(ns_perm_inverse)(B->perm, d, dy, n, dx);
             break;
         case ST_LU:
             NS_F(ns_lu_backward)(&NS_LAYER(f, b)->lu, theta + B->off_lu, xin, dy, f->gld, n,

@@ -1,5 +1,7 @@
-/* flow_f32.c - float32 inverse-pass kernels (see flow_f32.h for why). */
+/* flow_f32.c - the float32 inverse pass of populations: its kernels and the
+ * float32 mirror of the flow they run on (see flow_f32.h for why). */
 #include "flow_f32.h"
+#include "flow_impl.h"
 #include "flow_layers.h" /* NS_SIMD */
 #include "nessai/error.h"
 
@@ -109,3 +111,148 @@ NS_SIMD void ns_f32_coupling_inverse(const ns_f32_coupling_t *c, const float *p,
         logdet[i] -= ld + (double)logf(prod);
     }
 }
+
+/* ---- the float32 mirror of the flow and ns_flow_inverse_f32 ---- */
+
+/* The mirror of ns_flow_inverse_f32 (flow_impl.h). */
+void ns_flow_inverse32_free(ns_flow_t *f)
+{
+    free(f->theta32);
+    free(f->Wi32);
+    free(f->bi32);
+    free(f->bn_scale);
+    free(f->bn_shift);
+    free(f->lu_ld);
+    free(f->bn_ld);
+    free(f->a32);
+    free(f->t32);
+    ns_f32_work_free(&f->w32);
+    f->theta32 = f->Wi32 = f->bi32 = f->bn_scale = f->bn_shift = f->a32 = f->t32 = NULL;
+    f->lu_ld = f->bn_ld = NULL;
+    f->cap32 = 0;
+}
+
+/* Allocate the float32 mirror for the current capacity and refresh it. */
+static int s_sync32(ns_flow_t *f)
+{
+    size_t d = f->d, nb = f->cfg.n_blocks;
+    if (!f->theta32) {
+        f->theta32 = malloc(f->P * sizeof(float));
+        f->Wi32 = malloc(nb * d * d * sizeof(float));
+        f->bi32 = malloc(nb * d * sizeof(float));
+        f->bn_scale = malloc(nb * d * sizeof(float));
+        f->bn_shift = malloc(nb * d * sizeof(float));
+        f->lu_ld = malloc(nb * sizeof(double));
+        f->bn_ld = malloc(nb * sizeof(double));
+        if (!f->theta32 || !f->Wi32 || !f->bi32 || !f->bn_scale || !f->bn_shift || !f->lu_ld ||
+            !f->bn_ld)
+            return NS_ERR_NOMEM;
+        f->dirty32 = 1;
+    }
+    if (f->cap32 < f->cap) {
+        free(f->a32);
+        free(f->t32);
+        ns_f32_work_free(&f->w32);
+        f->a32 = malloc(f->cap * d * sizeof(float));
+        f->t32 = malloc(f->cap * d * sizeof(float));
+        if (!f->a32 || !f->t32 || ns_f32_work_init(&f->w32, f->cap, f->cfg.n_neurons, d, d))
+            return NS_ERR_NOMEM;
+        f->cap32 = f->cap;
+    }
+    if (!f->dirty32)
+        return NS_OK;
+    for (size_t k = 0; k < f->P; k++)
+        f->theta32[k] = (float)f->theta[k];
+    for (size_t b = 0; b < nb; b++) {
+        s_block_t *B = &f->blk[b];
+        if (ns_flow_has_lu(f)) {
+            /* x = W^-1 (y - b) as one float product: W^-1 = U^-1 L^-1 by two
+             * triangular solves on the identity, in double (inv is d*d) */
+            double *inv = B->lu.tmp;
+            const double *bias = f->theta + B->off_lu + d * (d - 1) + d;
+            memset(inv, 0, d * d * sizeof(double));
+            for (size_t j = 0; j < d; j++)
+                inv[j * d + j] = 1.0;
+            cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, (int)d,
+                        (int)d, 1.0, B->lu.L, (int)d, inv, (int)d);
+            cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit,
+                        (int)d, (int)d, 1.0, B->lu.U, (int)d, inv, (int)d);
+            for (size_t i = 0; i < d; i++) {
+                double s = 0.0;
+                for (size_t j = 0; j < d; j++) {
+                    f->Wi32[b * d * d + i * d + j] = (float)inv[i * d + j];
+                    s += inv[i * d + j] * bias[j];
+                }
+                f->bi32[b * d + i] = (float)-s;
+            }
+            f->lu_ld[b] = B->lu.logdet;
+        }
+        if (f->cfg.batch_norm) {
+            const double *v = f->theta + B->off_bn, *beta = v + d;
+            double ld = 0.0;
+            for (size_t j = 0; j < d; j++) {
+                double w = ns_softplus(v[j]) + 1e-5, sd = sqrt(B->bn.rvar[j] + NS_BN_EPS);
+                f->bn_scale[b * d + j] = (float)(sd / w);
+                f->bn_shift[b * d + j] = (float)(B->bn.rmean[j] - beta[j] * sd / w);
+                ld += log(w) - log(sd);
+            }
+            f->bn_ld[b] = ld;
+        }
+    }
+    f->dirty32 = 0;
+    return NS_OK;
+}
+
+NS_SIMD int ns_flow_inverse_f32(ns_flow_t *self, const double *z, size_t n, double *x, double *logdet)
+{
+    int rc = s_sync32(self);
+    if (rc != NS_OK)
+        return rc;
+    size_t d = self->d;
+    float *a = self->a32, *t = self->t32;
+    for (size_t i0 = 0; i0 < n; i0 += self->cap32) {
+        size_t m = n - i0 < self->cap32 ? n - i0 : self->cap32;
+        for (size_t q = 0; q < m * d; q++)
+            a[q] = (float)z[i0 * d + q];
+        memset(self->ld, 0, m * sizeof(double));
+        for (size_t k = self->K; k-- > 0;) {
+            size_t b = self->st[k].blk;
+            s_block_t *B = &self->blk[b];
+            switch (self->st[k].kind) {
+            case ST_PERM:
+                ns_perm_inverse_f32(B->perm, d, a, m, t);
+                memcpy(a, t, m * d * sizeof(float));
+                break;
+            case ST_LU:
+                ns_f32_linear(a, m, d, self->Wi32 + b * d * d, self->bi32 + b * d, d, t);
+                memcpy(a, t, m * d * sizeof(float));
+                for (size_t i = 0; i < m; i++)
+                    self->ld[i] -= self->lu_ld[b];
+                break;
+            case ST_COUP: {
+                ns_f32_coupling_t c = {d, B->cp.nI, B->cp.nT, B->cp.H, B->cp.nl, B->cp.net,
+                                       B->cp.idxI, B->cp.idxT};
+                ns_f32_coupling_inverse(&c, self->theta32 + B->off_cp, a, m, self->ld,
+                                        &self->w32);
+                break;
+            }
+            case ST_BN: {
+                const float *sc = self->bn_scale + b * d, *sh = self->bn_shift + b * d;
+                for (size_t i = 0; i < m; i++)
+                    for (size_t j = 0; j < d; j++)
+                        a[i * d + j] = sc[j] * a[i * d + j] + sh[j];
+                for (size_t i = 0; i < m; i++)
+                    self->ld[i] -= self->bn_ld[b];
+                break;
+            }
+            }
+        }
+        if (x)
+            for (size_t q = 0; q < m * d; q++)
+                x[i0 * d + q] = (double)a[q];
+        if (logdet)
+            memcpy(logdet + i0, self->ld, m * sizeof(double));
+    }
+    return NS_OK;
+}
+

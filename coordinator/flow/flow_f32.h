@@ -11,7 +11,8 @@
  * stored weights and every other pass stay float64.
  *
  * The float32 state mirrors the float64 flow and is rebuilt from it
- * whenever the parameters or running statistics change.
+ * whenever the parameters or running statistics change (flow_f32.c holds
+ * the mirror and ns_flow_inverse_f32 of flow.h, built on these kernels).
  */
 #ifndef NS_FLOW_F32_H
 #define NS_FLOW_F32_H

@@ -1,7 +1,7 @@
 /*
- * flow_layers.h - the three parametrised layers of the RealNVP flow
- * (docs/algorithm.md §4.2): LU linear, affine coupling, flow BatchNorm. Internal to
- * the flow library; the public surface is flow.h.
+ * flow_layers.h - the layers of the RealNVP flow (docs/algorithm.md §4.2):
+ * permutation and the three parametrised ones, LU linear, affine coupling,
+ * flow BatchNorm. Internal to the flow library; the public surface is flow.h.
  *
  * Conventions shared by every layer:
  *  - data are row-major n x d buffers (double, or float for _f32); n never exceeds the row

@@ -22,6 +22,22 @@ static inline NS_R NS_F(s_sigmoid)(NS_R x)
     return x >= 0 ? r : e * r;
 }
 
+/* ---- permutation ---- */
+
+void NS_F(ns_perm_forward)(const size_t *perm, size_t d, const NS_R *x, size_t n, NS_R *y)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            y[i * d + j] = x[i * d + perm[j]];
+}
+
+void NS_F(ns_perm_inverse)(const size_t *perm, size_t d, const NS_R *y, size_t n, NS_R *x)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + perm[j]] = y[i * d + j];
+}
+
 /* Y (n x out) = X (n x in) W^T + b, W row-major out x in. */
 NS_SIMD static void NS_F(s_linear)(const NS_R *X, size_t n, size_t in, const NS_R *W,
                      const NS_R *b, size_t out, NS_R *Y)

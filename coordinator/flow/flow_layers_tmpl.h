@@ -10,6 +10,12 @@
  * No include guard on purpose.
  */
 
+/* ---- Random permutation (docs/algorithm.md §4.2 item 1): no parameters, log-det 0 ----
+ * Forward: y[i, j] = x[i, perm[j]]. Inverse, and the backward of forward
+ * (dx from dy): x[i, perm[j]] = y[i, j]. x and y must not alias. */
+void NS_F(ns_perm_forward)(const size_t *perm, size_t d, const NS_R *x, size_t n, NS_R *y);
+void NS_F(ns_perm_inverse)(const size_t *perm, size_t d, const NS_R *y, size_t n, NS_R *x);
+
 /* ---- LU linear: y = L U x + b (docs/algorithm.md §4.2 item 2) ----------------------
  * Parameter slice: lower strict entries (d(d-1)/2, row-major i > j), upper
  * strict entries (d(d-1)/2, row-major i < j), raw diagonal u (d), bias b

@@ -154,174 +154,272 @@ typedef struct {
     unsigned char *rng;
 } s_snap_t;
 
-int ns_flow_train(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
-                  const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
-                  double *loss_hist)
-{
-    double t0 = ns_now();
-    size_t d = ns_flow_dim(flow), P = ns_flow_n_params(flow), nbuf = ns_flow_n_buffers(flow);
-    int bn = ns_flow_config(flow)->batch_norm;
+/* One training: its inputs, the split data, the snapshots and the record. */
+typedef struct {
+    ns_flow_t *flow;
+    ns_adamw_t *opt;
+    const ns_train_config_t *cfg;
+    ns_rng_t *rng;
+    size_t d, P, nbuf, rs;     /* dimension, parameters, running statistics, rng state size */
+    int bn;                    /* batch norm on: batches need two rows */
+    double *data;              /* finite rows, shuffled: n_train training then n_val validation */
+    double *batch;             /* B rows */
+    size_t *order;             /* training-row indices, reshuffled every epoch */
+    size_t n_train, n_val, B;
+    int validate;              /* val_size > 0 and a validation row exists */
+    s_snap_t entry, best;      /* state at entry; best state seen (theta, bufs only) */
+    double best_val;
+    size_t best_epoch;
     ns_train_stats_t st;
-    memset(&st, 0, sizeof st);
-    st.best_val_loss = NAN;
-    st.final_train_loss = NAN;
-    st.n_input = n;
-    if (opt->n != P)
-        return NS_ERR_INVAL;
+    ns_train_epoch_fn on_epoch; /* observer, or NULL */
+    void *on_epoch_ctx;
+} s_train_t;
 
-    int rc = NS_OK;
-    double *data = malloc((n ? n : 1) * d * sizeof(double));
-    double *batch = NULL;
-    size_t *order = NULL;
-    s_snap_t entry = {0}, best = {0};
-    size_t rs = ns_rng_state_size(rng);
-    entry.theta = malloc(P * sizeof(double));
-    entry.bufs = malloc((nbuf ? nbuf : 1) * sizeof(double));
-    entry.m = malloc(P * sizeof(double));
-    entry.v = malloc(P * sizeof(double));
-    entry.rng = malloc(rs);
-    best.theta = malloc(P * sizeof(double));
-    best.bufs = malloc((nbuf ? nbuf : 1) * sizeof(double));
-    if (!data || !entry.theta || !entry.bufs || !entry.m || !entry.v || !entry.rng ||
-        !best.theta || !best.bufs) {
-        rc = NS_ERR_NOMEM;
-        goto done;
-    }
-    memcpy(entry.theta, ns_flow_params(flow), P * sizeof(double));
-    ns_flow_get_buffers(flow, entry.bufs);
-    memcpy(entry.m, opt->m, P * sizeof(double));
-    memcpy(entry.v, opt->v, P * sizeof(double));
-    entry.step = opt->step;
-    ns_rng_state_save(rng, entry.rng);
+/* Allocate the data copy and the snapshots, then record the entry state
+ * (parameters, running statistics, optimiser moments and step, rng). */
+static int s_snapshot_entry(s_train_t *t, size_t n)
+{
+    size_t P = t->P, nb1 = t->nbuf ? t->nbuf : 1;
+    t->data = malloc((n ? n : 1) * t->d * sizeof(double));
+    t->entry.theta = malloc(P * sizeof(double));
+    t->entry.bufs = malloc(nb1 * sizeof(double));
+    t->entry.m = malloc(P * sizeof(double));
+    t->entry.v = malloc(P * sizeof(double));
+    t->entry.rng = malloc(t->rs);
+    t->best.theta = malloc(P * sizeof(double));
+    t->best.bufs = malloc(nb1 * sizeof(double));
+    if (!t->data || !t->entry.theta || !t->entry.bufs || !t->entry.m || !t->entry.v ||
+        !t->entry.rng || !t->best.theta || !t->best.bufs)
+        return NS_ERR_NOMEM;
+    memcpy(t->entry.theta, ns_flow_params(t->flow), P * sizeof(double));
+    ns_flow_get_buffers(t->flow, t->entry.bufs);
+    memcpy(t->entry.m, t->opt->m, P * sizeof(double));
+    memcpy(t->entry.v, t->opt->v, P * sizeof(double));
+    t->entry.step = t->opt->step;
+    ns_rng_state_save(t->rng, t->entry.rng);
+    return NS_OK;
+}
 
-    /* 1. finite rows only, shuffled, split */
-    size_t m = 0;
+/* Step 1: keep the finite rows of x, shuffle them with the training rng and
+ * split them into int((1 - val_size) m) training rows and the validation
+ * rest. NS_ERR_INVAL with fewer than two training rows. */
+static int s_split_finite_rows(s_train_t *t, const double *x, size_t n)
+{
+    size_t d = t->d, m = 0;
     for (size_t i = 0; i < n; i++) {
         int ok = 1;
         for (size_t j = 0; j < d; j++)
             if (!isfinite(x[i * d + j]))
                 ok = 0;
         if (ok)
-            memcpy(data + m++ * d, x + i * d, d * sizeof(double));
+            memcpy(t->data + m++ * d, x + i * d, d * sizeof(double));
     }
-    st.n_rejected = n - m;
-    ns_rng_shuffle(rng, data, m, d * sizeof(double));
-    size_t n_train = cfg->val_size > 0 ? (size_t)((1.0 - cfg->val_size) * (double)m) : m;
-    size_t n_val = m - n_train;
-    int validate = cfg->val_size > 0 && n_val > 0;
-    st.n_train = n_train;
-    st.n_val = n_val;
-    if (n_train < 2) {
-        rc = NS_ERR_INVAL;
-        goto done;
-    }
-    /* 2. batch size */
-    size_t B = ns_train_adjust_batch(n_train, cfg->batch_size);
-    if (B == 0) {
-        rc = NS_ERR_INVAL;
-        goto done;
-    }
-    st.batch_size = B;
-    size_t rows = B > n_val ? B : n_val;
-    if ((rc = ns_flow_reserve(flow, rows < 256 ? 256 : rows)) != NS_OK)
-        goto done;
-    batch = malloc(B * d * sizeof(double));
-    order = malloc(n_train * sizeof(size_t));
-    if (!batch || !order) {
-        rc = NS_ERR_NOMEM;
-        goto done;
-    }
-    const double *xtrain = data, *xval = data + n_train * d;
-    double *theta = ns_flow_params(flow), *grad = ns_flow_grad(flow);
+    t->st.n_rejected = n - m;
+    ns_rng_shuffle(t->rng, t->data, m, d * sizeof(double));
+    double vs = t->cfg->val_size;
+    t->n_train = vs > 0 ? (size_t)((1.0 - vs) * (double)m) : m;
+    t->n_val = m - t->n_train;
+    t->validate = vs > 0 && t->n_val > 0;
+    t->st.n_train = t->n_train;
+    t->st.n_val = t->n_val;
+    return t->n_train < 2 ? NS_ERR_INVAL : NS_OK;
+}
 
-    /* best state starts as the entry state (kept if no epoch improves) */
-    memcpy(best.theta, entry.theta, P * sizeof(double));
-    memcpy(best.bufs, entry.bufs, (nbuf ? nbuf : 1) * sizeof(double));
-    double best_val = INFINITY;
-    size_t best_epoch = 0;
-    for (size_t i = 0; i < n_train; i++)
-        order[i] = i;
+/* Step 2: the batch size (ns_train_adjust_batch; NS_ERR_INVAL below 2),
+ * the flow's row capacity for a batch and the validation set, the batch
+ * and order buffers; the best state starts as the entry state (kept if no
+ * epoch improves). */
+static int s_prepare_batches(s_train_t *t)
+{
+    size_t B = ns_train_adjust_batch(t->n_train, t->cfg->batch_size);
+    if (B == 0)
+        return NS_ERR_INVAL;
+    t->B = B;
+    t->st.batch_size = B;
+    size_t rows = B > t->n_val ? B : t->n_val;
+    int rc = ns_flow_reserve(t->flow, rows < 256 ? 256 : rows);
+    if (rc != NS_OK)
+        return rc;
+    t->batch = malloc(B * t->d * sizeof(double));
+    t->order = malloc(t->n_train * sizeof(size_t));
+    if (!t->batch || !t->order)
+        return NS_ERR_NOMEM;
+    memcpy(t->best.theta, t->entry.theta, t->P * sizeof(double));
+    memcpy(t->best.bufs, t->entry.bufs, (t->nbuf ? t->nbuf : 1) * sizeof(double));
+    t->best_val = INFINITY;
+    t->best_epoch = 0;
+    for (size_t i = 0; i < t->n_train; i++)
+        t->order[i] = i;
+    return NS_OK;
+}
 
-    /* 3. epochs */
+/* On an interrupt: flow, optimiser and rng back to their entry state. */
+static void s_restore_entry(s_train_t *t)
+{
+    size_t P = t->P;
+    memcpy(ns_flow_params(t->flow), t->entry.theta, P * sizeof(double));
+    ns_flow_set_buffers(t->flow, t->entry.bufs);
+    ns_flow_params_changed(t->flow);
+    memcpy(t->opt->m, t->entry.m, P * sizeof(double));
+    memcpy(t->opt->v, t->entry.v, P * sizeof(double));
+    t->opt->step = t->entry.step;
+    ns_rng_state_load(t->rng, t->entry.rng, t->rs);
+}
+
+/* Step 3a: one epoch of training: reshuffle the training rows, then per
+ * batch the training-mode loss and gradient, global-norm clipping and an
+ * AdamW step; a batch with a non-finite loss or gradient norm is counted in
+ * skipped_steps and not applied, and with batch norm a one-row batch is
+ * skipped. Returns the mean loss of the applied batches (NAN if none). */
+static double s_train_epoch(s_train_t *t)
+{
+    size_t d = t->d, P = t->P, B = t->B, n_train = t->n_train;
+    const double *xtrain = t->data;
+    double *theta = ns_flow_params(t->flow), *grad = ns_flow_grad(t->flow);
+    ns_rng_shuffle(t->rng, t->order, n_train, sizeof *t->order);
+    double loss_sum = 0.0;
+    size_t nbatches = 0;
+    for (size_t b0 = 0; b0 < n_train; b0 += B) {
+        size_t nb = n_train - b0 < B ? n_train - b0 : B;
+        if (t->bn && nb < 2)
+            continue; /* batch statistics need two rows */
+        for (size_t i = 0; i < nb; i++)
+            memcpy(t->batch + i * d, xtrain + t->order[b0 + i] * d, d * sizeof(double));
+        ns_flow_zero_grad(t->flow);
+        double loss = ns_flow_loss_grad(t->flow, t->batch, nb, 1);
+        double gn = ns_clip_grad_norm(grad, P, t->cfg->clip_grad_norm);
+        if (!isfinite(loss) || !isfinite(gn)) {
+            t->st.skipped_steps++;
+            continue;
+        }
+        ns_adamw_step(t->opt, theta, grad);
+        ns_flow_params_changed(t->flow);
+        loss_sum += loss;
+        nbatches++;
+    }
+    return nbatches ? loss_sum / (double)nbatches : NAN;
+}
+
+/* Step 3b: the eval-mode validation loss after epoch; a strictly lower one
+ * than any before keeps a copy of the parameters and running statistics.
+ * Returns the loss (NAN without validation). */
+static double s_validate_epoch(s_train_t *t, size_t epoch)
+{
+    if (!t->validate)
+        return NAN;
+    double val_loss = ns_flow_loss_eval(t->flow, t->data + t->n_train * t->d, t->n_val);
+    if (val_loss < t->best_val) {
+        t->best_val = val_loss;
+        t->best_epoch = epoch;
+        memcpy(t->best.theta, ns_flow_params(t->flow), t->P * sizeof(double));
+        ns_flow_get_buffers(t->flow, t->best.bufs);
+    }
+    return val_loss;
+}
+
+/* Step 3: epochs until max_epochs or, with validation, until
+ * epoch - best_epoch > patience; an interrupt pending before an epoch
+ * restores the entry state and returns NS_ERR_INTERRUPTED. Records the
+ * epochs run and, when loss_hist is not NULL, (train, val) per epoch;
+ * calls the observer after every epoch. */
+static int s_run_epochs(s_train_t *t, double *loss_hist)
+{
     size_t epoch;
-    for (epoch = 1; epoch <= cfg->max_epochs; epoch++) {
+    for (epoch = 1; epoch <= t->cfg->max_epochs; epoch++) {
         if (ns_interrupt_pending()) {
-            memcpy(theta, entry.theta, P * sizeof(double));
-            ns_flow_set_buffers(flow, entry.bufs);
-            ns_flow_params_changed(flow);
-            memcpy(opt->m, entry.m, P * sizeof(double));
-            memcpy(opt->v, entry.v, P * sizeof(double));
-            opt->step = entry.step;
-            ns_rng_state_load(rng, entry.rng, rs);
-            rc = NS_ERR_INTERRUPTED;
-            goto done;
+            s_restore_entry(t);
+            return NS_ERR_INTERRUPTED;
         }
-        ns_rng_shuffle(rng, order, n_train, sizeof *order);
-        double loss_sum = 0.0;
-        size_t nbatches = 0;
-        for (size_t b0 = 0; b0 < n_train; b0 += B) {
-            size_t nb = n_train - b0 < B ? n_train - b0 : B;
-            if (bn && nb < 2)
-                continue; /* batch statistics need two rows */
-            for (size_t i = 0; i < nb; i++)
-                memcpy(batch + i * d, xtrain + order[b0 + i] * d, d * sizeof(double));
-            ns_flow_zero_grad(flow);
-            double loss = ns_flow_loss_grad(flow, batch, nb, 1);
-            double gn = ns_clip_grad_norm(grad, P, cfg->clip_grad_norm);
-            if (!isfinite(loss) || !isfinite(gn)) {
-                st.skipped_steps++;
-                continue;
-            }
-            ns_adamw_step(opt, theta, grad);
-            ns_flow_params_changed(flow);
-            loss_sum += loss;
-            nbatches++;
-        }
-        double train_loss = nbatches ? loss_sum / (double)nbatches : NAN;
-        st.final_train_loss = train_loss;
-        double val_loss = NAN;
-        if (validate) {
-            val_loss = ns_flow_loss_eval(flow, xval, n_val);
-            if (val_loss < best_val) {
-                best_val = val_loss;
-                best_epoch = epoch;
-                memcpy(best.theta, theta, P * sizeof(double));
-                ns_flow_get_buffers(flow, best.bufs);
-            }
-        }
+        double train_loss = s_train_epoch(t);
+        t->st.final_train_loss = train_loss;
+        double val_loss = s_validate_epoch(t, epoch);
         if (loss_hist) {
             loss_hist[2 * (epoch - 1)] = train_loss;
             loss_hist[2 * (epoch - 1) + 1] = val_loss;
         }
-        if (validate && epoch - best_epoch > cfg->patience) {
+        if (t->on_epoch)
+            t->on_epoch(t->on_epoch_ctx, epoch, t->flow, train_loss, val_loss);
+        if (t->validate && epoch - t->best_epoch > t->cfg->patience) {
             epoch++;
             break;
         }
     }
-    st.epochs = epoch - 1;
-    /* 4. restore the best state (parameters and running statistics) */
-    if (validate) {
-        memcpy(theta, best.theta, P * sizeof(double));
-        ns_flow_set_buffers(flow, best.bufs);
-        ns_flow_params_changed(flow);
-        st.best_epoch = best_epoch;
-        st.best_val_loss = best_epoch ? best_val : NAN;
+    t->st.epochs = epoch - 1;
+    return NS_OK;
+}
+
+/* Step 4: with validation, put back the best state (parameters and running
+ * statistics) and record its epoch and loss; without, the final state is
+ * kept and is the "best". */
+static void s_restore_best(s_train_t *t)
+{
+    if (t->validate) {
+        memcpy(ns_flow_params(t->flow), t->best.theta, t->P * sizeof(double));
+        ns_flow_set_buffers(t->flow, t->best.bufs);
+        ns_flow_params_changed(t->flow);
+        t->st.best_epoch = t->best_epoch;
+        t->st.best_val_loss = t->best_epoch ? t->best_val : NAN;
     } else {
-        st.best_epoch = st.epochs;
+        t->st.best_epoch = t->st.epochs;
     }
-done:
-    st.time = ns_now() - t0;
+}
+
+static void s_train_free(s_train_t *t)
+{
+    free(t->data);
+    free(t->batch);
+    free(t->order);
+    free(t->entry.theta);
+    free(t->entry.bufs);
+    free(t->entry.m);
+    free(t->entry.v);
+    free(t->entry.rng);
+    free(t->best.theta);
+    free(t->best.bufs);
+}
+
+int ns_flow_train(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
+                  const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
+                  double *loss_hist)
+{
+    return ns_flow_train_observed(flow, opt, cfg, x, n, rng, stats, loss_hist, NULL, NULL);
+}
+
+int ns_flow_train_observed(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
+                           const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
+                           double *loss_hist, ns_train_epoch_fn on_epoch, void *ctx)
+{
+    double t0 = ns_now();
+    s_train_t t;
+    memset(&t, 0, sizeof t);
+    t.on_epoch = on_epoch;
+    t.on_epoch_ctx = ctx;
+    t.flow = flow;
+    t.opt = opt;
+    t.cfg = cfg;
+    t.rng = rng;
+    t.d = ns_flow_dim(flow);
+    t.P = ns_flow_n_params(flow);
+    t.nbuf = ns_flow_n_buffers(flow);
+    t.bn = ns_flow_config(flow)->batch_norm;
+    t.st.best_val_loss = NAN;
+    t.st.final_train_loss = NAN;
+    t.st.n_input = n;
+    if (opt->n != t.P)
+        return NS_ERR_INVAL;
+    t.rs = ns_rng_state_size(rng);
+    int rc = s_snapshot_entry(&t, n);
+    if (rc == NS_OK)
+        rc = s_split_finite_rows(&t, x, n);
+    if (rc == NS_OK)
+        rc = s_prepare_batches(&t);
+    if (rc == NS_OK)
+        rc = s_run_epochs(&t, loss_hist);
+    if (rc == NS_OK)
+        s_restore_best(&t);
+    t.st.time = ns_now() - t0;
     if (stats)
-        *stats = st;
-    free(data);
-    free(batch);
-    free(order);
-    free(entry.theta);
-    free(entry.bufs);
-    free(entry.m);
-    free(entry.v);
-    free(entry.rng);
-    free(best.theta);
-    free(best.bufs);
+        *stats = t.st;
+    s_train_free(&t);
     return rc;
 }

@@ -76,6 +76,17 @@ int ns_flow_train(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg
                   const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
                   double *loss_hist);
 
+/* Observer of a training: called after every epoch (from 1) with the flow
+ * in its state after that epoch's steps (before any restore; read it, do not
+ * change it) and the epoch's mean training loss and validation loss (NAN
+ * without validation). For tests and diagnostics. */
+typedef void (*ns_train_epoch_fn)(void *ctx, size_t epoch, ns_flow_t *flow, double train_loss,
+                                  double val_loss);
+/* ns_flow_train calling on_epoch (may be NULL) after every epoch. */
+int ns_flow_train_observed(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
+                           const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
+                           double *loss_hist, ns_train_epoch_fn on_epoch, void *ctx);
+
 /* The batch size rule of docs/algorithm.md §4.3 step 2; 0 if it falls below 2. */
 size_t ns_train_adjust_batch(size_t n_train, size_t batch_size);
 
