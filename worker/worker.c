@@ -1,7 +1,7 @@
 /* worker.c - the worker loop: one control DEALER, one work PULL, one
  * results PUSH, and an evaluation thread so heartbeats never stop. */
 #include "worker.h"
-#include "wire.h"
+#include "nessai/wire.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/plugin.h"

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "nessai/codec.h"
 #include "nessai/error.h"
 
 static ns_msg_t s_sample(uint32_t type, const double *v, size_t nv)

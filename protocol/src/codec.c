@@ -1,5 +1,5 @@
 /* codec.c - msgpack encoding and validating decoding of farm messages. */
-#include "codec.h"
+#include "nessai/codec.h"
 #include "nessai/error.h"
 
 #include <msgpack.h>
