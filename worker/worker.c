@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +144,8 @@ typedef struct {
 
 static int s_reserve(s_worker_t *w, size_t nx, size_t nl)
 {
+    if (nx > SIZE_MAX / sizeof *w->x || nl > SIZE_MAX / sizeof *w->logl)
+        return NS_ERR_NOMEM;
     if (nx > w->cap_x) {
         double *p = realloc(w->x, nx * sizeof *p);
         if (!p)
