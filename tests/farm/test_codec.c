@@ -411,82 +411,54 @@ static int s_encode_decode(const ns_msg_t *m)
     return rv;
 }
 
+/* The sample message of type, with change applied, is refused. */
+#define S_REFUSED(type, change)                                                  \
+    do {                                                                         \
+        m = s_sample(type, v, 4);                                                \
+        change;                                                                  \
+        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);                     \
+    } while (0)
+
 static void test_wrong_counts_and_lengths(void **state)
 {
     double v[8] = {0};
+    static double many[65];
     ns_msg_t m;
-    /* counts that disagree with the bin they describe */
+    /* counts that disagree with the bin they describe (CHUNK n = 4, d = 1;
+     * WELCOME canary_n = 2, dim = 2; RESULT n = 4) */
     for (int delta = -1; delta <= 1; delta += 2) {
-        m = s_sample(NS_MSG_CHUNK, v, 4);   /* n = 4, d = 1 */
-        m.n = (uint32_t)(4 + delta);
-        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-        m = s_sample(NS_MSG_CHUNK, v, 4);
-        m.d = (uint32_t)(1 + delta + 2);
-        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-        m = s_sample(NS_MSG_WELCOME, v, 4);   /* canary_n = 2, dim = 2 */
-        m.canary_n = (uint32_t)(2 + delta);
-        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-        m = s_sample(NS_MSG_WELCOME, v, 4);
-        m.dim = (uint32_t)(2 + delta);
-        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-        m = s_sample(NS_MSG_RESULT, v, 4);
-        m.n = (uint32_t)(4 + delta);
-        assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
+        S_REFUSED(NS_MSG_CHUNK, m.n = (uint32_t)(4 + delta));
+        S_REFUSED(NS_MSG_CHUNK, m.d = (uint32_t)(3 + delta));
+        S_REFUSED(NS_MSG_WELCOME, m.canary_n = (uint32_t)(2 + delta));
+        S_REFUSED(NS_MSG_WELCOME, m.dim = (uint32_t)(2 + delta));
+        S_REFUSED(NS_MSG_RESULT, m.n = (uint32_t)(4 + delta));
         /* bins one byte short or long */
-        uint32_t kinds[] = {NS_MSG_CHUNK, NS_MSG_WELCOME, NS_MSG_RESULT, NS_MSG_READY};
-        for (size_t k = 0; k < 4; k++) {
-            m = s_sample(kinds[k], v, 4);
-            m.data_len = (size_t)((long)m.data_len + delta);
-            assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-        }
+        S_REFUSED(NS_MSG_CHUNK, m.data_len = (size_t)((long)m.data_len + delta));
+        S_REFUSED(NS_MSG_WELCOME, m.data_len = (size_t)((long)m.data_len + delta));
+        S_REFUSED(NS_MSG_RESULT, m.data_len = (size_t)((long)m.data_len + delta));
+        S_REFUSED(NS_MSG_READY, m.data_len = (size_t)((long)m.data_len + delta));
     }
     /* zero counts, out-of-range values */
-    m = s_sample(NS_MSG_CHUNK, v, 4);
-    m.n = 0;
-    m.data_len = 0;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_CHUNK, v, 4);
-    m.d = 0;
-    m.n = 4;
-    m.data_len = 0;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_CHUNK, v, 4);
-    m.attempt = 0;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_TAKE, v, 4);
-    m.attempt = 0;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_WELCOME, v, 4);
-    m.work_port = 65536;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_WELCOME, v, 4);
-    m.canary_n = 65;   /* more canary points than the protocol allows */
-    m.dim = 1;
-    m.data = calloc(65, 8);
-    m.data_len = 65 * 8;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    free((void *)m.data);
-    m = s_sample(NS_MSG_READY, v, 4);
-    m.status = 1;   /* a failed model sends no canary values */
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_READY, v, 4);
-    m.data_len = 12;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_RESULT, v, 4);
-    m.status = 2;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m = s_sample(NS_MSG_RESULT, v, 4);
-    m.status = 1;   /* failed, but values attached */
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
+    S_REFUSED(NS_MSG_CHUNK, m.n = 0; m.data_len = 0);
+    S_REFUSED(NS_MSG_CHUNK, m.d = 0; m.data_len = 0);
+    S_REFUSED(NS_MSG_CHUNK, m.attempt = 0);
+    S_REFUSED(NS_MSG_TAKE, m.attempt = 0);
+    S_REFUSED(NS_MSG_RESULT, m.attempt = 0);
+    S_REFUSED(NS_MSG_WELCOME, m.work_port = 65536);
+    S_REFUSED(NS_MSG_WELCOME, m.results_port = 0);
+    S_REFUSED(NS_MSG_WELCOME, m.heartbeat_ms = 0);
+    S_REFUSED(NS_MSG_WELCOME, m.liveness = 0);
+    /* more canary points than the protocol allows */
+    S_REFUSED(NS_MSG_WELCOME, m.canary_n = 65; m.dim = 1; m.data = (const uint8_t *)many;
+              m.data_len = sizeof many);
+    S_REFUSED(NS_MSG_READY, m.status = 1);   /* a failed model sends no canary values */
+    S_REFUSED(NS_MSG_READY, m.data_len = 12);
+    S_REFUSED(NS_MSG_READY, m.status = 2);
+    S_REFUSED(NS_MSG_RESULT, m.status = 2);
+    S_REFUSED(NS_MSG_RESULT, m.status = 1);  /* failed, but values attached */
     /* n * d * 8 that wraps to 0 in 64 bits must not pass for an empty bin */
-    m = s_sample(NS_MSG_CHUNK, v, 4);
-    m.n = 1u << 30;
-    m.d = 1u << 31;
-    m.data_len = 0;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
-    m.n = UINT32_MAX;
-    m.d = UINT32_MAX;
-    assert_int_equal(s_encode_decode(&m), NS_ERR_PROTO);
+    S_REFUSED(NS_MSG_CHUNK, m.n = 1u << 30; m.d = 1u << 31; m.data_len = 0);
+    S_REFUSED(NS_MSG_CHUNK, m.n = UINT32_MAX; m.d = UINT32_MAX; m.data_len = 0);
     /* ns_msg_get_doubles: the count must match the bin exactly, and a count
      * whose byte size wraps is refused */
     m = s_sample(NS_MSG_CHUNK, s_vals, 4);
