@@ -150,25 +150,26 @@ typedef struct {
     uint64_t malformed;           /* messages dropped */
 } s_worker_t;
 
+/* Room for n doubles in *buf, whose capacity is *cap. */
+static int s_grow(double **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return NS_OK;
+    if (n > SIZE_MAX / sizeof **buf)
+        return NS_ERR_NOMEM;
+    double *p = realloc(*buf, n * sizeof *p);
+    if (!p)
+        return NS_ERR_NOMEM;
+    *buf = p;
+    *cap = n;
+    return NS_OK;
+}
+
 static int s_reserve(s_worker_t *w, size_t nx, size_t nl)
 {
-    if (nx > SIZE_MAX / sizeof *w->x || nl > SIZE_MAX / sizeof *w->logl)
+    if (s_grow(&w->x, &w->cap_x, nx) != NS_OK)
         return NS_ERR_NOMEM;
-    if (nx > w->cap_x) {
-        double *p = realloc(w->x, nx * sizeof *p);
-        if (!p)
-            return NS_ERR_NOMEM;
-        w->x = p;
-        w->cap_x = nx;
-    }
-    if (nl > w->cap_logl) {
-        double *p = realloc(w->logl, nl * sizeof *p);
-        if (!p)
-            return NS_ERR_NOMEM;
-        w->logl = p;
-        w->cap_logl = nl;
-    }
-    return NS_OK;
+    return s_grow(&w->logl, &w->cap_logl, nl);
 }
 
 static void s_submit(s_worker_t *w, size_t n, s_busy_t what)

@@ -163,20 +163,28 @@ static void test_malformed_kinds(void **state)
     free(big);
 }
 
+/* A message of one string field (REFUSE, STOP) packed by hand, with any
+ * version and any string length. */
+static void s_pack_text(msgpack_sbuffer *sb, uint32_t version, uint32_t type, const char *text,
+                        size_t len)
+{
+    msgpack_sbuffer_init(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_str(&pk, strlen(NS_FARM_SIGNATURE));
+    msgpack_pack_str_body(&pk, NS_FARM_SIGNATURE, strlen(NS_FARM_SIGNATURE));
+    msgpack_pack_uint32(&pk, version);
+    msgpack_pack_uint32(&pk, type);
+    msgpack_pack_str(&pk, len);
+    msgpack_pack_str_body(&pk, text, len);
+}
+
 /* A REFUSE from any version is readable, so the reason always arrives. */
 static void test_refuse_any_version(void **state)
 {
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_str(&pk, 6);
-    msgpack_pack_str_body(&pk, NS_FARM_SIGNATURE, 6);
-    msgpack_pack_uint32(&pk, 7);
-    msgpack_pack_uint32(&pk, NS_MSG_REFUSE);
-    msgpack_pack_str(&pk, 4);
-    msgpack_pack_str_body(&pk, "nope", 4);
+    s_pack_text(&sb, 7, NS_MSG_REFUSE, "nope", 4);
     ns_msg_t m;
     assert_int_equal(ns_msg_decode(sb.data, sb.size, &m), NS_OK);
     assert_int_equal(m.version, 7);
@@ -518,16 +526,7 @@ static void test_huge_declared_sizes(void **state)
     char *big = malloc(NS_FARM_MAX_STR + 1);
     memset(big, 'x', NS_FARM_MAX_STR + 1);
     msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_str(&pk, 6);
-    msgpack_pack_str_body(&pk, NS_FARM_SIGNATURE, 6);
-    msgpack_pack_uint32(&pk, NS_FARM_PROTOCOL_VERSION);
-    msgpack_pack_uint32(&pk, NS_MSG_STOP);
-    msgpack_pack_str(&pk, NS_FARM_MAX_STR + 1);
-    msgpack_pack_str_body(&pk, big, NS_FARM_MAX_STR + 1);
+    s_pack_text(&sb, NS_FARM_PROTOCOL_VERSION, NS_MSG_STOP, big, NS_FARM_MAX_STR + 1);
     assert_int_equal(s_decode_checked((uint8_t *)sb.data, sb.size), NS_ERR_PROTO);
     msgpack_sbuffer_destroy(&sb);
     free(big);

@@ -7,20 +7,13 @@
  * UBSan catch reads out of bounds. Built and run by scripts/fuzz.sh. */
 #include "nessai/codec.h"
 #include "nessai/error.h"
+#include "fuzz_check.h"
 #include "msg_same.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                              \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            fprintf(stderr, "fuzz_msg_decode: %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                             \
-        }                                                                        \
-    } while (0)
 
 static int s_in(const ns_str_t s, const uint8_t *base, size_t len)
 {
