@@ -1,6 +1,6 @@
 /* main.c - nessai-worker: command line and the --slots launcher. */
 #include "worker.h"
-#include "wire.h"
+#include "nessai/wire.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/options.h"

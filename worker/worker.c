@@ -1,7 +1,7 @@
 /* worker.c - the worker loop: one control DEALER, one work PULL, one
  * results PUSH, and an evaluation thread so heartbeats never stop. */
 #include "worker.h"
-#include "wire.h"
+#include "nessai/wire.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/plugin.h"
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,25 +90,32 @@ static void s_run_job(const s_job_t *job, s_done_t *done)
         snprintf(done->err, sizeof done->err, "%s", ns_model_last_error(job->model));
 }
 
+/* The evaluation thread's pipe carries one command:
+ *   JOB model:p x:p n:8 logl:p done:p
+ * evaluate n points of x with model into logl and fill *done (an s_done_t);
+ * the reply, an 'i' frame (NS_OK, or NS_ERR_INVAL for anything else but
+ * $TERM), comes when it is finished. The buffers are the slot's: it touches
+ * none of them until the reply. */
 static void s_eval_actor(zsock_t *pipe, void *args)
 {
     zsock_signal(pipe, 0);
     for (;;) {
-        zmsg_t *msg = zmsg_recv(pipe);
-        if (!msg)
-            break;
-        zframe_t *f = zmsg_first(msg);
-        if (!f || zframe_streq(f, "$TERM") || zframe_size(f) != sizeof(s_job_t)) {
-            zmsg_destroy(&msg);
+        char *cmd = NULL;
+        void *model = NULL, *x = NULL, *logl = NULL, *done = NULL;
+        uint64_t n = 0;
+        if (zsock_recv(pipe, "spp8pp", &cmd, &model, &x, &n, &logl, &done) != 0
+            || !cmd || streq(cmd, "$TERM")) {
+            zstr_free(&cmd);
             break;
         }
-        s_job_t job;
-        memcpy(&job, zframe_data(f), sizeof job);
-        zmsg_destroy(&msg);
-        s_done_t done;
-        s_run_job(&job, &done);
-        zframe_t *r = zframe_new(&done, sizeof done);
-        if (!r || zframe_send(&r, pipe, 0) != 0)
+        int rv = NS_OK;
+        if (streq(cmd, "JOB") && model && done && n <= SIZE_MAX) {
+            s_job_t job = {model, x, (size_t)n, logl};
+            s_run_job(&job, done);
+        } else
+            rv = NS_ERR_INVAL;
+        zstr_free(&cmd);
+        if (zsock_send(pipe, "i", rv) != 0)
             break;
     }
 }
@@ -123,6 +131,7 @@ typedef struct {
     char host[256];
     zactor_t *eval;               /* evaluation thread */
     s_busy_t busy;                /* what the evaluation thread is doing */
+    s_done_t done;                /* its outcome, written by it while busy */
     ns_model_t *model;            /* loaded plugin, reused across sessions */
     char model_key[8400];         /* path \n args of the loaded model */
     double *x, *logl;             /* job buffers, owned */
@@ -141,30 +150,33 @@ typedef struct {
     uint64_t malformed;           /* messages dropped */
 } s_worker_t;
 
+/* Room for n doubles in *buf, whose capacity is *cap. */
+static int s_grow(double **buf, size_t *cap, size_t n)
+{
+    if (n <= *cap)
+        return NS_OK;
+    if (n > SIZE_MAX / sizeof **buf)
+        return NS_ERR_NOMEM;
+    double *p = realloc(*buf, n * sizeof *p);
+    if (!p)
+        return NS_ERR_NOMEM;
+    *buf = p;
+    *cap = n;
+    return NS_OK;
+}
+
 static int s_reserve(s_worker_t *w, size_t nx, size_t nl)
 {
-    if (nx > w->cap_x) {
-        double *p = realloc(w->x, nx * sizeof *p);
-        if (!p)
-            return NS_ERR_NOMEM;
-        w->x = p;
-        w->cap_x = nx;
-    }
-    if (nl > w->cap_logl) {
-        double *p = realloc(w->logl, nl * sizeof *p);
-        if (!p)
-            return NS_ERR_NOMEM;
-        w->logl = p;
-        w->cap_logl = nl;
-    }
-    return NS_OK;
+    if (s_grow(&w->x, &w->cap_x, nx) != NS_OK)
+        return NS_ERR_NOMEM;
+    return s_grow(&w->logl, &w->cap_logl, nl);
 }
 
 static void s_submit(s_worker_t *w, size_t n, s_busy_t what)
 {
-    s_job_t job = {w->model, w->x, n, w->logl};
-    zframe_t *f = zframe_new(&job, sizeof job);
-    zframe_send(&f, w->eval, 0);
+    memset(&w->done, 0, sizeof w->done);
+    zsock_send(w->eval, "spp8pp", "JOB", (void *)w->model, (void *)w->x, (uint64_t)n,
+               (void *)w->logl, (void *)&w->done);
     w->busy = what;
 }
 
@@ -173,8 +185,8 @@ static void s_drain_eval(s_worker_t *w)
 {
     if (w->busy == B_IDLE)
         return;
-    zframe_t *f = zframe_recv(w->eval);
-    zframe_destroy(&f);
+    int rv;
+    zsock_recv(w->eval, "i", &rv);
     w->busy = B_IDLE;
 }
 
@@ -280,6 +292,17 @@ static int s_on_accept(s_worker_t *w)
 
 static void s_on_chunk_done(s_worker_t *w, const s_done_t *done);
 
+/* A TAKE or RESULT about the chunk in hand: run, our id, batch, chunk, attempt. */
+static void s_chunk_msg(const s_worker_t *w, ns_msg_type_t type, ns_msg_t *m)
+{
+    ns_msg_init(m, type);
+    m->run = w->run;
+    m->worker = ns_str_of(w->id);
+    m->batch = w->batch;
+    m->chunk = w->chunk;
+    m->attempt = w->attempt;
+}
+
 static void s_on_chunk(s_worker_t *w)
 {
     zframe_t *f = zframe_recv(w->work);
@@ -304,12 +327,7 @@ static void s_on_chunk(s_worker_t *w)
     w->n = m.n;
     zframe_destroy(&f);
     ns_msg_t t;
-    ns_msg_init(&t, NS_MSG_TAKE);
-    t.run = w->run;
-    t.worker = ns_str_of(w->id);
-    t.batch = w->batch;
-    t.chunk = w->chunk;
-    t.attempt = w->attempt;
+    s_chunk_msg(w, NS_MSG_TAKE, &t);
     s_send(w, w->results, &t);
     ns_debug(S_MOD, "evaluating chunk %u of batch %llu attempt %u (%u points)", w->chunk,
              (unsigned long long)w->batch, w->attempt, w->n);
@@ -334,12 +352,7 @@ static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
     if (done->rv == NS_OK && w->n > 0)
         w->sec_per_point = done->wall_s / (double)w->n;
     ns_msg_t r;
-    ns_msg_init(&r, NS_MSG_RESULT);
-    r.run = w->run;
-    r.worker = ns_str_of(w->id);
-    r.batch = w->batch;
-    r.chunk = w->chunk;
-    r.attempt = w->attempt;
+    s_chunk_msg(w, NS_MSG_RESULT, &r);
     r.n = w->n;
     r.cpu_s = done->cpu_s;
     r.wall_s = done->wall_s;
@@ -360,14 +373,13 @@ static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
 
 static void s_on_eval_done(s_worker_t *w)
 {
-    zframe_t *f = zframe_recv(w->eval);
+    int rv = NS_ERR_STATE;
     s_done_t done;
     memset(&done, 0, sizeof done);
-    if (f && zframe_size(f) == sizeof done)
-        memcpy(&done, zframe_data(f), sizeof done);
+    if (zsock_recv(w->eval, "i", &rv) == 0 && rv == NS_OK)
+        done = w->done;
     else
         done.rv = NS_ERR_STATE;
-    zframe_destroy(&f);
     s_busy_t was = w->busy;
     w->busy = B_IDLE;
     if (was == B_CANARY && w->phase == P_CANARY)

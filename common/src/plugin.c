@@ -2,13 +2,14 @@
 #include "nessai/plugin.h"
 #include "nessai/error.h"
 
-#include <czmq.h>
 #include <dlfcn.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 /* The loader reads a field only if the plugin's struct is large enough to
  * contain it (struct_size), so older plugins keep working as fields are
@@ -32,29 +33,39 @@ struct ns_model {
     char error[512];                   /* last failure message */
 };
 
+/* Lower-case hex SHA-1 of the file (OpenSSL's EVP digest interface). */
 static int s_hash_file(const char *path, char out[41])
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return NS_ERR_IO;
-    zdigest_t *digest = zdigest_new();
-    if (!digest) {
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+        EVP_MD_CTX_free(ctx);
         fclose(f);
         return NS_ERR_NOMEM;
     }
     unsigned char buf[65536];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        zdigest_update(digest, buf, n);
-    int bad = ferror(f);
+    int bad = 0;
+    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        bad = EVP_DigestUpdate(ctx, buf, n) != 1;
+    bad = bad || ferror(f);
     fclose(f);
-    if (!bad)
-        snprintf(out, 41, "%s", zdigest_string(digest));
-    zdigest_destroy(&digest);
-    for (char *p = out; *p; p++)
-        if (*p >= 'A' && *p <= 'F')
-            *p = (char)(*p - 'A' + 'a');
-    return bad ? NS_ERR_IO : NS_OK;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!bad && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 20))
+        bad = 1;
+    EVP_MD_CTX_free(ctx);
+    if (bad)
+        return NS_ERR_IO;
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < 20; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 0x0f];
+    }
+    out[40] = '\0';
+    return NS_OK;
 }
 
 static int s_validate_info(const nessai_model_info_t *info, char *err, size_t errlen)

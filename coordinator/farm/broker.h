@@ -2,7 +2,8 @@
  * coordinator/farm/broker.h - the farm's background thread (a zactor).
  *
  * The broker owns the three coordinator sockets (control ROUTER, work PUSH,
- * results PULL), the worker registry, chunking, deadlines and re-sends. It
+ * results PULL), the worker registry, chunking, deadlines and re-sends
+ * (broker.c, broker_registry.c, broker_batch.c; seams in broker_int.h). It
  * keeps answering workers while the sampler trains its flow; evaluate()
  * hands it a batch and blocks until the batch is complete or failed.
  * Protocol: docs/protocol.md.
@@ -59,6 +60,11 @@ void ns_broker_stats(ns_broker_t *self, ns_farm_stats_t *out);
 void ns_broker_stop(ns_broker_t *self);
 /* Register local worker pids: the broker logs their exits. */
 void ns_broker_watch_pid(ns_broker_t *self, int pid);
+/* Send a command without arguments down the broker's pipe and return its
+ * reply (the commands: broker.c, "the caller's pipe"). Every command is
+ * answered; one the broker does not know, or one that needs arguments,
+ * with NS_ERR_INVAL. NS_ERR_FARM if the pipe failed. */
+int ns_broker_call(ns_broker_t *self, const char *command);
 
 #ifdef __cplusplus
 }

@@ -1,8 +1,9 @@
 /* broker_batch.c - one batch on the farm: array_split chunks, dispatch on
  * the work socket, results placed by index, deadlines, re-sends. Runs in
- * the broker thread (broker.c). */
+ * the broker thread (broker.c); asks the worker registry
+ * (broker_registry.c) about workers, never the other way round. */
 #include "broker_int.h"
-#include "wire.h"
+#include "nessai/wire.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
@@ -79,7 +80,7 @@ void ns_batch_finish(ns_bstate_t *s, int rv)
 /* Lay out k chunks with numpy array_split sizes. */
 static int s_chunk_batch(ns_bstate_t *s)
 {
-    size_t k = s->cfg->n_pool > 0 ? (size_t)s->cfg->n_pool : ns_broker_live_count(s);
+    size_t k = s->cfg->n_pool > 0 ? (size_t)s->cfg->n_pool : ns_reg_live_count(s);
     if (k == 0)
         return NS_ERR_STATE;
     if (s->cfg->chunksize > 0) {
@@ -112,7 +113,7 @@ static int s_chunk_batch(ns_bstate_t *s)
     s->chunked = 1;
     s->stats.last_k = k;
     ns_debug(S_MOD, "batch %llu: %zu points in k=%zu chunks (%zu live workers)",
-             (unsigned long long)s->batch, s->n, k, ns_broker_live_count(s));
+             (unsigned long long)s->batch, s->n, k, ns_reg_live_count(s));
     return NS_OK;
 }
 
@@ -171,8 +172,7 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
     s->t_start = ns_now();
     s->waiting_since = 0;
     s->chunked = 0;
-    for (size_t i = 0; i < s->nworkers; i++)
-        s->workers[i]->taken = 0;
+    ns_reg_reset_taken(s);
     if (n == 0) {
         ns_batch_finish(s, NS_OK);
         return;
@@ -193,7 +193,7 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
 
 static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 {
-    ns_bworker_t *w = ns_broker_find_id(s, m->worker);
+    ns_bworker_t *w = ns_reg_find_id(s, m->worker);
     if (w)
         w->last_seen = ns_now();
     if (w && w->taken > 0 && m->run == s->run && m->batch == s->batch)
@@ -253,7 +253,7 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 
 static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
 {
-    ns_bworker_t *w = ns_broker_find_id(s, m->worker);
+    ns_bworker_t *w = ns_reg_find_id(s, m->worker);
     if (w)
         w->last_seen = ns_now();
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
@@ -307,9 +307,7 @@ static void s_check_claims(ns_bstate_t *s, double now)
 {
     if (!s->active || !s->chunked)
         return;
-    int idle = 0;
-    for (size_t i = 0; i < s->nworkers && !idle; i++)
-        idle = s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0;
+    int idle = ns_reg_any_idle(s);
     for (size_t i = 0; idle && i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
         double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
@@ -326,7 +324,7 @@ static void s_check_waiting(ns_bstate_t *s, double now)
 {
     if (!s->active)
         return;
-    if (ns_broker_live_count(s) > 0) {
+    if (ns_reg_live_count(s) > 0) {
         s->waiting_since = 0;
         if (!s->chunked) {
             int rv = s_chunk_batch(s);
@@ -340,8 +338,9 @@ static void s_check_waiting(ns_bstate_t *s, double now)
     if (s->waiting_since == 0) {
         s->waiting_since = now;
         s->last_wait_log = now;
-        if (s->npids > 0) /* the local pool is still starting */
-            ns_info(S_MOD, "waiting for the %zu local workers to connect", s->npids);
+        if (ns_reg_local_count(s) > 0) /* the local pool is still starting */
+            ns_info(S_MOD, "waiting for the %zu local workers to connect",
+                    ns_reg_local_count(s));
         else
             ns_info(S_MOD, "waiting for workers: none connected; start some with "
                     "nessai-worker --connect %s", s->cfg->endpoint);
@@ -356,9 +355,9 @@ static void s_check_waiting(ns_bstate_t *s, double now)
     }
     if (now - s->last_wait_log >= S_WAIT_LOG_S) {
         s->last_wait_log = now;
-        if (s->npids > 0)
-            ns_info(S_MOD, "still waiting for the %zu local workers (%.0f s of %.0f s)", s->npids,
-                    now - s->waiting_since, s->cfg->worker_timeout);
+        if (ns_reg_local_count(s) > 0)
+            ns_info(S_MOD, "still waiting for the %zu local workers (%.0f s of %.0f s)",
+                    ns_reg_local_count(s), now - s->waiting_since, s->cfg->worker_timeout);
         else
             ns_info(S_MOD, "still waiting for workers (%.0f s of %.0f s); nessai-worker "
                     "--connect %s", now - s->waiting_since, s->cfg->worker_timeout,

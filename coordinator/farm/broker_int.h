@@ -1,16 +1,30 @@
 /*
- * coordinator/farm/broker_int.h - state shared by the broker's two halves:
- * broker.c (the thread, sockets, worker registry, heartbeats) and
- * broker_batch.c (chunking, dispatch, results, deadlines, re-sends).
- * Used only inside the broker thread; not part of the farm's interface.
+ * coordinator/farm/broker_int.h - the seams between the broker's three
+ * parts. All of them run in the broker thread; none of this is part of the
+ * farm's interface (broker.h is).
+ *
+ *   broker.c           the thread: sockets, the poll loop, the caller's pipe
+ *   broker_registry.c  the worker registry: HELLO, READY, BYE, refusals,
+ *                      heartbeats, liveness, local worker processes
+ *   broker_batch.c     one batch: chunking, dispatch, results, deadlines,
+ *                      re-sends
+ *
+ * Calls go one way: broker.c -> broker_batch.c -> broker_registry.c. The
+ * registry never calls batch code; what it has to say about a worker that
+ * went away it says through ns_reg_hooks_t, which broker.c fills with the
+ * batch's functions.
  */
 #ifndef NESSAI_FARM_BROKER_INT_H
 #define NESSAI_FARM_BROKER_INT_H
 
 #include "broker.h"
-#include "codec.h"
+#include "nessai/codec.h"
 
 #define NS_BROKER_MAX_LOCAL 4096
+
+typedef struct ns_bstate ns_bstate_t;
+
+/* ---- registry (broker_registry.c) ------------------------------------------ */
 
 typedef enum { W_WELCOMED, W_LIVE } ns_bwstate_t;
 
@@ -23,8 +37,41 @@ typedef struct {
     ns_bwstate_t state;
     double last_seen;             /* any message, for heartbeat expiry */
     double welcomed_at;           /* WELCOME sent */
-    int taken;                    /* chunks of this batch taken, not yet answered */
+    int taken;                    /* chunks of this batch taken, not yet answered (batch) */
 } ns_bworker_t;
+
+/* What the registry tells the batch side. */
+typedef struct {
+    /* Worker seq is gone (lost, left, or registering again): hand its work
+     * back. Returns how many of the chunks it had taken went back. */
+    size_t (*worker_gone)(ns_bstate_t *s, uint64_t seq);
+    /* A worker left cleanly: send what can be sent now. */
+    void (*can_send)(ns_bstate_t *s);
+} ns_reg_hooks_t;
+
+/* Accepted (LIVE) workers. */
+size_t ns_reg_live_count(const ns_bstate_t *s);
+/* The worker with this id ("w3"), NULL if unknown. */
+ns_bworker_t *ns_reg_find_id(ns_bstate_t *s, ns_str_t id);
+/* 1 if some live worker holds no chunk of the current batch. */
+int ns_reg_any_idle(const ns_bstate_t *s);
+/* A new batch: no worker holds any of its chunks. */
+void ns_reg_reset_taken(ns_bstate_t *s);
+/* Local pool processes not yet seen to exit. */
+size_t ns_reg_local_count(const ns_bstate_t *s);
+/* Watch a local worker's pid: its exit is logged. */
+void ns_reg_watch_pid(ns_bstate_t *s, int pid);
+/* Read and answer one message from the control ROUTER. */
+void ns_reg_on_control(ns_bstate_t *s);
+/* Every heartbeat interval: send HEARTBEATs, drop silent or never-ready
+ * workers, log local workers that exited. */
+void ns_reg_tick(ns_bstate_t *s, double now);
+/* STOP to every known worker. */
+void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason);
+/* Forget every worker (the thread is ending). */
+void ns_reg_clear(ns_bstate_t *s);
+
+/* ---- batch (broker_batch.c) ------------------------------------------------ */
 
 typedef struct {
     size_t start, n;              /* rows [start, start + n) of the batch */
@@ -37,22 +84,45 @@ typedef struct {
     uint32_t failures;            /* RESULTs with status 1 */
 } ns_bchunk_t;
 
-typedef struct {
+/* Start evaluating n x d points into logl; the caller's pipe gets the
+ * outcome (ns_batch_finish) when the batch completes or fails. */
+void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, size_t d);
+/* End the active batch with rv and answer the caller. */
+void ns_batch_finish(ns_bstate_t *s, int rv);
+/* Send queued chunks until the work socket would block. */
+void ns_batch_pump(ns_bstate_t *s);
+/* Worker seq is gone: re-queue its chunks and every untaken one. Returns
+ * how many of its own chunks went back. (An ns_reg_hooks_t worker_gone.) */
+size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq);
+/* Read one message from the results socket (TAKE or RESULT). */
+void ns_batch_on_results(ns_bstate_t *s);
+/* Timers of the active batch: no workers, unclaimed chunks, deadlines. */
+void ns_batch_check(ns_bstate_t *s, double now);
+
+/* ---- the broker thread's state --------------------------------------------- */
+
+struct ns_bstate {
+    /* broker.c: set up once, read by all */
     zsock_t *pipe;                /* to the caller */
     ns_broker_t *owner;
     ns_broker_config_t *cfg;
     zsock_t *router, *push, *pull;
+    unsigned work_port;           /* bound port of push, announced in WELCOME */
+    unsigned results_port;        /* bound port of pull */
     uint64_t run;                 /* random per start */
+    double next_tick;             /* heartbeat / expiry / deadline scan */
+    int terminated;
+    ns_farm_stats_t stats;        /* counters; each part bumps its own */
+    ns_reg_hooks_t hooks;         /* filled by broker.c, called by the registry */
+
+    /* registry */
     uint64_t next_seq;            /* worker id numbers */
-    ns_bworker_t **workers;         /* registry */
+    ns_bworker_t **workers;
     size_t nworkers, capworkers;
     int pids[NS_BROKER_MAX_LOCAL];        /* local pool children still running */
     size_t npids;
-    double next_tick;             /* heartbeat / expiry / deadline scan */
-    double sec_per_point;         /* running estimate from results, 0 = unknown */
-    ns_farm_stats_t stats;
-    int terminated;
-    /* the batch in progress */
+
+    /* batch: the one in progress */
     int active;
     uint64_t batch;               /* id of the current (or last) batch */
     const double *x;
@@ -63,29 +133,10 @@ typedef struct {
     size_t qhead, qlen;
     size_t remaining;             /* chunks not done */
     int chunked;                  /* chunks laid out (k known) */
+    double sec_per_point;         /* running estimate from results, 0 = unknown */
     double t_start;
     double waiting_since;         /* no live workers since, 0 = not waiting */
     double last_wait_log;
-} ns_bstate_t;
-
-/* Registry (broker.c). */
-size_t ns_broker_live_count(const ns_bstate_t *s);
-ns_bworker_t *ns_broker_find_id(ns_bstate_t *s, ns_str_t id);
-
-/* Batches (broker_batch.c). */
-/* Start evaluating n x d points into logl; the caller's pipe gets the
- * outcome (ns_batch_finish) when the batch completes or fails. */
-void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, size_t d);
-/* End the active batch with rv and answer the caller. */
-void ns_batch_finish(ns_bstate_t *s, int rv);
-/* Send queued chunks until the work socket would block. */
-void ns_batch_pump(ns_bstate_t *s);
-/* Worker seq is gone: re-queue its chunks and every untaken one. Returns
- * how many of its own chunks went back. */
-size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq);
-/* Read one message from the results socket (TAKE or RESULT). */
-void ns_batch_on_results(ns_bstate_t *s);
-/* Timers of the active batch: no workers, unclaimed chunks, deadlines. */
-void ns_batch_check(ns_bstate_t *s, double now);
+};
 
 #endif

@@ -1,7 +1,7 @@
 /* farm.c - the farm behind the evaluator interface; options; local pools. */
 #include "farm.h"
 #include "broker.h"
-#include "codec.h"
+#include "nessai/codec.h"
 #include "pool.h"
 #include "nessai/error.h"
 #include "nessai/log.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "nessai/codec.h"
 #include "farm_testutil.h"
 #include "nessai/error.h"
 

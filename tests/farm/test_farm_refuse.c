@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "codec.h"
+#include "nessai/codec.h"
 #include "farm_testutil.h"
 #include "nessai/error.h"
 #include "nessai/log.h"

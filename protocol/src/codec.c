@@ -1,5 +1,5 @@
 /* codec.c - msgpack encoding and validating decoding of farm messages. */
-#include "codec.h"
+#include "nessai/codec.h"
 #include "nessai/error.h"
 
 #include <msgpack.h>
@@ -302,6 +302,10 @@ static int s_check(const ns_msg_t *m)
     case NS_MSG_CHUNK:
         if (m->n < 1 || m->d < 1 || m->attempt < 1)
             return NS_ERR_PROTO;
+        /* n * d fits 64 bits; n * d * 8 need not (it would wrap to a small
+         * length that matches a short bin) */
+        if ((uint64_t)m->n * m->d > UINT64_MAX / 8)
+            return NS_ERR_PROTO;
         return m->data_len == (uint64_t)m->n * m->d * 8 ? NS_OK : NS_ERR_PROTO;
     case NS_MSG_TAKE:
         return m->attempt >= 1 ? NS_OK : NS_ERR_PROTO;
@@ -339,6 +343,10 @@ int ns_msg_decode(const void *bytes, size_t len, ns_msg_t *msg)
         goto done;
     msg->version = (uint32_t)version;
     msg->type = (uint32_t)type;
+    /* Every string field is a valid (empty) string from here on, also in a
+     * REFUSE of another version, which sets only its reason. */
+    msg->host = msg->worker = msg->model_path = msg->model_args = ns_str_of("");
+    msg->model_name = msg->model_hash = msg->text = ns_str_of("");
     if (version != NS_FARM_PROTOCOL_VERSION) {
         /* A REFUSE is readable from any version: its reason is the point. */
         if (type == NS_MSG_REFUSE && a->size == S_HEADER + 1
@@ -350,8 +358,6 @@ int ns_msg_decode(const void *bytes, size_t len, ns_msg_t *msg)
             rv = NS_MSG_OTHER_VERSION;
         goto done;
     }
-    msg->host = msg->worker = msg->model_path = msg->model_args = ns_str_of("");
-    msg->model_name = msg->model_hash = msg->text = ns_str_of("");
     if (s_decode_fields(a, msg) == NS_OK && s_check(msg) == NS_OK)
         rv = NS_OK;
 done:
@@ -370,7 +376,7 @@ int ns_msg_host_little_endian(void)
 
 int ns_msg_get_doubles(const ns_msg_t *msg, double *out, size_t count)
 {
-    if (msg->data_len != count * 8)
+    if (count > SIZE_MAX / 8 || msg->data_len != count * 8)
         return NS_ERR_PROTO;
     if (count == 0)
         return NS_OK;

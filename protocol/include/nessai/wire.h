@@ -1,13 +1,14 @@
 /*
- * coordinator/farm/wire.h - sending and receiving farm messages on ZeroMQ
- * sockets (codec.h does the bytes, this does the frames). Shared by the
- * coordinator's broker and nessai-worker.
+ * nessai/wire.h - sending and receiving farm messages on ZeroMQ
+ * sockets (nessai/codec.h does the bytes, this does the frames). Part of
+ * nessai_protocol (protocol/), shared by the coordinator's broker and
+ * nessai-worker.
  */
-#ifndef NESSAI_FARM_WIRE_H
-#define NESSAI_FARM_WIRE_H
+#ifndef NESSAI_WIRE_H
+#define NESSAI_WIRE_H
 
 #include <czmq.h>
-#include "codec.h"
+#include "nessai/codec.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,14 +1,15 @@
 /*
- * coordinator/farm/codec.h - the farm wire format (docs/protocol.md).
+ * nessai/codec.h - the farm wire format (docs/protocol.md).
  *
  * One message is one msgpack array: signature, version, type, then the
  * type's fields in a fixed order. ns_msg_t holds the union of all fields;
  * each type reads and writes only its own. Decoding never trusts the bytes:
  * every field is checked (type, count, string and bin lengths) before the
- * message is handed back. Shared by the coordinator and nessai-worker.
+ * message is handed back. Part of nessai_protocol (protocol/), shared by
+ * the coordinator's farm and nessai-worker.
  */
-#ifndef NESSAI_FARM_CODEC_H
-#define NESSAI_FARM_CODEC_H
+#ifndef NESSAI_CODEC_H
+#define NESSAI_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>

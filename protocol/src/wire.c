@@ -1,5 +1,5 @@
 /* wire.c - farm messages on ZeroMQ sockets. */
-#include "wire.h"
+#include "nessai/wire.h"
 #include "nessai/error.h"
 
 #include <errno.h>

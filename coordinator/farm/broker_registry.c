@@ -1,0 +1,352 @@
+/* broker_registry.c - the farm's worker registry: HELLO, WELCOME, READY
+ * and the canary check, refusals, BYE, heartbeats and liveness, local
+ * worker processes. Runs in the broker thread (broker.c); it never calls
+ * batch code (broker_int.h: ns_reg_hooks_t). */
+#include "broker_int.h"
+#include "nessai/wire.h"
+#include "nessai/error.h"
+#include "nessai/log.h"
+#include "nessai/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#define S_MOD "farm"
+#define S_WELCOME_TIMEOUT_S 60.0  /* welcomed but no READY: dropped */
+
+size_t ns_reg_live_count(const ns_bstate_t *s)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < s->nworkers; i++)
+        live += s->workers[i]->state == W_LIVE;
+    return live;
+}
+
+static ns_bworker_t *s_find_routing(ns_bstate_t *s, zframe_t *routing)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (zframe_eq(s->workers[i]->routing, routing))
+            return s->workers[i];
+    return NULL;
+}
+
+ns_bworker_t *ns_reg_find_id(ns_bstate_t *s, ns_str_t id)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (ns_str_eq(id, s->workers[i]->id))
+            return s->workers[i];
+    return NULL;
+}
+
+static void s_send_control(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
+{
+    int rv = ns_wire_send(s->router, routing, m);
+    if (rv != NS_OK)
+        ns_debug(S_MOD, "could not send %s: %s", ns_msg_type_name(m->type), ns_strerror(rv));
+}
+
+static void s_refuse(ns_bstate_t *s, zframe_t *routing, const char *who, const char *reason)
+{
+    ns_msg_t m;
+    ns_msg_init(&m, NS_MSG_REFUSE);
+    m.text = ns_str_of(reason);
+    s_send_control(s, routing, &m);
+    s->stats.refused++;
+    ns_warn(S_MOD, "refused worker %s reason=\"%s\"", who, reason);
+}
+
+static void s_remove_worker(ns_bstate_t *s, ns_bworker_t *w)
+{
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i] == w) {
+            s->workers[i] = s->workers[--s->nworkers];
+            break;
+        }
+    }
+    zframe_destroy(&w->routing);
+    free(w);
+}
+
+/* ---- control channel -------------------------------------------------- */
+
+static void s_on_hello(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
+{
+    char host[128], who[256];
+    ns_str_copy(m->host, host, sizeof host);
+    snprintf(who, sizeof who, "host=%s pid=%u", host, m->pid);
+    ns_bworker_t *old = s_find_routing(s, routing);
+    if (old) {   /* the same peer registering again: forget the old session */
+        s->hooks.worker_gone(s, old->seq);
+        s_remove_worker(s, old);
+    }
+    ns_bworker_t *w = calloc(1, sizeof *w);
+    if (!w || (s->nworkers == s->capworkers && s->capworkers >= 65536)) {
+        free(w);
+        s_refuse(s, routing, who, "the coordinator cannot take more workers");
+        return;
+    }
+    if (s->nworkers == s->capworkers) {
+        size_t cap = s->capworkers ? 2 * s->capworkers : 16;
+        ns_bworker_t **p = realloc(s->workers, cap * sizeof *p);
+        if (!p) {
+            free(w);
+            s_refuse(s, routing, who, "the coordinator is out of memory");
+            return;
+        }
+        s->workers = p;
+        s->capworkers = cap;
+    }
+    w->seq = ++s->next_seq;
+    snprintf(w->id, sizeof w->id, "w%llu", (unsigned long long)w->seq);
+    w->routing = zframe_dup(routing);
+    snprintf(w->host, sizeof w->host, "%s", host);
+    w->pid = m->pid;
+    w->state = W_WELCOMED;
+    w->last_seen = w->welcomed_at = ns_now();
+    s->workers[s->nworkers++] = w;
+
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_WELCOME);
+    r.run = s->run;
+    r.worker = ns_str_of(w->id);
+    r.model_path = ns_str_of(s->cfg->model_path);
+    r.model_args = ns_str_of(s->cfg->model_args);
+    r.model_name = ns_str_of(s->cfg->model_name);
+    r.model_hash = ns_str_of(s->cfg->model_hash);
+    r.dim = (uint32_t)s->cfg->dim;
+    r.work_port = s->work_port;
+    r.results_port = s->results_port;
+    r.heartbeat_ms = (uint32_t)s->cfg->heartbeat_ms;
+    r.liveness = (uint32_t)s->cfg->liveness;
+    r.max_message = (uint64_t)s->cfg->max_message;
+    r.canary_n = (uint32_t)s->cfg->canary_n;
+    uint8_t *scratch = malloc(s->cfg->canary_n * (size_t)s->cfg->dim * 8 + 1);
+    if (!scratch) {
+        s_remove_worker(s, w);
+        return;
+    }
+    ns_msg_set_doubles(&r, s->cfg->canary_x, s->cfg->canary_n * (size_t)s->cfg->dim, scratch);
+    s_send_control(s, routing, &r);
+    free(scratch);
+    ns_debug(S_MOD, "worker hello id=%s %s", w->id, who);
+}
+
+static void s_on_ready(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
+{
+    char who[256], reason[1024], text[512], name[256], hash[128];
+    snprintf(who, sizeof who, "id=%s host=%s pid=%u", w->id, w->host, w->pid);
+    if (w->state != W_WELCOMED || m->run != s->run)
+        return;
+    reason[0] = '\0';
+    ns_str_copy(m->model_name, name, sizeof name);
+    ns_str_copy(m->model_hash, hash, sizeof hash);
+    if (m->status != 0) {
+        snprintf(reason, sizeof reason, "the model failed to initialise on the worker: %s",
+                 ns_str_copy(m->text, text, sizeof text));
+    } else if (!ns_str_eq(m->model_name, s->cfg->model_name) || m->dim != (uint32_t)s->cfg->dim
+               || !ns_str_eq(m->model_hash, s->cfg->model_hash)) {
+        snprintf(reason, sizeof reason,
+                 "another model: worker has name=%s dim=%u hash=%s, the run uses name=%s "
+                 "dim=%d hash=%s; give the worker the same plugin build",
+                 name, m->dim, hash, s->cfg->model_name, s->cfg->dim, s->cfg->model_hash);
+    } else if (m->data_len != s->cfg->canary_n * 8) {
+        snprintf(reason, sizeof reason, "canary check failed: %zu values for %zu points",
+                 m->data_len / 8, s->cfg->canary_n);
+    } else {
+        double got[64];
+        ns_msg_get_doubles(m, got, s->cfg->canary_n);
+        for (size_t i = 0; i < s->cfg->canary_n; i++) {
+            if (memcmp(&got[i], &s->cfg->canary_logl[i], sizeof(double)) != 0) {
+                snprintf(reason, sizeof reason,
+                         "canary check failed: point %zu gives logL=%.17g on the worker but "
+                         "%.17g on the coordinator (other data, build or maths library)",
+                         i, got[i], s->cfg->canary_logl[i]);
+                break;
+            }
+        }
+    }
+    if (reason[0]) {
+        s_refuse(s, w->routing, who, reason);
+        s_remove_worker(s, w);
+        return;
+    }
+    w->state = W_LIVE;
+    s->stats.workers_seen++;
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_ACCEPT);
+    r.run = s->run;
+    s_send_control(s, w->routing, &r);
+    ns_info(S_MOD, "worker joined %s live=%zu", who, ns_reg_live_count(s));
+}
+
+static void s_on_bye(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
+{
+    char reason[256];
+    size_t own = s->hooks.worker_gone(s, w->seq);
+    s->stats.handed_back += own;
+    if (w->state == W_LIVE)
+        s->stats.workers_left++;
+    ns_msg_t r;
+    ns_msg_init(&r, NS_MSG_STOP);
+    r.text = ns_str_of("goodbye");
+    s_send_control(s, w->routing, &r);
+    ns_info(S_MOD, "worker left id=%s host=%s pid=%u reason=\"%s\" handed_back=%zu",
+            w->id, w->host, w->pid, ns_str_copy(m->text, reason, sizeof reason), own);
+    s_remove_worker(s, w);
+    s->hooks.can_send(s);
+}
+
+void ns_reg_on_control(ns_bstate_t *s)
+{
+    zmsg_t *msg = zmsg_recv(s->router);
+    if (!msg)
+        return;
+    zframe_t *routing = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
+    if (!routing || !body || zmsg_size(msg) != 0) {
+        s->stats.malformed_dropped++;
+        goto done;
+    }
+    ns_msg_t m;
+    int rv = ns_msg_decode(zframe_data(body), zframe_size(body), &m);
+    if (rv == NS_MSG_OTHER_VERSION && m.type == NS_MSG_HELLO) {
+        char reason[256];
+        snprintf(reason, sizeof reason,
+                 "protocol version %u is not the coordinator's version %u; use a nessai-worker "
+                 "from the same release as the coordinator",
+                 m.version, NS_FARM_PROTOCOL_VERSION);
+        s_refuse(s, routing, "(other version)", reason);
+        goto done;
+    }
+    if (rv != NS_OK) {
+        s->stats.malformed_dropped++;
+        ns_debug(S_MOD, "dropped a malformed control message (%zu bytes)", zframe_size(body));
+        goto done;
+    }
+    if (m.type == NS_MSG_HELLO) {
+        s_on_hello(s, routing, &m);
+        goto done;
+    }
+    ns_bworker_t *w = s_find_routing(s, routing);
+    if (!w)
+        goto done;   /* unknown peer: it re-registers once our silence tells it to */
+    w->last_seen = ns_now();
+    switch (m.type) {
+    case NS_MSG_READY: s_on_ready(s, w, &m); break;
+    case NS_MSG_HEARTBEAT: break;
+    case NS_MSG_BYE: s_on_bye(s, w, &m); break;
+    default:
+        s->stats.malformed_dropped++;   /* a coordinator-only type from a worker */
+        break;
+    }
+done:
+    zframe_destroy(&routing);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
+}
+
+/* ---- timers and local processes ------------------------------------------ */
+
+/* Log local workers that died. Peeks with WNOWAIT: reaping belongs to
+ * the pool (pool.c), which must never signal a recycled pid. */
+static void s_watch_children(ns_bstate_t *s)
+{
+    for (size_t i = 0; i < s->npids;) {
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        int r = waitid(P_PID, (id_t)s->pids[i], &si, WEXITED | WNOHANG | WNOWAIT);
+        if (r == 0 && si.si_pid == s->pids[i]) {
+            if (si.si_code == CLD_EXITED && si.si_status != 0)
+                ns_warn(S_MOD, "local worker pid=%d exited with status %d", s->pids[i],
+                        si.si_status);
+            else if (si.si_code != CLD_EXITED)
+                ns_warn(S_MOD, "local worker pid=%d was killed by signal %d", s->pids[i],
+                        si.si_status);
+            s->pids[i] = s->pids[--s->npids];
+            continue;
+        }
+        if (r < 0 && errno == ECHILD) {   /* already reaped by the pool */
+            s->pids[i] = s->pids[--s->npids];
+            continue;
+        }
+        i++;
+    }
+}
+
+void ns_reg_tick(ns_bstate_t *s, double now)
+{
+    double period = s->cfg->heartbeat_ms / 1000.0;
+    double silence = period * s->cfg->liveness;
+    ns_msg_t hb;
+    ns_msg_init(&hb, NS_MSG_HEARTBEAT);
+    hb.run = s->run;
+    for (size_t i = 0; i < s->nworkers;) {
+        ns_bworker_t *w = s->workers[i];
+        if (w->state == W_LIVE && now - w->last_seen > silence) {
+            size_t own = s->hooks.worker_gone(s, w->seq);
+            s->stats.workers_lost++;
+            ns_warn(S_MOD, "worker lost id=%s host=%s pid=%u silent=%.1fs resent=%zu live=%zu",
+                    w->id, w->host, w->pid, now - w->last_seen, own, ns_reg_live_count(s) - 1);
+            s_remove_worker(s, w);
+            continue;
+        }
+        if (w->state == W_WELCOMED && now - w->welcomed_at > S_WELCOME_TIMEOUT_S) {
+            ns_warn(S_MOD, "worker id=%s host=%s pid=%u never answered the welcome; dropped",
+                    w->id, w->host, w->pid);
+            s_remove_worker(s, w);
+            continue;
+        }
+        s_send_control(s, w->routing, &hb);
+        i++;
+    }
+    s_watch_children(s);
+}
+
+void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
+{
+    ns_msg_t m;
+    ns_msg_init(&m, NS_MSG_STOP);
+    m.text = ns_str_of(reason);
+    for (size_t i = 0; i < s->nworkers; i++)
+        s_send_control(s, s->workers[i]->routing, &m);
+}
+
+/* ---- what the batch side asks ---------------------------------------------- */
+
+int ns_reg_any_idle(const ns_bstate_t *s)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0)
+            return 1;
+    return 0;
+}
+
+void ns_reg_reset_taken(ns_bstate_t *s)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        s->workers[i]->taken = 0;
+}
+
+size_t ns_reg_local_count(const ns_bstate_t *s)
+{
+    return s->npids;
+}
+
+void ns_reg_watch_pid(ns_bstate_t *s, int pid)
+{
+    if (s->npids < NS_BROKER_MAX_LOCAL)
+        s->pids[s->npids++] = pid;
+}
+
+void ns_reg_clear(ns_bstate_t *s)
+{
+    while (s->nworkers > 0)
+        s_remove_worker(s, s->workers[0]);
+    free(s->workers);
+    s->workers = NULL;
+    s->capworkers = 0;
+}
