@@ -30,6 +30,7 @@ struct ns_model {
     int (*new_point_log_prob)(void *, const double *, size_t, double *);
     int (*log_prior)(void *, const double *, size_t, double *);
     const char *(*last_error)(void *);
+    const char *context_name;          /* name given by the context, or NULL */
     char error[512];                   /* last failure message */
 };
 
@@ -66,6 +67,66 @@ static int s_hash_file(const char *path, char out[41])
         if (*p >= 'A' && *p <= 'F')
             *p = (char)(*p - 'A' + 'a');
     return bad ? NS_ERR_IO : NS_OK;
+}
+
+/* hash = SHA-1 of (hash, identity): the plugin build and what the model
+ * declares its values depend on (nessai_model_t.identity). */
+static int s_hash_mix(char hash[41], const char *identity)
+{
+    zdigest_t *digest = zdigest_new();
+    if (!digest)
+        return NS_ERR_NOMEM;
+    zdigest_update(digest, (const byte *)hash, strlen(hash));
+    zdigest_update(digest, (const byte *)"\n", 1);
+    zdigest_update(digest, (const byte *)identity, strlen(identity));
+    snprintf(hash, 41, "%s", zdigest_string(digest));
+    zdigest_destroy(&digest);
+    for (char *p = hash; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
+    return NS_OK;
+}
+
+/* A Python model, "file.py" or "file.py:Class" (docs/python.md), runs in the
+ * Python plugin: $NESSAI_PYTHON_PLUGIN, else the one built with this program.
+ * Returns 0 if path is no Python model; 1 with plugin = the plugin's path and
+ * source = path with the file made absolute; -1 with a reason in err. */
+static int s_python_model(const char *path, char plugin[PATH_MAX], char *source, size_t srclen,
+                          char *err, size_t errlen)
+{
+    const char *colon = strstr(path, ".py:");
+    size_t flen = colon ? (size_t)(colon - path) + 3 : strlen(path);
+    if (flen < 3 || strncmp(path + flen - 3, ".py", 3) != 0)
+        return 0;
+    char file[PATH_MAX], real[PATH_MAX];
+    if (flen >= sizeof file) {
+        s_set_error(err, errlen, "model file name '%s' is too long", path);
+        return -1;
+    }
+    memcpy(file, path, flen);
+    file[flen] = '\0';
+    if (!realpath(file, real)) {
+        s_set_error(err, errlen, "model file '%s' not found: check the --model path", file);
+        return -1;
+    }
+    const char *env = getenv("NESSAI_PYTHON_PLUGIN");
+#ifdef NESSAI_PYTHON_PLUGIN_PATH
+    const char *built = NESSAI_PYTHON_PLUGIN_PATH;
+#else
+    const char *built = NULL;
+#endif
+    const char *use = env && *env ? env : built;
+    if (!use || !realpath(use, plugin)) {
+        s_set_error(err, errlen, "cannot run the Python model '%s': the Python plugin %s%s was not found "
+                    "(build the nessai_python target or set NESSAI_PYTHON_PLUGIN)",
+                    path, use ? "" : "of this build", use ? use : "");
+        return -1;
+    }
+    if ((size_t)snprintf(source, srclen, "%s%s", real, colon ? colon + 3 : "") >= srclen) {
+        s_set_error(err, errlen, "model file name '%s' is too long", path);
+        return -1;
+    }
+    return 1;
 }
 
 static int s_validate_info(const nessai_model_info_t *info, char *err, size_t errlen)
@@ -107,15 +168,18 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
         s_set_error(err, errlen, "no model given: pass --model PATH to a model plugin (lib<name>.so)");
         return NS_ERR_INVAL;
     }
-    char real[PATH_MAX];
-    if (!realpath(path, real)) {
+    char real[PATH_MAX], source[PATH_MAX + 256] = "";
+    int py = s_python_model(path, real, source, sizeof source, err, errlen);
+    if (py < 0)
+        return NS_ERR_INVAL;
+    if (!py && !realpath(path, real)) {
         s_set_error(err, errlen, "model plugin '%s' not found: check the --model path", path);
         return NS_ERR_INVAL;
     }
     ns_model_t *self = calloc(1, sizeof *self);
     if (!self)
         return NS_ERR_NOMEM;
-    self->path = strdup(real);
+    self->path = strdup(py ? source : real);
     self->args = strdup(args ? args : "");
     if (!self->path || !self->args) {
         ns_model_destroy(&self);
@@ -177,7 +241,13 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     self->info.struct_size = sizeof self->info;
     self->info.truth_log_evidence = NAN;
     char perr[512] = "";
-    int rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
+    int rc;
+    if (!py)
+        rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
+    else if (S_HAS(desc, init_source) && desc->init_source)
+        rc = desc->init_source(source, self->args, &self->ctx, &self->info, perr, sizeof perr);
+    else
+        rc = snprintf(perr, sizeof perr, "plugin '%s' cannot load source files", real) > 0;
     if (rc != 0) {
         s_set_error(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
                     self->args, perr[0] ? perr : "no reason given");
@@ -189,6 +259,19 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     if ((rc = s_validate_info(&self->info, err, errlen)) != NS_OK) {
         ns_model_destroy(&self);
         return rc;
+    }
+    if (self->info.absent_methods & NESSAI_MODEL_NO_LOG_PRIOR)
+        self->log_prior = NULL;
+    if (self->info.absent_methods & NESSAI_MODEL_NO_NEW_POINT) {
+        self->new_point = NULL;
+        self->new_point_log_prob = NULL;
+    }
+    if (S_HAS(desc, context_name) && desc->context_name)
+        self->context_name = desc->context_name(self->ctx);
+    const char *identity = S_HAS(desc, identity) && desc->identity ? desc->identity(self->ctx) : NULL;
+    if (identity && s_hash_mix(self->hash, identity) != NS_OK) {
+        ns_model_destroy(&self);
+        return NS_ERR_NOMEM;
     }
     self->log_volume = 0.0;
     for (int i = 0; i < self->info.dim; i++)
@@ -212,7 +295,10 @@ void ns_model_destroy(ns_model_t **self_p)
     *self_p = NULL;
 }
 
-const char *ns_model_name(const ns_model_t *self) { return self->desc->name; }
+const char *ns_model_name(const ns_model_t *self)
+{
+    return self->context_name && *self->context_name ? self->context_name : self->desc->name;
+}
 int ns_model_dim(const ns_model_t *self) { return self->info.dim; }
 const char *const *ns_model_param_names(const ns_model_t *self) { return self->info.names; }
 const double *ns_model_lower(const ns_model_t *self) { return self->info.lower; }
@@ -228,7 +314,7 @@ static int s_failed(ns_model_t *self, const char *what, int rc)
 {
     const char *why = self->last_error ? self->last_error(self->ctx) : NULL;
     snprintf(self->error, sizeof self->error, "model '%s': %s failed with code %d%s%s",
-             self->desc->name, what, rc, why && *why ? ": " : "", why && *why ? why : "");
+             ns_model_name(self), what, rc, why && *why ? ": " : "", why && *why ? why : "");
     return NS_ERR_MODEL;
 }
 
@@ -290,7 +376,7 @@ int ns_model_new_point(ns_model_t *self, ns_rng_t *rng, size_t n, double *x)
             if (tries > 1000000) {
                 snprintf(self->error, sizeof self->error,
                          "model '%s': no point with a finite log-prior in 1e6 draws from the bounds",
-                         self->desc->name);
+                         ns_model_name(self));
                 return NS_ERR_MODEL;
             }
         }
