@@ -249,8 +249,8 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     else
         rc = snprintf(perr, sizeof perr, "plugin '%s' cannot load source files", real) > 0;
     if (rc != 0) {
-        s_set_error(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
-                    self->args, perr[0] ? perr : "no reason given");
+        s_set_error(err, errlen, "model '%s' failed to initialise with args '%s': %s",
+                    py ? source : desc->name, self->args, perr[0] ? perr : "no reason given");
         self->ctx = NULL;
         self->desc = NULL;
         ns_model_destroy(&self);

@@ -82,11 +82,31 @@ def describe_exception(etype, value, tb):
     return " ".join(line.split())
 
 
+# Directories of the model files loaded in this process (a worker loads
+# another model when the run changes).
+_model_dirs = []
+
+
+def _under(f, dirs):
+    f = os.path.realpath(f)
+    return any(f.startswith(d + os.sep) for d in dirs)
+
+
 def _import_file(path):
+    """Import the model file afresh, with its directory first on sys.path;
+    modules of model directories loaded before are forgotten, so that a
+    sibling module of the same name is this model's."""
     directory = os.path.dirname(path)
     name = os.path.splitext(os.path.basename(path))[0]
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
+    dirs = _model_dirs + [directory]
+    for key, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if f and _under(f, dirs):
+            del sys.modules[key]
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") not in dirs]
+    sys.path.insert(0, directory)
+    _model_dirs[:] = [d for d in _model_dirs if d != directory] + [directory]
+    importlib.invalidate_caches()
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ModelLoadError("cannot import %s: not a Python file" % path)
@@ -124,7 +144,7 @@ def _identity(path, model):
     files = {os.path.realpath(path)}
     for mod in list(sys.modules.values()):
         f = getattr(mod, "__file__", None)
-        if f and os.path.realpath(f).startswith(directory + os.sep):
+        if f and _under(f, [directory]):
             files.add(os.path.realpath(f))
     for f in getattr(model, "identity_files", None) or ():
         files.add(os.path.realpath(os.path.join(directory, f)))
