@@ -129,9 +129,12 @@ def _find_class(module, path, cls_name):
         for c in vars(module).values()
         if isinstance(c, type) and c.__module__ == module.__name__ and hasattr(c, "log_likelihood")
     ]
+    models = [c for c in found if any(k.__name__ == "Model" for k in c.__mro__[1:])]
+    found = models or found
     if len(found) != 1:
         raise ModelLoadError(
-            "%s defines %s model classes (with log_likelihood): name one with --model %s:Class"
+            "%s defines %s model classes (Model subclasses with log_likelihood): name one with "
+            "--model %s:Class"
             % (path, len(found) or "no", path)
         )
     return found[0]
