@@ -3,6 +3,7 @@
 ``Model`` is a base class with nessai's model interface, for model files
 run with ``nessai-coordinator --model file.py:Class`` when nessai itself is
 not installed (a ``nessai.model.Model`` subclass runs unchanged when it is).
+``FlowSampler`` runs nessai-coordinator on a model from Python.
 See docs/python.md.
 """
 from .livepoint import (
@@ -12,9 +13,12 @@ from .livepoint import (
     numpy_array_to_live_points,
     parameters_to_live_point,
 )
+from .flowsampler import FarmPool, FlowSampler
 from .model import Model, check_vectorised_function
 
 __all__ = [
+    "FarmPool",
+    "FlowSampler",
     "Model",
     "check_vectorised_function",
     "empty_structured_array",

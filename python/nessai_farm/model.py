@@ -39,6 +39,13 @@ def check_vectorised_function(func, x, dtype="f8", atol=1e-15, rtol=1e-15):
 class Model:
     """Base class of a user model (nessai's ``Model`` interface)."""
 
+    def __new__(cls, *args, **kwargs):
+        # Recorded so that FlowSampler can have the coordinator build the same model.
+        self = super().__new__(cls)
+        self._nessai_farm_init_args = args
+        self._nessai_farm_init_kwargs = dict(kwargs)
+        return self
+
     _names = None
     _bounds = None
     _lower = None
