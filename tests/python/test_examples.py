@@ -50,6 +50,18 @@ class Examples(unittest.TestCase):
         self.assertLess(abs(r["log_evidence"] + math.log(64.0)), 5 * r["log_evidence_error"] + 0.05)
 
 
+    def test_readme_example(self):
+        p, r = self.run_example("mymodel.py:MyModel", "--model-args", "dim=4", "--n-pool", "2",
+                                "--nlive", "500")
+        truth = 2.0 * math.log(2.0 * math.pi) - 4.0 * math.log(20.0)
+        self.assertLess(abs(r["log_evidence"] - truth), 5 * r["log_evidence_error"] + 0.05)
+        with open(os.path.join(EX, "mymodel.py")) as f:
+            text = f.read()
+        for doc in ("README.md", os.path.join("docs", "python.md")):
+            with open(os.path.join(SOURCE, doc)) as f:
+                self.assertIn("```python\n" + text + "```\n", f.read(), doc)
+
+
 class Vectorisation(unittest.TestCase):
     def bridge(self, spec, args=""):
         from nessai_farm import _embed
