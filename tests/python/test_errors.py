@@ -74,6 +74,21 @@ class Errors(unittest.TestCase):
         r, log = self.run_model(model("raises", "Raises"), "--n-pool", "2", "--max-retries", "0")
         self.check_raise(r, log, True)
 
+    def test_prior_raises(self):
+        r, log = self.run_model(model("raises", "PriorRaises"))
+        self.assertEqual(r.returncode, 1, r.stderr[-3000:])
+        self.assertIn("model 'PriorRaises': log_prior failed with code 1: log_prior: ValueError: "
+                      "x1 below -4 at %s:" % model("raises"), log)
+        m = re.search(r"log_prior: .*\(point x0=([-0-9.e]+), x1=([-0-9.e]+)\)", log)
+        self.assertIsNotNone(m, log[-3000:])
+        self.assertLess(float(m.group(2)), -4.0)
+
+    def test_no_python_plugin(self):
+        env = dict(os.environ, NESSAI_PYTHON_PLUGIN="/nonexistent/libnessai_python.so")
+        out = os.path.join(tmpdir(self), "out")
+        r = coordinator(["--model", model("gaussian"), "--output", out], env=env)
+        self.assert_usage(r, "the Python plugin /nonexistent/libnessai_python.so was not found")
+
     def check_result_error(self, kind, text):
         r, log = self.run_model(model("wrong_result", "WrongResult"), "--model-args", "kind='%s'" % kind)
         self.assertEqual(r.returncode, 1, r.stderr[-3000:])

@@ -15,3 +15,19 @@ class Raises(Model):
         if np.any(x["x0"] > 2.0):
             raise ZeroDivisionError("x0 above 2")
         return -0.5 * (x["x0"] ** 2 + x["x1"] ** 2)
+
+
+class PriorRaises(Raises):
+    """The prior raises instead, for points with x1 < -4."""
+
+    def __init__(self):
+        super().__init__()
+        self.vectorised_prior = True
+
+    def log_prior(self, x):
+        if np.any(x["x1"] < -4.0):
+            raise ValueError("x1 below -4")
+        return np.where(self.in_bounds(x), -np.log(100.0), -np.inf)
+
+    def log_likelihood(self, x):
+        return -0.5 * (x["x0"] ** 2 + x["x1"] ** 2)
