@@ -94,6 +94,24 @@ def _literal_args(kwargs):
     return ", ".join(parts)
 
 
+def _check_default_build(model, cls_name):
+    """A class that does not record its arguments (not a nessai_farm.Model)
+    is built without any: refuse when that gives another model."""
+    try:
+        fresh = type(model)()
+        same = list(fresh.names) == list(model.names) and all(
+            np.array_equal(np.asarray(fresh.bounds[n], dtype=float), np.asarray(model.bounds[n], dtype=float))
+            for n in model.names
+        )
+    except Exception:
+        same = False
+    if not same:
+        raise ValueError(
+            "the coordinator builds %s from keyword arguments, and %s() is not the model given: "
+            "pass them as FlowSampler(..., model_args={...})" % (cls_name, cls_name)
+        )
+
+
 class FlowSampler:
     """Run nessai-coordinator on a model (nessai's FlowSampler interface)."""
 
@@ -109,7 +127,11 @@ class FlowSampler:
                     "%s was built with positional arguments; the coordinator builds it from keyword "
                     "arguments: build it with keywords or pass model_args={...}" % cls_name
                 )
-            model_args = getattr(model, "_nessai_farm_init_kwargs", {})
+            if hasattr(model, "_nessai_farm_init_kwargs"):
+                model_args = model._nessai_farm_init_kwargs
+            else:
+                model_args = {}
+                _check_default_build(model, cls_name)
         self.model_args = _literal_args(model_args)
         self.model_spec = "%s:%s" % (path, cls_name)
         if plot:

@@ -88,6 +88,19 @@ class FlowSamplerTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "positional"):
             FlowSampler(Gaussian(2), output="x")
 
+    def test_class_without_recorded_args(self):
+        sys.path.insert(0, MODELS)
+        from plain_model import Plain
+        out = os.path.join(tmpdir(self), "o")
+        with self.assertRaisesRegex(ValueError, r"Plain\(\) is not the model given"):
+            FlowSampler(Plain(dim=3), output=out)
+        self.assertEqual(FlowSampler(Plain(), output=out).model_args, "")
+        fs = FlowSampler(Plain(dim=3), output=out, model_args={"dim": 3}, seed=1, nlive=100,
+                         max_iteration=50)
+        self.assertEqual(fs.model_args, "dim=3")
+        result, post = fs.run()
+        self.assertEqual(post.dtype.names[:3], ("y0", "y1", "y2"))
+
     def test_failed_run(self):
         sys.path.insert(0, MODELS)
         from raises import Raises
