@@ -82,6 +82,9 @@ static int s_python_start(char *err, size_t errlen)
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
+    /* Nothing flushes Python's buffers at exit (no Py_Finalize): what a model
+     * prints goes out at once. */
+    config.buffered_stdio = 0;
     PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, NESSAI_PYTHON_EXECUTABLE);
     if (!PyStatus_Exception(st))
         st = Py_InitializeFromConfig(&config);

@@ -89,6 +89,16 @@ class Errors(unittest.TestCase):
         r = coordinator(["--model", model("gaussian"), "--output", out], env=env)
         self.assert_usage(r, "the Python plugin /nonexistent/libnessai_python.so was not found")
 
+    def test_model_output_reaches_the_terminal(self):
+        # stdout is a pipe here: without unbuffered streams the lines would stay
+        # in Python's buffers, which nothing flushes at exit
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        r = coordinator(["--model", model("printing", "Printing"), "--max-iteration", "10",
+                         "--output", os.path.join(tmpdir(self), "out")] + RUN, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("hello from __init__", r.stdout)
+        self.assertIn("hello from log_likelihood", r.stderr)
+
     def check_result_error(self, kind, text):
         r, log = self.run_model(model("wrong_result", "WrongResult"), "--model-args", "kind='%s'" % kind)
         self.assertEqual(r.returncode, 1, r.stderr[-3000:])
