@@ -120,11 +120,16 @@ static void s_exception(py_ctx_t *c, char *out, size_t len)
     if (!s) {
         PyErr_Clear();
         s = v ? PyObject_Str(v) : NULL;
+        if (s && t && PyType_Check(t)) {
+            PyObject *line = PyUnicode_FromFormat("%s: %U", ((PyTypeObject *)t)->tp_name, s);
+            Py_DECREF(s);
+            s = line;
+        }
     }
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
     if (!msg) {
         PyErr_Clear();
-        msg = t ? ((PyTypeObject *)t)->tp_name : "unknown Python error";
+        msg = t && PyType_Check(t) ? ((PyTypeObject *)t)->tp_name : "unknown Python error";
     }
     s_copy(out, len, msg);
     Py_XDECREF(s);
