@@ -163,11 +163,13 @@ def _identity(path, model):
 
 
 def _overrides(model, method):
-    """True if the class defines method itself (not one of the Model bases)."""
+    """True if the model's method is its own, not that of a Model base
+    (nessai's or nessai_farm's)."""
+    impl = getattr(type(model), method, None)
     for klass in type(model).__mro__:
-        if method in vars(klass):
-            return klass.__name__ != "Model" or klass.__module__ not in ("nessai.model", "nessai_farm.model")
-    return False
+        if klass.__name__ == "Model" and klass.__module__ in ("nessai.model", "nessai_farm.model"):
+            return impl is not vars(klass).get(method)
+    return impl is not None
 
 
 def _check_points(bridge):
@@ -271,9 +273,19 @@ class Bridge:
         return -1
 
     def draw(self, seed, n):
-        """new_point(N=n) with the model's rng seeded from the sampler."""
+        """new_point(N=n) with the model's rng seeded from the sampler, as
+        an (n, d) float64 array."""
         self.model.rng = np.random.default_rng(seed)
-        return self.new_point(N=n)
+        x = self.new_point(N=n)
+        names = getattr(getattr(x, "dtype", None), "names", None) or ()
+        missing = [p for p in self.names if p not in names]
+        if missing or np.shape(x) != (n,):
+            got = "an array of shape %s with fields %s" % (np.shape(x), list(names)) if names else type(x).__name__
+            raise ModelLoadError(
+                "new_point(N=%d) returned %s; it must return a structured array of %d points with a "
+                "field for each of %s" % (n, got, n, ", ".join(self.names))
+            )
+        return np.ascontiguousarray(np.stack([np.asarray(x[p], dtype="f8") for p in self.names], axis=-1))
 
 
 def load(source, args):

@@ -6,7 +6,9 @@ import re
 import sys
 import unittest
 
-from pyt_util import coordinator, model, tmpdir
+import math
+
+from pyt_util import coordinator, differences, load, model, tmpdir
 
 RUN = ["--seed", "3", "--nlive", "100", "--no-result-hdf5"]
 
@@ -98,6 +100,31 @@ class Errors(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertIn("hello from __init__", r.stdout)
         self.assertIn("hello from log_likelihood", r.stderr)
+
+    def test_custom_new_point(self):
+        results = []
+        for extra in ([], ["--n-pool", "2"]):
+            out = os.path.join(tmpdir(self), "out")
+            r = coordinator(["--model", model("custom_new_point", "CustomNewPoint"), "--output", out]
+                            + RUN + ["--maximum-uninformed", "inf"] + extra)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            results.append(load(out))
+        self.assertEqual(differences(*results), [])
+        self.assertLess(abs(results[0]["log_evidence"] - (math.log(2 * math.pi) - 2 * math.log(20))), 0.5)
+        # the draws were the model's: with the default new_point the run is another
+        out = os.path.join(tmpdir(self), "out")
+        r = coordinator(["--model", model("custom_new_point", "DefaultNewPoint"), "--output", out]
+                        + RUN + ["--maximum-uninformed", "inf"])
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertNotEqual(differences(results[0], load(out)), [])
+
+    def test_new_point_errors(self):
+        r, log = self.run_model(model("custom_new_point", "CustomNewPoint"), "--model-args",
+                                "broken='shape'")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("returned an array of shape (", r.stderr + log)
+        r, _ = self.run_model(model("custom_new_point", "OnlyOne"))
+        self.assert_usage(r, "defines only one of new_point and new_point_log_prob")
 
     def check_result_error(self, kind, text):
         r, log = self.run_model(model("wrong_result", "WrongResult"), "--model-args", "kind='%s'" % kind)
