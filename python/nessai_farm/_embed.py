@@ -88,8 +88,14 @@ _model_dirs = []
 
 
 def _under(f, dirs):
+    """True for a file below one of dirs, not inside installed packages (a
+    virtual environment kept next to the model is not the model's source)."""
     f = os.path.realpath(f)
-    return any(f.startswith(d + os.sep) for d in dirs)
+    for d in dirs:
+        if f.startswith(d + os.sep):
+            parts = f[len(d) + 1 :].split(os.sep)
+            return "site-packages" not in parts and "dist-packages" not in parts
+    return False
 
 
 def _import_file(path):
