@@ -155,7 +155,15 @@ static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
         if (getppid() != wc->parent_pid)
             return NS_WORKER_EXIT_FAIL;
     }
-    if (wc->model_override && access(wc->model_override, R_OK) != 0) {
+    /* A Python model is "file.py:Class" (docs/python.md): check the file. */
+    const char *py_class = wc->model_override ? strstr(wc->model_override, ".py:") : NULL;
+    char model_file[4096] = "";
+    if (wc->model_override)
+        snprintf(model_file, sizeof model_file, "%.*s",
+                 py_class ? (int)(py_class - wc->model_override) + 3
+                          : (int)strlen(wc->model_override),
+                 wc->model_override);
+    if (wc->model_override && access(model_file, R_OK) != 0) {
         fprintf(stderr, "nessai-worker: --model %s: %s\n", wc->model_override, strerror(errno));
         return NS_WORKER_EXIT_USAGE;
     }

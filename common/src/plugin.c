@@ -30,28 +30,30 @@ struct ns_model {
     int (*new_point_log_prob)(void *, const double *, size_t, double *);
     int (*log_prior)(void *, const double *, size_t, double *);
     const char *(*last_error)(void *);
+    const char *context_name;          /* name given by the context, or NULL */
     char error[512];                   /* last failure message */
 };
 
-/* Lower-case hex SHA-1 of the file (OpenSSL's EVP digest interface). */
-static int s_hash_file(const char *path, char out[41])
+/* Lower-case hex SHA-1 (OpenSSL's EVP digest interface). A digest is begun
+ * with s_sha1_begin, fed with s_sha1_update and written out (and freed) by
+ * s_sha1_end, which also frees it when bad is set. */
+static EVP_MD_CTX *s_sha1_begin(void)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NS_ERR_IO;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1) {
         EVP_MD_CTX_free(ctx);
-        fclose(f);
-        return NS_ERR_NOMEM;
+        ctx = NULL;
     }
-    unsigned char buf[65536];
-    size_t n;
-    int bad = 0;
-    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
-        bad = EVP_DigestUpdate(ctx, buf, n) != 1;
-    bad = bad || ferror(f);
-    fclose(f);
+    return ctx;
+}
+
+static int s_sha1_update(EVP_MD_CTX *ctx, const void *data, size_t n)
+{
+    return EVP_DigestUpdate(ctx, data, n) == 1 ? NS_OK : NS_ERR_IO;
+}
+
+static int s_sha1_end(EVP_MD_CTX *ctx, int bad, char out[41])
+{
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (!bad && (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 20))
@@ -66,6 +68,82 @@ static int s_hash_file(const char *path, char out[41])
     }
     out[40] = '\0';
     return NS_OK;
+}
+
+/* Hex SHA-1 of the file's bytes. */
+static int s_hash_file(const char *path, char out[41])
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NS_ERR_IO;
+    EVP_MD_CTX *ctx = s_sha1_begin();
+    if (!ctx) {
+        fclose(f);
+        return NS_ERR_NOMEM;
+    }
+    unsigned char buf[65536];
+    size_t n;
+    int bad = 0;
+    while (!bad && (n = fread(buf, 1, sizeof buf, f)) > 0)
+        bad = s_sha1_update(ctx, buf, n) != NS_OK;
+    bad = bad || ferror(f);
+    fclose(f);
+    return s_sha1_end(ctx, bad, out);
+}
+
+/* hash = SHA-1 of (hash, "\n", identity): the plugin build and what the
+ * model declares its values depend on (nessai_model_t.identity). */
+static int s_hash_mix(char hash[41], const char *identity)
+{
+    EVP_MD_CTX *ctx = s_sha1_begin();
+    if (!ctx)
+        return NS_ERR_NOMEM;
+    int bad = s_sha1_update(ctx, hash, strlen(hash)) != NS_OK ||
+              s_sha1_update(ctx, "\n", 1) != NS_OK ||
+              s_sha1_update(ctx, identity, strlen(identity)) != NS_OK;
+    return s_sha1_end(ctx, bad, hash);
+}
+
+/* A Python model, "file.py" or "file.py:Class" (docs/python.md), runs in the
+ * Python plugin: $NESSAI_PYTHON_PLUGIN, else the one built with this program.
+ * Returns 0 if path is no Python model; 1 with plugin = the plugin's path and
+ * source = path with the file made absolute; -1 with a reason in err. */
+static int s_python_model(const char *path, char plugin[PATH_MAX], char *source, size_t srclen,
+                          char *err, size_t errlen)
+{
+    const char *colon = strstr(path, ".py:");
+    size_t flen = colon ? (size_t)(colon - path) + 3 : strlen(path);
+    if (flen < 3 || strncmp(path + flen - 3, ".py", 3) != 0)
+        return 0;
+    char file[PATH_MAX], real[PATH_MAX];
+    if (flen >= sizeof file) {
+        ns_errf(err, errlen, "model file name '%s' is too long", path);
+        return -1;
+    }
+    memcpy(file, path, flen);
+    file[flen] = '\0';
+    if (!realpath(file, real)) {
+        ns_errf(err, errlen, "model file '%s' not found: check the --model path", file);
+        return -1;
+    }
+    const char *env = getenv("NESSAI_PYTHON_PLUGIN");
+#ifdef NESSAI_PYTHON_PLUGIN_PATH
+    const char *built = NESSAI_PYTHON_PLUGIN_PATH;
+#else
+    const char *built = NULL;
+#endif
+    const char *use = env && *env ? env : built;
+    if (!use || !realpath(use, plugin)) {
+        ns_errf(err, errlen, "cannot run the Python model '%s': the Python plugin %s%s was not found "
+                    "(build the nessai_python target or set NESSAI_PYTHON_PLUGIN)",
+                    path, use ? "" : "of this build", use ? use : "");
+        return -1;
+    }
+    if ((size_t)snprintf(source, srclen, "%s%s", real, colon ? colon + 3 : "") >= srclen) {
+        ns_errf(err, errlen, "model file name '%s' is too long", path);
+        return -1;
+    }
+    return 1;
 }
 
 static int s_validate_info(const nessai_model_info_t *info, char *err, size_t errlen)
@@ -107,15 +185,18 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
         ns_errf(err, errlen, "no model given: pass --model PATH to a model plugin (lib<name>.so)");
         return NS_ERR_INVAL;
     }
-    char real[PATH_MAX];
-    if (!realpath(path, real)) {
+    char real[PATH_MAX], source[PATH_MAX + 256] = "";
+    int py = s_python_model(path, real, source, sizeof source, err, errlen);
+    if (py < 0)
+        return NS_ERR_INVAL;
+    if (!py && !realpath(path, real)) {
         ns_errf(err, errlen, "model plugin '%s' not found: check the --model path", path);
         return NS_ERR_INVAL;
     }
     ns_model_t *self = calloc(1, sizeof *self);
     if (!self)
         return NS_ERR_NOMEM;
-    self->path = strdup(real);
+    self->path = strdup(py ? source : real);
     self->args = strdup(args ? args : "");
     if (!self->path || !self->args) {
         ns_model_destroy(&self);
@@ -177,10 +258,16 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     self->info.struct_size = sizeof self->info;
     self->info.truth_log_evidence = NAN;
     char perr[512] = "";
-    int rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
+    int rc;
+    if (!py)
+        rc = desc->init(self->args, &self->ctx, &self->info, perr, sizeof perr);
+    else if (S_HAS(desc, init_source) && desc->init_source)
+        rc = desc->init_source(source, self->args, &self->ctx, &self->info, perr, sizeof perr);
+    else
+        rc = snprintf(perr, sizeof perr, "plugin '%s' cannot load source files", real) > 0;
     if (rc != 0) {
-        ns_errf(err, errlen, "model '%s' failed to initialise with args '%s': %s", desc->name,
-                self->args, perr[0] ? perr : "no reason given");
+        ns_errf(err, errlen, "model '%s' failed to initialise with args '%s': %s",
+                    py ? source : desc->name, self->args, perr[0] ? perr : "no reason given");
         self->ctx = NULL;
         self->desc = NULL;
         ns_model_destroy(&self);
@@ -189,6 +276,19 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     if ((rc = s_validate_info(&self->info, err, errlen)) != NS_OK) {
         ns_model_destroy(&self);
         return rc;
+    }
+    if (self->info.absent_methods & NESSAI_MODEL_NO_LOG_PRIOR)
+        self->log_prior = NULL;
+    if (self->info.absent_methods & NESSAI_MODEL_NO_NEW_POINT) {
+        self->new_point = NULL;
+        self->new_point_log_prob = NULL;
+    }
+    if (S_HAS(desc, context_name) && desc->context_name)
+        self->context_name = desc->context_name(self->ctx);
+    const char *identity = S_HAS(desc, identity) && desc->identity ? desc->identity(self->ctx) : NULL;
+    if (identity && s_hash_mix(self->hash, identity) != NS_OK) {
+        ns_model_destroy(&self);
+        return NS_ERR_NOMEM;
     }
     self->log_volume = 0.0;
     for (int i = 0; i < self->info.dim; i++)
@@ -212,7 +312,10 @@ void ns_model_destroy(ns_model_t **self_p)
     *self_p = NULL;
 }
 
-const char *ns_model_name(const ns_model_t *self) { return self->desc->name; }
+const char *ns_model_name(const ns_model_t *self)
+{
+    return self->context_name && *self->context_name ? self->context_name : self->desc->name;
+}
 int ns_model_dim(const ns_model_t *self) { return self->info.dim; }
 const char *const *ns_model_param_names(const ns_model_t *self) { return self->info.names; }
 const double *ns_model_lower(const ns_model_t *self) { return self->info.lower; }
@@ -228,7 +331,7 @@ static int s_failed(ns_model_t *self, const char *what, int rc)
 {
     const char *why = self->last_error ? self->last_error(self->ctx) : NULL;
     snprintf(self->error, sizeof self->error, "model '%s': %s failed with code %d%s%s",
-             self->desc->name, what, rc, why && *why ? ": " : "", why && *why ? why : "");
+             ns_model_name(self), what, rc, why && *why ? ": " : "", why && *why ? why : "");
     return NS_ERR_MODEL;
 }
 
@@ -290,7 +393,7 @@ int ns_model_new_point(ns_model_t *self, ns_rng_t *rng, size_t n, double *x)
             if (tries > 1000000) {
                 snprintf(self->error, sizeof self->error,
                          "model '%s': no point with a finite log-prior in 1e6 draws from the bounds",
-                         self->desc->name);
+                         ns_model_name(self));
                 return NS_ERR_MODEL;
             }
         }

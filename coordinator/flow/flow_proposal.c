@@ -382,7 +382,8 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
         if (rc == NS_OK)
             rc = ns_reparam_verify(s->rp, xv, 1000, vr, &e, err, sizeof err);
         if (rc != NS_OK)
-            ns_error(NS_FP_MOD, "rescaling verification failed: %s", err[0] ? err : ns_strerror(rc));
+            ns_error(NS_FP_MOD, "rescaling verification failed: %s",
+                     err[0] ? err : rc == NS_ERR_MODEL ? ns_model_last_error(env->model) : ns_strerror(rc));
         free(xv);
         ns_rng_destroy(&vr);
         if (rc != NS_OK)

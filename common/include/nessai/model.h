@@ -59,7 +59,14 @@ typedef struct nessai_model_info {
     const double *lower;          /* dim lower bounds (inclusive, finite) */
     const double *upper;          /* dim upper bounds (inclusive, finite, > lower) */
     double truth_log_evidence;    /* known ln Z for test problems, NAN if unknown */
+    /* Appended to ABI 1 (write it only if struct_size covers it): optional
+     * methods of nessai_model_t this context does not have, NESSAI_MODEL_NO_*
+     * bits; the loader then uses its defaults. 0 = use what the table has. */
+    uint32_t absent_methods;
 } nessai_model_info_t;
+
+#define NESSAI_MODEL_NO_LOG_PRIOR 1u   /* log_prior */
+#define NESSAI_MODEL_NO_NEW_POINT 2u   /* the new_point / new_point_log_prob pair */
 
 typedef struct nessai_model {
     uint32_t abi_version;         /* NESSAI_MODEL_ABI_VERSION */
@@ -90,6 +97,26 @@ typedef struct nessai_model {
 
     /* Optional: a human-readable message for the last failed call. */
     const char *(*last_error)(void *ctx);
+
+    /* Fields below were appended to ABI 1; the loader reads them only when
+     * struct_size covers them. */
+
+    /* Optional: build the model from a source file instead of init(). The
+     * loader calls it when --model names a Python file ("file.py" or
+     * "file.py:Class", see docs/python.md), with source = that string with
+     * the file made absolute. Same contract as init(). */
+    int (*init_source)(const char *source, const char *args, void **ctx,
+                       nessai_model_info_t *info, char *err, size_t errlen);
+
+    /* Optional: a digest (a short printable string) of everything besides
+     * the plugin file that the model's values depend on, e.g. the model's
+     * source files. The loader mixes it into the model hash, so workers
+     * with other sources are refused. Owned by ctx. */
+    const char *(*identity)(void *ctx);
+
+    /* Optional: the model's name once initialised (e.g. the class name);
+     * replaces name from then on. Owned by ctx. */
+    const char *(*context_name)(void *ctx);
 } nessai_model_t;
 
 /* Plugins export this (with C linkage and default visibility). */
