@@ -142,7 +142,7 @@ phase == 3 {
       lead = RLENGTH - 2
       c = sections(doc, substr(s, lead + 1))
       s = substr(s, lead + c + 1)
-    } else if (match(s, /^,?[ \t]*\(?"[^"]+"/)) {
+    } else if (match(s, /^(,[ \t]*|[ \t]+)\(?"[^"]+"/)) {
       q = substr(s, 1, RLENGTH); sub(/^[^"]*"/, "", q); sub(/"$/, "", q)
       nnamed++
       if (!has_named(doc, q)) bad("\"" doc "\" has no heading or line \"" q "\"")
