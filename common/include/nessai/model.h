@@ -59,6 +59,15 @@ typedef struct nessai_model_info {
     const double *lower;          /* dim lower bounds (inclusive, finite) */
     const double *upper;          /* dim upper bounds (inclusive, finite, > lower) */
     double truth_log_evidence;    /* known ln Z for test problems, NAN if unknown */
+
+    /* Optional declarations for the samplers (appended; all may stay NULL).
+     * A plugin built against an older header leaves them untouched, and the
+     * loader also ignores them when init() sets struct_size smaller than
+     * this struct. docs/flow.md says how they choose reparameterisations. */
+    const int *periodic;          /* dim flags: non-zero = the parameter wraps around */
+    const double *period;         /* dim periods of the periodic ones (0 = upper - lower) */
+    const char *const *reparameterisations; /* dim preferred names, e.g. "angle-pair"
+                                   * (NULL entries: no preference) */
 } nessai_model_info_t;
 
 typedef struct nessai_model {
