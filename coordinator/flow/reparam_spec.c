@@ -455,15 +455,18 @@ static int s_check_periodic(s_ctx_t *c)
         const s_unit_t *u = &rp->u[rp->p[j].unit];
         double P = s_period(m, j), lo = m->lower[j], hi = m->upper[j];
         int ok = 0;
-        if (u->kind == NS_RP_ANGLE && u->in[0] == j)
+        if (!(fabs(hi - lo - P) <= 1e-12 * P))
+            ok = 0; /* several periods (or part of one) in the bounds: no one-to-one map */
+        else if (u->kind == NS_RP_ANGLE && u->in[0] == j)
             ok = fabs(2 * M_PI / u->scale - P) <= 1e-12 * P && (lo == 0.0 || lo == -hi);
         else if (u->kind == NS_RP_ANGLE_PAIR && u->in[0] == j)
             ok = fabs(P - 2 * M_PI) <= 1e-12 * P;
         if (!ok) {
             ns_errf(c->err, c->errlen, "parameter '%s' is periodic (period %g on [%g, %g]) but "
                     "its reparameterisation '%s' does not wrap with that period; use periodic, "
-                    "angle, angle-2pi, angle-pi or angle-pair (the bounds must start at 0 or "
-                    "be symmetric about 0, docs/flow.md)", m->names[j], P, lo, hi, u->name);
+                    "angle, angle-2pi, angle-pi or angle-pair (the bounds must span one period "
+                    "and start at 0 or be symmetric about 0, docs/flow.md)", m->names[j], P, lo,
+                    hi, u->name);
             return NS_ERR_INVAL;
         }
     }
@@ -504,7 +507,7 @@ ns_reparam_t *ns_reparam_new_model(const ns_rp_model_t *m, const char *spec, con
     const char *sp = spec;
     while (sp && isspace((unsigned char)*sp))
         sp++;
-    if (sp && (*sp == '{' || *sp == '"'))
+    if (sp && (*sp == '{' || *sp == '"' || *sp == '['))
         rc = s_parse_json(&c, sp);
     else if (sp && strchr(sp, ':'))
         rc = s_parse_list(&c, sp, kind_of, buf);
