@@ -312,8 +312,9 @@ done:
 }
 
 /* Parameters given by name with a multi-input kind (angle-pair) in the
- * "name:kind" list or the model's preferences: grouped in model order. */
-static int s_add_grouped(s_ctx_t *c, const char *const *kind_of)
+ * "name:kind" list or the model's preferences: grouped in model order. A
+ * preferred pair whose partner is already covered is not used (skip). */
+static int s_add_grouped(s_ctx_t *c, const char *const *kind_of, int skip)
 {
     const ns_rp_model_t *m = c->m;
     for (size_t j = 0; j < m->d; j++) {
@@ -330,6 +331,8 @@ static int s_add_grouped(s_ctx_t *c, const char *const *kind_of)
             for (size_t k = j + 1; k < m->d && nin < 2; k++)
                 if (!c->covered[k] && kind_of[k] && strcmp(kind_of[k], kind_of[j]) == 0)
                     in[nin++] = k;
+            if (skip && nin < 2)
+                continue;
         }
         int rc = s_add(c, kind_of[j], in, nin, NULL, NAN);
         if (rc != NS_OK)
@@ -376,7 +379,7 @@ static int s_parse_list(s_ctx_t *c, const char *spec, const char **kind_of, char
         }
         kind_of[j] = kname;
     }
-    return s_add_grouped(c, kind_of);
+    return s_add_grouped(c, kind_of, 0);
 }
 
 /* bilby's CBC names and nessai's GW choices (docs/flow.md). */
@@ -522,7 +525,7 @@ ns_reparam_t *ns_reparam_new_model(const ns_rp_model_t *m, const char *spec, con
     if (rc == NS_OK && m->gw)
         rc = s_add_gw(&c);
     if (rc == NS_OK && m->prefer)
-        rc = s_add_grouped(&c, (const char *const *)m->prefer);
+        rc = s_add_grouped(&c, (const char *const *)m->prefer, 1);
     for (size_t j = 0; rc == NS_OK && m->periodic && j < d; j++)
         if (m->periodic[j] && !covered[j]) {
             in[0] = j;
