@@ -630,6 +630,45 @@ static void test_radius_law(void **state)
     ns_rng_destroy(&r);
 }
 
+/* The weights with a perfect flow (x' ~ N(0, I)): log w = log p(x) +
+ * log chi_k(r) - (log N(x') - log J_inv) is a constant, ln s for an angle
+ * with a uniform prior on the full circle and 0 for the ra-dec pair with
+ * the isotropic prior (the population's formula, flow_population.c). */
+static void test_constant_weight_identity(void **state)
+{
+    (void)state;
+    char err[512];
+    ns_rng_t *r = ns_rng_new(12, 0);
+    static const char *nm[2] = {"ra", "dec"};
+    double lo[2] = {0, -M_PI / 2}, hi[2] = {2 * M_PI, M_PI / 2};
+    for (int pair = 0; pair < 2; pair++) {
+        const char *spec = pair ? "{\"angle-pair\": [\"ra\", \"dec\"]}"
+                                : "{\"ra\": \"angle\", \"dec\": \"none\"}";
+        ns_reparam_t *rp = s_new(2, nm, lo, hi, spec, NULL, NULL, 0, err);
+        assert_non_null(rp);
+        double wmin = INFINITY, wmax = -INFINITY;
+        for (int i = 0; i < 1000; i++) {
+            double p[3], x[2], lj = 0, lpr = 0, lz = 0;
+            /* with the angle alone, dec passes through: two latent columns */
+            for (int c = 0; c < 3; c++) {
+                p[c] = c < 2 || pair ? ns_rng_gaussian(r) : 0.0;
+                if (c < 2 || pair)
+                    lz += -0.5 * p[c] * p[c] - 0.5 * log(2 * M_PI);
+            }
+            ns_reparam_inverse_prior(rp, p, 1, x, &lj, &lpr);
+            double logp = pair ? log(cos(x[1])) - log(4 * M_PI) : -log(2 * M_PI);
+            double w = logp + lpr - (lz - lj);
+            wmin = fmin(wmin, w);
+            wmax = fmax(wmax, w);
+        }
+        print_message("%s: log w in [%.3e, %.3e]\n", pair ? "angle-pair" : "angle", wmin, wmax);
+        assert_true(wmax - wmin < 1e-9);
+        assert_true(fabs(wmax - 0.0) < 1e-9); /* s = 1 for the angle, 1 for the pair */
+        ns_reparam_destroy(&rp);
+    }
+    ns_rng_destroy(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_gw_defaults),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_radius_law),
+        cmocka_unit_test(test_constant_weight_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,6 +139,11 @@ static void test_configuration_errors_exit_2(void **state)
     s_start(&p, out, "sinusoid", "periodic=0", "--reparameterisations", "{\"phase\": \"zscore\"}");
     assert_true(tp_wait_text(&p, "phase=zscore", NULL, 0, 60));
     assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
+    /* --flow-proposal gw: bilby's ra/dec names get the sky pair, and the log says so */
+    snprintf(out, sizeof out, "%s/gw", s_dir);
+    s_start(&p, out, "sky", "periodic=0", "--flow-proposal", "gw");
+    assert_true(tp_wait_text(&p, "reparameterisations ra+dec=sky-ra-dec (d'=3", NULL, 0, 60));
+    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
 }
 
 static int s_setup(void **state)
