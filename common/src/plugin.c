@@ -273,6 +273,13 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
     }
+    /* declarations past what the plugin says it filled in are absent */
+    if (self->info.struct_size < offsetof(nessai_model_info_t, reparameterisations) +
+                                     sizeof self->info.reparameterisations) {
+        self->info.periodic = NULL;
+        self->info.period = NULL;
+        self->info.reparameterisations = NULL;
+    }
     if ((rc = s_validate_info(&self->info, err, errlen)) != NS_OK) {
         ns_model_destroy(&self);
         return rc;
@@ -321,6 +328,12 @@ const char *const *ns_model_param_names(const ns_model_t *self) { return self->i
 const double *ns_model_lower(const ns_model_t *self) { return self->info.lower; }
 const double *ns_model_upper(const ns_model_t *self) { return self->info.upper; }
 double ns_model_truth(const ns_model_t *self) { return self->info.truth_log_evidence; }
+const int *ns_model_periodic(const ns_model_t *self) { return self->info.periodic; }
+const double *ns_model_period(const ns_model_t *self) { return self->info.period; }
+const char *const *ns_model_reparameterisations(const ns_model_t *self)
+{
+    return self->info.reparameterisations;
+}
 const char *ns_model_path(const ns_model_t *self) { return self->path; }
 const char *ns_model_args(const ns_model_t *self) { return self->args; }
 const char *ns_model_hash(const ns_model_t *self) { return self->hash; }

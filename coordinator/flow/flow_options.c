@@ -46,8 +46,15 @@ const ns_option_t ns_flow_options[] = {
      "Rebuild the whole flow every k-th training (overrides the two above; 0 = never)."},
 
     {"reparameterisations", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, GP,
-     "Per-parameter reparameterisations, e.g. \"x:zscore,y:inversion\". Kinds: zscore, "
-     "rescaletobounds (= default), offset, logit, inversion, inversion-duplicate, none."},
+     "Reparameterisations: \"x:zscore,y:inversion\", one name for all parameters, or a "
+     "JSON object as nessai takes it, e.g. '{\"phase\": \"angle-2pi\", \"angle-pair\": "
+     "[\"ra\", \"dec\"], \"zscore\": \"m_.*\"}'. Names: zscore, rescaletobounds (= "
+     "default), offset, logit, inversion, inversion-duplicate, none, angle, angle-pi, "
+     "angle-2pi, periodic, angle-sine, angle-cosine, angle-pair, to-cartesian, dequantise, "
+     "log-rescale, zscore-gaussian-cdf, ... (docs/flow.md)."},
+    {"flow-proposal", NS_OPT_CHOICE, "flow", 0, 0, "flow|gw", 0, GP,
+     "gw: nessai's GW defaults for bilby's CBC parameter names (ra/dec pair, angles for "
+     "phase, psi, phi_12, phi_jl, distance inversion, ...; docs/flow.md)."},
     {"fallback-reparameterisation", NS_OPT_CHOICE, "zscore", 0, 0,
      "zscore|rescaletobounds|default|offset|logit|inversion|inversion-duplicate|none", 0, GP,
      "Reparameterisation of every parameter not named in --reparameterisations."},

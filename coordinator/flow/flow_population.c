@@ -43,11 +43,11 @@ static double s_radius(s_fp_t *s, const double *worst, double *r_out)
         r = 0.0;
         for (size_t i0 = 0; i0 < n; i0 += s->drawsize) {
             size_t m = n - i0 < s->drawsize ? n - i0 : s->drawsize;
-            ns_flow_forward(s->flow, src + i0 * s->d, m, zz, NULL);
+            ns_flow_forward(s->flow, src + i0 * s->dp, m, zz, NULL);
             for (size_t i = 0; i < m; i++) {
                 double r2 = 0.0;
-                for (size_t j = 0; j < s->d; j++)
-                    r2 += zz[i * s->d + j] * zz[i * s->d + j];
+                for (size_t j = 0; j < s->dp; j++)
+                    r2 += zz[i * s->dp + j] * zz[i * s->dp + j];
                 if (sqrt(r2) > r)
                     r = sqrt(r2);
             }
@@ -102,7 +102,7 @@ static size_t s_pool_size(const s_fp_t *s, double *scale_out)
  * norm <= thr are kept at the front of s->z. Returns how many. */
 static size_t s_draw_latent(s_fp_t *s, const s_pop_t *p)
 {
-    size_t d = s->d, m = 0;
+    size_t d = s->dp, m = 0;
     for (size_t i = 0; i < s->drawsize; i++) {
         double r2 = 0.0, *zi = s->z + m * d;
         for (size_t j = 0; j < d; j++) {
@@ -120,7 +120,7 @@ static size_t s_draw_latent(s_fp_t *s, const s_pop_t *p)
  * inverse reparameterisation into s->x with its log-Jacobian in s->logj. */
 static int s_to_physical(s_fp_t *s, const s_pop_t *p, size_t m)
 {
-    size_t d = s->d;
+    size_t d = s->dp;
     double ti = ns_now();
     int rc = s->pop_f32 ? ns_flow_inverse_f32(s->flow, s->z, m, s->xp, s->logj)
                         : ns_flow_inverse(s->flow, s->z, m, s->xp, s->logj);
@@ -138,7 +138,12 @@ static int s_to_physical(s_fp_t *s, const s_pop_t *p, size_t m)
         s->logq[i] = lz - s->logj[i];
         s->logj[i] = 0.0;
     }
-    ns_reparam_inverse(s->rp, s->xp, m, s->x, s->logj);
+    if (s->has_lpr) {
+        memset(s->lpr, 0, m * sizeof(double));
+        ns_reparam_inverse_prior(s->rp, s->xp, m, s->x, s->logj, s->lpr);
+    } else {
+        ns_reparam_inverse(s->rp, s->xp, m, s->x, s->logj);
+    }
     return NS_OK;
 }
 
@@ -162,6 +167,8 @@ static size_t s_filter_valid(s_fp_t *s, size_t m)
             continue;
         if (k != i)
             memmove(s->x + k * d, xi, d * sizeof(double));
+        if (s->has_lpr)
+            s->lpr[k] = s->lpr[i];
         s->logq[k++] = lq;
     }
     return k;
@@ -189,6 +196,8 @@ static int s_filter_likelihood(s_fp_t *s, s_pop_t *p, size_t *m_io)
             s->logq[k] = s->logq[i];
             s->logp[k] = s->logp[i];
             s->logl[k] = s->logl[i];
+            if (s->has_lpr)
+                s->lpr[k] = s->lpr[i];
         }
         k++;
     }
@@ -205,7 +214,8 @@ static size_t s_reject(s_fp_t *s, const s_pop_t *p, size_t m)
     size_t d = s->d;
     double wmax = -INFINITY;
     for (size_t i = 0; i < m; i++) {
-        s->logq[i] = s->logp[i] - s->logq[i]; /* now log w */
+        /* now log w; drawn radii add their chi log-density to the prior */
+        s->logq[i] = (s->has_lpr ? s->logp[i] + s->lpr[i] : s->logp[i]) - s->logq[i];
         if (s->logq[i] > wmax)
             wmax = s->logq[i];
     }
@@ -321,7 +331,7 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
     if (s->use_lthreshold && worst && isfinite(worst[NS_LP_LOGL(d)]))
         p.lthr = worst[NS_LP_LOGL(d)];
     p.sqT = sqrt(s->temperature);
-    p.lsqT = (double)d * log(p.sqT);
+    p.lsqT = (double)s->dp * log(p.sqT);
     int rc = s_fill_pool(s, &p);
     if (rc != NS_OK) {
         if (rc == NS_ERR_INTERRUPTED) {

@@ -42,6 +42,7 @@ static void s_destroy(void *impl)
     free(s->logj);
     free(s->logp);
     free(s->logl);
+    free(s->lpr);
     free(s->rng_snap);
     free(s);
 }
@@ -71,7 +72,7 @@ static void s_set_acc(void *impl, double a) { ((s_fp_t *)impl)->ns_acceptance = 
 static int s_train(void *impl, const double *rows, size_t n, const ns_train_info_t *info)
 {
     s_fp_t *s = impl;
-    size_t d = s->d;
+    size_t d = s->dp;
     double t_start = ns_now();
     /* pool points left over are discarded (their likelihoods were paid) */
     s->populated = 0;
@@ -136,7 +137,8 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
     s->total_epochs += (double)s->last_train.epochs;
     s->time_fit += s->last_train.time;
     /* min log q of the training points (for the min-log-q rule) */
-    ns_reparam_forward(s->rp, rows, n, s->stride, xp, lj);
+    if ((rc = ns_reparam_forward_rng(s->rp, rows, n, s->stride, xp, lj, s->rng_train)) != NS_OK)
+        goto done;
     ns_flow_log_prob(s->flow, xp, n, lq);
     s->min_log_q = INFINITY;
     for (size_t i = 0; i < n; i++)
@@ -164,9 +166,9 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
              "%.3f s", s->trainings, s->last_train.n_train + s->last_train.n_val,
              s->last_train.batch_size, s->last_train.epochs, s->last_train.best_epoch,
              s->last_train.best_val_loss, s->last_train.time);
-    for (size_t j = 0; j < d; j++) {
+    for (size_t j = 0; j < s->d; j++) {
         ns_rp_kind_t k = ns_reparam_kind(s->rp, j);
-        if (k == NS_RP_INVERSION || k == NS_RP_INVERSION_DUP) {
+        if (k == NS_RP_INVERSION || k == NS_RP_INVERSION_DUP || k == NS_RP_DISTANCE) {
             static const char *en[] = {"none", "lower", "upper"};
             ns_debug(NS_FP_MOD, "inversion of %s: edge %s", ns_model_param_names(s->env.model)[j],
                      en[ns_reparam_edge(s->rp, j)]);
@@ -203,7 +205,7 @@ static void s_write_configs(const s_fp_t *s, const char *dir, const ns_config_t 
     if (!fc || !tc)
         goto done;
     cJSON_AddStringToObject(fc, "ftype", "RealNVP");
-    cJSON_AddNumberToObject(fc, "n_inputs", (double)s->d);
+    cJSON_AddNumberToObject(fc, "n_inputs", (double)s->dp);
     cJSON_AddNumberToObject(fc, "n_blocks", (double)s->fcfg.n_blocks);
     cJSON_AddNumberToObject(fc, "n_layers", (double)s->fcfg.n_layers);
     cJSON_AddNumberToObject(fc, "n_neurons", (double)s->fcfg.n_neurons);
@@ -241,7 +243,7 @@ done:
 
 static int s_configure(s_fp_t *s, const ns_config_t *cfg)
 {
-    size_t d = s->d;
+    size_t d = s->dp;
     s->fcfg = ns_flow_config_default(d);
     s->fcfg.n_blocks = (size_t)ns_config_int(cfg, "flow-n-blocks");
     s->fcfg.n_layers = (size_t)ns_config_int(cfg, "flow-n-layers");
@@ -310,7 +312,7 @@ static int s_configure(s_fp_t *s, const ns_config_t *cfg)
 
 static int s_alloc(s_fp_t *s)
 {
-    size_t d = s->d, D = s->drawsize;
+    size_t d = s->dp, D = s->drawsize;
     size_t mr = ns_reparam_max_copies(s->rp, 1);
     size_t rows = D > mr ? D : mr;
     s->pool_cap = (size_t)(s->max_scale * (double)s->poolsize) + 1;
@@ -318,14 +320,15 @@ static int s_alloc(s_fp_t *s)
     s->order = malloc(s->pool_cap * sizeof(size_t));
     s->z = malloc(rows * d * sizeof(double));
     s->xp = malloc(rows * d * sizeof(double));
-    s->x = malloc(rows * d * sizeof(double));
+    s->x = malloc(rows * s->d * sizeof(double));
+    s->lpr = malloc(rows * sizeof(double));
     s->logq = malloc(rows * sizeof(double));
     s->logj = malloc(rows * sizeof(double));
     s->logp = malloc(rows * sizeof(double));
     s->logl = malloc(rows * sizeof(double));
     s->rng_snap = malloc(ns_rng_state_size(s->rng_pop));
     if (!s->pool || !s->order || !s->z || !s->xp || !s->x || !s->logq || !s->logj ||
-        !s->logp || !s->logl || !s->rng_snap)
+        !s->logp || !s->logl || !s->lpr || !s->rng_snap)
         return NS_ERR_NOMEM;
     return ns_flow_reserve(s->flow, rows);
 }
@@ -343,27 +346,33 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
     s->ns_acceptance = 1.0;
     s->last_radius = NAN;
     s->min_log_q = -INFINITY;
-    int rc = s_configure(s, cfg);
-    if (rc != NS_OK)
-        goto fail;
+    int rc;
     char err[512] = "";
-    s->rp = ns_reparam_new(s->d, ns_model_param_names(env->model), ns_model_lower(env->model),
-                           ns_model_upper(env->model), ns_config_str(cfg, "reparameterisations"),
-                           ns_config_str(cfg, "fallback-reparameterisation"), err, sizeof err);
+    ns_rp_model_t rpm = {s->d, ns_model_param_names(env->model), ns_model_lower(env->model),
+                         ns_model_upper(env->model), ns_model_periodic(env->model),
+                         ns_model_period(env->model), ns_model_reparameterisations(env->model),
+                         strcmp(ns_config_str(cfg, "flow-proposal"), "gw") == 0};
+    s->rp = ns_reparam_new_model(&rpm, ns_config_str(cfg, "reparameterisations"),
+                                 ns_config_str(cfg, "fallback-reparameterisation"), err, sizeof err);
     if (!s->rp) {
         ns_error(NS_FP_MOD, "%s", err);
         rc = NS_ERR_INVAL;
         goto fail;
     }
+    s->dp = ns_reparam_prime_dim(s->rp);
+    s->has_lpr = ns_reparam_has_prior(s->rp);
+    if ((rc = s_configure(s, cfg)) != NS_OK)
+        goto fail;
     s->rng_train = ns_rng_new(env->seed, env->stream);
     s->rng_pop = ns_rng_new(env->seed, env->stream + 1);
     if (!s->rng_train || !s->rng_pop) {
         rc = NS_ERR_NOMEM;
         goto fail;
     }
+    ns_reparam_set_rng(s->rp, s->rng_train);
     s->flow = ns_flow_new(&s->fcfg, s->rng_train);
     if (!s->flow) {
-        ns_error(NS_FP_MOD, "could not build the flow (dimension %zu)", s->d);
+        ns_error(NS_FP_MOD, "could not build the flow (dimension %zu)", s->dp);
         rc = NS_ERR_INVAL;
         goto fail;
     }
@@ -403,18 +412,15 @@ int ns_flow_proposal_new(const ns_config_t *cfg, const ns_proposal_env_t *env,
         }
     }
     ns_info(NS_FP_MOD, "RealNVP d'=%zu blocks=%zu layers=%zu neurons=%zu net=%s linear=%s "
-            "batch_norm=%d parameters=%zu", s->d, s->fcfg.n_blocks, s->fcfg.n_layers,
+            "batch_norm=%d parameters=%zu", s->dp, s->fcfg.n_blocks, s->fcfg.n_layers,
             s->fcfg.n_neurons, s->fcfg.net == NS_NET_MLP ? "mlp" : "resnet",
             ns_config_str(cfg, "flow-linear-transform"), s->fcfg.batch_norm,
             ns_flow_n_params(s->flow));
     {
-        char line[1024];
-        size_t len = 0;
-        const char *const *names = ns_model_param_names(env->model);
-        for (size_t j = 0; j < s->d && len < sizeof line; j++)
-            len += (size_t)snprintf(line + len, sizeof line - len, "%s%s=%s", j ? " " : "",
-                                    names[j], ns_rp_kind_name(ns_reparam_kind(s->rp, j)));
-        ns_info(NS_FP_MOD, "reparameterisations %s (verified on 1000 prior draws)", line);
+        char line[2048];
+        ns_reparam_describe(s->rp, ns_model_param_names(env->model), line, sizeof line);
+        ns_info(NS_FP_MOD, "reparameterisations %s (d'=%zu; verified on 1000 prior draws)", line,
+                s->dp);
     }
     ns_info(NS_FP_MOD, "arithmetic: training %s, population %s; OpenBLAS kernels %s "
             "(OPENBLAS_CORETYPE selects others; results repeat bit for bit only with the same)",

@@ -18,7 +18,8 @@ enum { RM_CONSTANT_VOLUME = 0, RM_ADAPTIVE = 1, RM_FIXED = 2 };
 
 typedef struct {
     ns_proposal_env_t env;       /* borrowed callbacks and model */
-    size_t d;                    /* parameters = flow inputs d' */
+    size_t d;                    /* model parameters */
+    size_t dp;                   /* flow inputs d' (angles add columns) */
     size_t stride;               /* d + 3 */
 
     /* configuration */
@@ -64,6 +65,8 @@ typedef struct {
 
     /* population workspace (drawsize rows) */
     double *z, *xp, *x, *logq, *logj, *logp, *logl;
+    double *lpr;                 /* prime-space prior of drawn radii (has_lpr) */
+    int has_lpr;
     unsigned char *rng_snap;     /* rng_pop state at the start of a population */
 
     /* counters */

@@ -62,7 +62,7 @@ int ns_fp_save(const void *impl, ns_buf_t *b)
     ns_buf_put_f64(b, s->last_radius);
     ns_buf_put_f64(b, s->last_acceptance);
     ns_buf_put_f64(b, s->total_epochs);
-    ns_buf_put_f64s(b, s->radius_data, s->radius_data ? s->radius_n * s->d : 0);
+    ns_buf_put_f64s(b, s->radius_data, s->radius_data ? s->radius_n * s->dp : 0);
     /* pool: rows, then the remaining indices in pop order */
     ns_buf_put_u8(b, (uint8_t)s->populated);
     ns_buf_put_f64s(b, s->pool, s->populated ? s->pool_n * s->stride : 0);
@@ -105,7 +105,7 @@ int ns_fp_load(void *impl, ns_buf_t *b)
     size_t nrd = 0;
     if ((rc = ns_buf_get_f64s(b, &rd, &nrd, (size_t)1 << 32)) != NS_OK)
         return rc;
-    if (nrd % s->d) {
+    if (nrd % s->dp) {
         free(rd);
         return NS_ERR_CORRUPT;
     }
@@ -113,7 +113,7 @@ int ns_fp_load(void *impl, ns_buf_t *b)
     s->radius_data = nrd ? rd : NULL;
     if (!nrd)
         free(rd);
-    s->radius_n = nrd / s->d;
+    s->radius_n = nrd / s->dp;
     uint8_t pop;
     if ((rc = ns_buf_get_u8(b, &pop)) != NS_OK)
         return rc;

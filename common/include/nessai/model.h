@@ -63,6 +63,15 @@ typedef struct nessai_model_info {
      * methods of nessai_model_t this context does not have, NESSAI_MODEL_NO_*
      * bits; the loader then uses its defaults. 0 = use what the table has. */
     uint32_t absent_methods;
+
+    /* Optional declarations for the samplers (appended; all may stay NULL).
+     * A plugin built against an older header leaves them untouched, and the
+     * loader also ignores them when init() sets struct_size smaller than
+     * this struct. docs/flow.md says how they choose reparameterisations. */
+    const int *periodic;          /* dim flags: non-zero = the parameter wraps around */
+    const double *period;         /* dim periods of the periodic ones (0 = upper - lower) */
+    const char *const *reparameterisations; /* dim preferred names, e.g. "angle-pair"
+                                   * (NULL entries: no preference) */
 } nessai_model_info_t;
 
 #define NESSAI_MODEL_NO_LOG_PRIOR 1u   /* log_prior */

@@ -33,6 +33,10 @@ const char *const *ns_model_param_names(const ns_model_t *self);
 const double *ns_model_lower(const ns_model_t *self);
 const double *ns_model_upper(const ns_model_t *self);
 double ns_model_truth(const ns_model_t *self);        /* NAN if unknown */
+/* The model's optional declarations (model.h); NULL when not given. */
+const int *ns_model_periodic(const ns_model_t *self);
+const double *ns_model_period(const ns_model_t *self);
+const char *const *ns_model_reparameterisations(const ns_model_t *self);
 const char *ns_model_path(const ns_model_t *self);    /* absolute path */
 const char *ns_model_args(const ns_model_t *self);
 /* Hex SHA-1 of the plugin file (40 chars): identifies the build. */
