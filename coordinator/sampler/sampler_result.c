@@ -159,6 +159,9 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "dlogZ", self->condition);
     cJSON_AddStringToObject(r, "proposal", ns_sampler_proposal_name(self));
     cJSON_AddNumberToObject(r, "training_count", (double)self->training_count);
+    /* ln X of each nested sample (nessai's state.log_vols[1:]), for logXlogL.png and trace.png */
+    const double *lv = ns_integrator_log_vols(self->integ);
+    cJSON_AddItemToObject(r, "log_prior_volume", s_array(lv + 1, nl - 1 < n ? nl - 1 : n, 1));
     /* each proposal's own statistics, under its name */
     cJSON *ps = cJSON_AddObjectToObject(r, "proposal_stats");
     const ns_proposal_t *props[2] = {self->uninformed, self->flow};
