@@ -236,7 +236,7 @@ def _legend(ax, *twins):
     for t in twins:
         h2, l2 = t.get_legend_handles_labels()
         h, lab = h + h2, lab + l2
-    ax.legend(h, lab, frameon=False, loc="upper left")
+    ax.legend(h, lab, frameon=False, loc="best")
 
 
 def plot_state(d, path, dpi):
