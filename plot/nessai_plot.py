@@ -6,7 +6,8 @@ Usage: nessai-plot [--only NAMES] [--dpi N] OUTDIR
 Reads OUTDIR/result.json (or, without it, OUTDIR/result.hdf5) and writes
 into OUTDIR the figures nessai draws at the end of a run:
 
-  posterior_distribution.png   corner plot of the posterior samples
+  posterior_distribution.png   corner plot of the posterior samples (with logL, it,
+                               and logP unless constant)
   insertion_indices.png        insertion-index histogram, cmf and breakdown,
                                with the KS p-value of the whole run
   diagnostics/insertion_indices_<iteration>.png
@@ -47,21 +48,28 @@ def load_result(outdir):
         with open(jpath) as f:
             d = json.load(f)
         names = list(d.get("run", {}).get("parameters", []))
-        for key in ("nested_samples", "posterior_samples"):
-            rows = d.get(key, [])
-            width = len(rows[0]) if rows else len(names) + len(CORE)
-            if not names:
-                names = [f"x{i}" for i in range(width - len(CORE))]
-            fields = names + list(CORE)
-            if width != len(fields):
-                raise ValueError(f"{jpath}: rows of {key} have {width} values, expected {len(fields)}")
-            dtype = [(n, "f8") for n in fields[:-1]] + [("it", "i4")]
-            arr = np.empty(len(rows), dtype=dtype)
-            if rows:
-                cols = np.array(rows, dtype=float)
-                for i, n in enumerate(fields):
-                    arr[n] = cols[:, i]
-            d[key] = arr
+        # nested_samples: rows; posterior_samples: {field: [values]} (as nessai writes them)
+        post = d.get("posterior_samples", {})
+        if not names:
+            names = [k for k in post if k not in CORE]
+        fields = names + list(CORE)
+        dtype = [(n, "f8") for n in fields[:-1]] + [("it", "i4")]
+        rows = d.get("nested_samples", [])
+        if any(len(r) != len(fields) for r in rows):
+            raise ValueError(f"{jpath}: rows of nested_samples do not have {len(fields)} values")
+        arr = np.empty(len(rows), dtype=dtype)
+        if rows:
+            cols = np.array(rows, dtype=float)
+            for i, n in enumerate(fields):
+                arr[n] = cols[:, i]
+        d["nested_samples"] = arr
+        missing = [n for n in fields if n not in post]
+        if missing:
+            raise ValueError(f"{jpath}: posterior_samples lacks {missing[0]}")
+        arr = np.empty(len(post[fields[0]]), dtype=dtype)
+        for n in fields:
+            arr[n] = np.asarray(post[n], dtype=float)
+        d["posterior_samples"] = arr
         d["parameters"] = names
         return d
     if os.path.exists(hpath):
@@ -100,7 +108,10 @@ def plot_posterior(d, path, dpi):
     import numpy as np
 
     post = d["posterior_samples"]
-    cols = list(d["parameters"]) + ["logL"]
+    # nessai plots every field; logP only when it varies (a flat prior makes it constant)
+    logp = np.asarray(post["logP"], dtype=float)
+    varies = logp.size and np.nanmax(logp) > np.nanmin(logp)
+    cols = list(d["parameters"]) + (["logP"] if varies else []) + ["logL", "it"]
     data = [np.asarray(post[c], dtype=float) for c in cols]
     keep = np.all([np.isfinite(x) for x in data], axis=0) if len(post) else np.zeros(0, bool)
     data = [x[keep] for x in data]

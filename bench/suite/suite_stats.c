@@ -220,24 +220,28 @@ static int s_load(const char *path, s_run_t *r)
     double t_pop_like = s_num(j, "population_likelihood_time");
     r->t_pop = fmax(0.0, t_pop - (isnan(t_pop_like) ? r->t_like : t_pop_like));
     r->t_other = fmax(0.0, t_samp - r->t_like - r->t_train - r->t_pop);
-    /* posterior_samples is rows [parameters..., logP, logL, it] */
-    const cJSON *post = cJSON_GetObjectItemCaseSensitive(j, "posterior_samples"), *row;
+    /* posterior_samples is {name: [values]} with logP, logL, it at the end */
+    const cJSON *post = cJSON_GetObjectItemCaseSensitive(j, "posterior_samples"), *col;
+    if (s_modes != MODES_NONE) {
+        const cJSON *c0 = post ? post->child : NULL, *c1 = c0 ? c0->next : NULL;
+        const cJSON *a = c0 ? c0->child : NULL, *b = c1 ? c1->child : NULL;
+        for (; a && b; a = a->next, b = b->next)
+            s_mode_add(r, a->valuedouble, b->valuedouble);
+    }
     r->dim = 0;
-    r->n_post = 0;
-    cJSON_ArrayForEach(row, post)
+    cJSON_ArrayForEach(col, post)
     {
-        int d = cJSON_GetArraySize(row) - 3;
-        if (d < 1)
+        if (!strcmp(col->string, "logP") || !strcmp(col->string, "logL") || !strcmp(col->string, "it") ||
+            r->dim == 64)
             continue;
-        const cJSON *v = row->child;
-        if (s_modes != MODES_NONE && d >= 2)
-            s_mode_add(r, v->valuedouble, v->next->valuedouble);
-        r->dim = d < 64 ? d : 64;
-        for (int k = 0; k < r->dim; k++, v = v->next) {
-            r->sum[k] += v->valuedouble;
-            r->sum2[k] += v->valuedouble * v->valuedouble;
+        const cJSON *v;
+        r->n_post = cJSON_GetArraySize(col);
+        cJSON_ArrayForEach(v, col)
+        {
+            r->sum[r->dim] += v->valuedouble;
+            r->sum2[r->dim] += v->valuedouble * v->valuedouble;
         }
-        r->n_post++;
+        r->dim++;
     }
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "run");
     r->wall = s_num(run, "wall_time");

@@ -262,10 +262,52 @@ static int s_group(s_ctx_t *c, hid_t loc, const char *name, const cJSON *obj)
     return rc;
 }
 
-/* A record array: JSON rows -> one packed compound dataset. */
+/* Pack the n records of a, rows ([[...], ...]) or columns ({field: [...]}),
+ * into buf (width bytes per record, field f at off[f]). */
+static int s_records_fill(s_ctx_t *c, const cJSON *a, const s_entry_t *e, size_t n,
+                          const size_t *off, size_t width, unsigned char *buf)
+{
+    double v = 0.0;
+    if (cJSON_IsObject(a)) {
+        for (size_t f = 0; f < e->n_fields; f++) {
+            const cJSON *col = cJSON_GetObjectItemCaseSensitive(a, e->names[f]);
+            if (!cJSON_IsArray(col) || (size_t)cJSON_GetArraySize(col) != n)
+                return s_misfit(c, "a field of the record array is missing or of another length");
+            size_t i = 0;
+            for (const cJSON *x = col->child; x; x = x->next, i++)
+                if (!s_number(x, &v))
+                    return s_misfit(c, "a field value is not a number");
+                else if (s_store(c, e->dtypes[f], v, buf + i * width + off[f]) < 0)
+                    return -1;
+        }
+        if ((size_t)cJSON_GetArraySize(a) != e->n_fields)
+            return s_misfit(c, "the record array has fields the schema does not name");
+        return 0;
+    }
+    size_t i = 0;
+    for (const cJSON *row = a->child; row; row = row->next, i++) {
+        if (!cJSON_IsArray(row) || (size_t)cJSON_GetArraySize(row) != e->n_fields)
+            return s_misfit(c, "a row does not have one value per field");
+        size_t f = 0;
+        for (const cJSON *x = row->child; x; x = x->next, f++)
+            if (!s_number(x, &v))
+                return s_misfit(c, "a field value is not a number");
+            else if (s_store(c, e->dtypes[f], v, buf + i * width + off[f]) < 0)
+                return -1;
+    }
+    return 0;
+}
+
+/* A record array, JSON rows or columns -> one packed compound dataset. */
 static int s_records(s_ctx_t *c, hid_t loc, const char *name, const cJSON *a, const s_entry_t *e)
 {
-    size_t n = (size_t)cJSON_GetArraySize(a), width = 0;
+    if (!cJSON_IsArray(a) && !cJSON_IsObject(a))
+        return s_misfit(c, "a record array is neither rows nor {field: [values]}");
+    size_t n = 0, width = 0;
+    if (cJSON_IsArray(a))
+        n = (size_t)cJSON_GetArraySize(a);
+    else if (a->child)
+        n = (size_t)cJSON_GetArraySize(a->child);
     size_t *off = malloc(e->n_fields * sizeof *off);
     if (!off)
         return -1;
@@ -282,18 +324,8 @@ static int s_records(s_ctx_t *c, hid_t loc, const char *name, const cJSON *a, co
     unsigned char *buf = rc == 0 ? malloc((n ? n : 1) * width) : NULL;
     if (!buf)
         rc = -1;
-    size_t i = 0;
-    for (const cJSON *row = a->child; rc == 0 && row; row = row->next, i++) {
-        if (!cJSON_IsArray(row) || (size_t)cJSON_GetArraySize(row) != e->n_fields) {
-            rc = s_misfit(c, "a row does not have one value per field");
-            break;
-        }
-        size_t f = 0;
-        double v = 0.0;
-        for (const cJSON *x = row->child; rc == 0 && x; x = x->next, f++)
-            rc = s_number(x, &v) ? s_store(c, e->dtypes[f], v, buf + i * width + off[f])
-                                 : s_misfit(c, "a field value is not a number");
-    }
+    if (rc == 0)
+        rc = s_records_fill(c, a, e, n, off, width, buf);
     if (rc == 0)
         rc = s_dataset2(loc, name, ft, mt, 0, n, buf);
     free(buf);
@@ -308,8 +340,6 @@ static int s_records(s_ctx_t *c, hid_t loc, const char *name, const cJSON *a, co
 static int s_array(s_ctx_t *c, hid_t loc, const char *name, const cJSON *a)
 {
     const s_entry_t *e = s_lookup(c->schema, c->path);
-    if (e && e->n_fields)
-        return s_records(c, loc, name, a, e);
     ns_h5_dtype_t t = e ? e->dtype : NS_H5_FLOAT64;
     size_t n = (size_t)cJSON_GetArraySize(a);
     int nums = 1, strs = 1, bools = 1;
@@ -372,8 +402,8 @@ static int s_write(s_ctx_t *c, hid_t loc, const char *name, const cJSON *it)
 {
     double v = 0.0;
     const s_entry_t *e = s_lookup(c->schema, c->path);
-    if (e && e->n_fields && !cJSON_IsArray(it))
-        return s_misfit(c, "a record array is not an array of rows");
+    if (e && e->n_fields)
+        return s_records(c, loc, name, it, e);
     if (cJSON_IsObject(it))
         return s_group(c, loc, name, it);
     if (cJSON_IsArray(it))

@@ -2,9 +2,12 @@
  * sampler_result.c - posterior samples (docs/algorithm.md §1.8) and the result
  * dictionary of docs/algorithm.md §1.10 as JSON.
  *
- * Record arrays (nested_samples, posterior_samples) are rows, as nessai's
- * result.json holds its structured arrays; ns_sampler_result_schema names
- * their fields and gives every integer key its type for result.hdf5.
+ * The record arrays are laid out as in nessai's result.json: nested_samples
+ * as rows (its JSON encoder's ndarray.tolist()), posterior_samples as
+ * {field: [values]} (FlowSampler.save_results converts it with
+ * live_points_to_dict first). ns_sampler_result_schema names their fields
+ * and gives every integer key its type for result.hdf5, where both are
+ * compound datasets.
  *
  * Non-finite numbers are written as NaN, Infinity and -Infinity, as
  * nessai's result.json (Python's json module) does: logL_birth is -inf for
@@ -89,15 +92,13 @@ static cJSON *s_array(const double *v, size_t n, size_t stride)
     return a;
 }
 
-/* A record array as nessai's JSON encoder writes a structured array: one
- * row [parameters..., logP, logL, it] per sample. rows selects the rows
- * (NULL = all n in order). */
-static cJSON *s_records(const ns_sampler_t *self, const double *base, const size_t *rows, size_t n)
+/* nested_samples as nessai's JSON encoder writes a structured array: one
+ * row [parameters..., logP, logL, it] per sample. */
+static cJSON *s_rows(const ns_sampler_t *self, const double *base, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; a && i < n; i++) {
-        size_t r = rows ? rows[i] : i;
-        cJSON *row = s_array(base + r * self->st, self->st, 1);
+        cJSON *row = s_array(base + i * self->st, self->st, 1);
         if (!row) {
             cJSON_Delete(a);
             return NULL;
@@ -105,6 +106,22 @@ static cJSON *s_records(const ns_sampler_t *self, const double *base, const size
         cJSON_AddItemToArray(a, row);
     }
     return a;
+}
+
+/* posterior_samples as nessai's live_points_to_dict makes it for result.json:
+ * {field: [values]}, the rows selected by rows[]. */
+static cJSON *s_columns(const ns_sampler_t *self, const double *base, const size_t *rows, size_t n)
+{
+    cJSON *obj = cJSON_CreateObject();
+    const char *const *names = ns_model_param_names(self->model);
+    const char *core[3] = {"logP", "logL", "it"};
+    for (size_t c = 0; obj && c < self->st; c++) {
+        cJSON *a = cJSON_CreateArray();
+        for (size_t i = 0; a && i < n; i++)
+            cJSON_AddItemToArray(a, s_num(base[rows[i] * self->st + c]));
+        cJSON_AddItemToObject(obj, c < self->d ? names[c] : core[c - self->d], a);
+    }
+    return obj;
 }
 
 cJSON *ns_sampler_result_json(const ns_sampler_t *self)
@@ -130,7 +147,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
         cJSON_AddItemToArray(ins, cJSON_CreateNumber((double)self->insertion.v[i]));
     s_add_num(r, "final_p_value", self->final_p);
     s_add_num(r, "final_ks_statistic", self->final_ks_d);
-    cJSON_AddItemToObject(r, "nested_samples", s_records(self, self->nested.v, NULL, n));
+    cJSON_AddItemToObject(r, "nested_samples", s_rows(self, self->nested.v, n));
     if (self->have_posterior)
         cJSON_AddItemToObject(r, "log_posterior_weights", s_array(self->log_w, n, 1));
     /* logL_birth = logLs[it]: the contour the point had to beat */
@@ -149,7 +166,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "population_time", self->population_time);
     s_add_num(r, "population_likelihood_time", self->population_likelihood_time);
     if (self->have_posterior)
-        cJSON_AddItemToObject(r, "posterior_samples", s_records(self, self->nested.v, self->post_idx, self->n_post));
+        cJSON_AddItemToObject(r, "posterior_samples", s_columns(self, self->nested.v, self->post_idx, self->n_post));
     /* run summary beyond nessai's keys */
     cJSON_AddNumberToObject(r, "iterations", (double)self->iteration);
     cJSON_AddNumberToObject(r, "nlive", (double)self->nlive);

@@ -85,7 +85,13 @@ static void test_layout_round_trip(void **state)
         cJSON_AddItemToArray(row, cJSON_CreateNumber(i == 5 ? 7 : i - 1));
         cJSON_AddItemToArray(ns, row);
     }
-    cJSON_AddArrayToObject(doc, "posterior_samples");
+    /* columns {field: [values]}, in another order than the schema's */
+    cJSON *ps = cJSON_AddObjectToObject(doc, "posterior_samples");
+    const double pit[2] = {4, 9}, plogl[2] = {-1.25, -2.0}, px0[2] = {0.5, -7.0};
+    cJSON_AddItemToObject(ps, "it", cJSON_CreateDoubleArray(pit, 2));
+    cJSON_AddItemToObject(ps, "logL", cJSON_CreateDoubleArray(plogl, 2));
+    cJSON_AddItemToObject(ps, "x0", cJSON_CreateDoubleArray(px0, 2));
+    cJSON_AddArrayToObject(doc, "empty_samples");
     cJSON_AddNumberToObject(doc, "sampling_time", 12.0); /* whole, untyped: float64 */
     cJSON *idx = cJSON_AddArrayToObject(doc, "insertion_indices");
     cJSON_AddItemToArray(idx, cJSON_CreateNumber(4));
@@ -109,6 +115,7 @@ static void test_layout_round_trip(void **state)
     const ns_h5_dtype_t types[3] = {NS_H5_FLOAT64, NS_H5_FLOAT64, NS_H5_INT32};
     assert_int_equal(ns_h5_schema_add_records(schema, "nested_samples", fields, types, 3), NS_OK);
     assert_int_equal(ns_h5_schema_add_records(schema, "posterior_samples", fields, types, 3), NS_OK);
+    assert_int_equal(ns_h5_schema_add_records(schema, "empty_samples", fields, types, 3), NS_OK);
     assert_int_equal(ns_h5_schema_add(schema, "seed", NS_H5_INT64), NS_OK);
     assert_int_equal(ns_h5_schema_add(schema, "insertion_indices", NS_H5_INT64), NS_OK);
     assert_int_equal(ns_h5_schema_add(schema, "history/checkpoint_iterations", NS_H5_INT64), NS_OK);
@@ -185,8 +192,29 @@ static void test_layout_round_trip(void **state)
     }
     assert_true(isinf(rows[5].x0) && rows[5].x0 < 0);
     assert_int_equal(rows[5].it, 7);
-    /* an empty record array keeps its fields */
+    /* columns: the same compound type, fields in the schema's order */
     assert_int_equal(s_info(f, "posterior_samples", &rank, &n, &size), H5T_COMPOUND);
+    assert_int_equal(n, 2);
+    assert_int_equal(size, 20);
+    d = H5Dopen2(f, "posterior_samples", H5P_DEFAULT);
+    t = H5Dget_type(d);
+    char *m0 = H5Tget_member_name(t, 0);
+    assert_string_equal(m0, "x0");
+    H5free_memory(m0);
+    H5Tclose(t);
+    mem = H5Tcreate(H5T_COMPOUND, sizeof rows[0]);
+    H5Tinsert(mem, "x0", offsetof(s_row_t, x0), H5T_NATIVE_DOUBLE);
+    H5Tinsert(mem, "logL", offsetof(s_row_t, logl), H5T_NATIVE_DOUBLE);
+    H5Tinsert(mem, "it", offsetof(s_row_t, it), H5T_NATIVE_INT32);
+    assert_true(H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, rows) >= 0);
+    H5Tclose(mem);
+    H5Dclose(d);
+    for (int i = 0; i < 2; i++) {
+        assert_true(rows[i].x0 == px0[i] && rows[i].logl == plogl[i]);
+        assert_int_equal(rows[i].it, (int)pit[i]);
+    }
+    /* an empty record array keeps its fields */
+    assert_int_equal(s_info(f, "empty_samples", &rank, &n, &size), H5T_COMPOUND);
     assert_int_equal(n, 0);
     /* untyped numbers are float64 even when whole; typed ones int64 */
     assert_int_equal(s_info(f, "sampling_time", &rank, &n, &size), H5T_FLOAT);
@@ -225,7 +253,10 @@ static void test_schema_misfit(void **state)
         "{\"rec\": [[1.5, 2], [1.5]]}",         /* short row */
         "{\"rec\": [[1.5, 2.5]]}",              /* non-integral in an int32 field */
         "{\"rec\": [[1.5, 3000000000]]}",       /* out of int32 range */
-        "{\"rec\": {\"x\": [1]}}",              /* not rows */
+        "{\"rec\": {\"x\": [1]}}",              /* a column missing */
+        "{\"rec\": {\"x\": [1], \"it\": [1, 2]}}", /* columns of different lengths */
+        "{\"rec\": {\"x\": [1], \"it\": [1], \"y\": [1]}}", /* a field the schema lacks */
+        "{\"rec\": 3}",                        /* neither rows nor columns */
         "{\"g\": {\"count\": 0.25}}",           /* non-integral int64 scalar */
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -233,7 +264,7 @@ static void test_schema_misfit(void **state)
         assert_non_null(doc);
         char err[256] = "";
         assert_int_equal(ns_hdf5_write_json(doc, schema, s_path, err, sizeof err), NS_ERR_INVAL);
-        assert_non_null(strstr(err, k == 4 ? "g/count" : "rec"));
+        assert_non_null(strstr(err, k == 7 ? "g/count" : "rec"));
         assert_int_not_equal(access(s_path, F_OK), 0);
         cJSON_Delete(doc);
     }

@@ -83,7 +83,7 @@ def compare_tree(j, g, path, names):
         if not check(key in g, f"{p} missing from result.hdf5"):
             continue
         h = g[key]
-        if isinstance(v, dict):
+        if isinstance(v, dict) and p != "posterior_samples":
             check(isinstance(h, h5py.Group), f"{p} is not a group")
             compare_tree(v, h, p + "/", names)
             continue
@@ -91,10 +91,19 @@ def compare_tree(j, g, path, names):
         if p in ("nested_samples", "posterior_samples"):
             want = [(n, "<f8") for n in names] + [("logP", "<f8"), ("logL", "<f8"), ("it", "<i4")]
             check(x.dtype == np.dtype(want), f"{p} dtype {x.dtype}, expected {want}")
-            check(x.shape == (len(v),), f"{p} shape {x.shape}, expected ({len(v)},)")
-            rows = np.array(v, dtype=float).reshape(len(v), len(want))
-            for i, (n, _) in enumerate(want):
-                check(same(x[n], rows[:, i]), f"{p}[{n}] differs from result.json")
+            if p == "nested_samples":  # rows, as nessai's JSON encoder writes a structured array
+                check(isinstance(v, list), f"{p} in result.json is not a list of rows")
+                rows = np.array(v, dtype=float).reshape(len(v), len(want))
+                cols = {n: rows[:, i] for i, (n, _) in enumerate(want)}
+            else:  # {field: [values]}, as nessai's live_points_to_dict makes it for JSON
+                check(isinstance(v, dict) and list(v) == [n for n, _ in want],
+                      f"{p} in result.json is not {{field: [values]}} in field order")
+                cols = v
+            n_rec = len(cols[want[0][0]])
+            check(x.shape == (n_rec,), f"{p} shape {x.shape}, expected ({n_rec},)")
+            for n, _ in want:
+                check(same(x[n], cols[n]), f"{p}[{n}] differs from result.json")
+            continue
         elif isinstance(v, bool):
             check(x.dtype == np.bool_ and bool(x) == v, f"{p}: {x!r} for boolean {v}")
         elif isinstance(v, str):
@@ -159,6 +168,16 @@ def t_hdf5(work):
         nested_rows = {tuple(r) for r in nested.tolist()}
         check(all(tuple(r) in nested_rows for r in post.tolist()), "a posterior row is not a nested sample")
         check(nested["it"].dtype == np.int32 and nested["it"].min() >= 0, "it column")
+        # the structured arrays rebuilt from result.json as docs/sampler.md shows
+        fields = names + ["logP", "logL", "it"]
+        dtype = [(n, "f8") for n in fields[:-1]] + [("it", "i4")]
+        nested_j = np.array([tuple(row) for row in j["nested_samples"]], dtype=dtype)
+        pj = j["posterior_samples"]
+        post_j = np.array(list(zip(*(pj[n] for n in fields))), dtype=dtype)
+        check(nested_j.dtype == nested.dtype and np.array_equal(nested_j, nested),
+              "nested_samples rebuilt from result.json differs from result.hdf5")
+        check(post_j.dtype == post.dtype and np.array_equal(post_j, post),
+              "posterior_samples rebuilt from result.json differs from result.hdf5")
 
 
 # ---- CSV ----
@@ -176,7 +195,10 @@ def t_csv(work):
     for fname, key in (("posterior.csv", "posterior_samples"), ("nested_samples.csv", "nested_samples")):
         header, values = read_csv(os.path.join(out, fname))
         check(header == names, f"{fname} header {header}")
-        want = np.array(j[key], dtype=float)
+        if key == "nested_samples":
+            want = np.array(j[key], dtype=float)
+        else:
+            want = np.array([j[key][n] for n in names], dtype=float).T
         check(values.shape == want.shape, f"{fname} shape {values.shape}, expected {want.shape}")
         check(same(values, want), f"{fname} values differ from result.json")
         arr = np.genfromtxt(os.path.join(out, fname), delimiter=",", names=True)

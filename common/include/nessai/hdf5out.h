@@ -12,9 +12,11 @@
  * the values: a number or number array whose path ("history/iterations")
  * the schema lists is written with the listed type, every other number is
  * float64 (NaN and +-Infinity raw tokens included). A records entry names
- * the fields of a JSON array of rows ([[x0, x1, logP, logL, it], ...]),
- * written as one compound dataset with those fields and types in that
- * order, packed as numpy packs a structured dtype. An array holding objects
+ * the fields of a record array, given either as rows
+ * ([[x0, x1, logP, logL, it], ...]) or as columns ({"x0": [...], ...}, the
+ * schema's fields exactly), written as one compound dataset with those
+ * fields and types in the schema's order, packed as numpy packs a
+ * structured dtype. An array holding objects
  * or mixed kinds is stored as its JSON text. A '/' in a key (HDF5's path
  * separator) is written as '_'.
  */
@@ -40,8 +42,8 @@ void ns_h5_schema_destroy(ns_h5_schema_t **schema);
 /* The number or number array at path has type dtype. NS_OK or NS_ERR_NOMEM. */
 int ns_h5_schema_add(ns_h5_schema_t *schema, const char *path, ns_h5_dtype_t dtype);
 
-/* The array of rows at path is a record array with n fields named names[]
- * of types dtypes[] (copied). NS_OK or NS_ERR_NOMEM. */
+/* The value at path (rows or columns) is a record array with n fields named
+ * names[] of types dtypes[] (copied). NS_OK or NS_ERR_NOMEM. */
 int ns_h5_schema_add_records(ns_h5_schema_t *schema, const char *path, const char *const *names,
                              const ns_h5_dtype_t *dtypes, size_t n);
 
@@ -49,7 +51,8 @@ int ns_h5_schema_add_records(ns_h5_schema_t *schema, const char *path, const cha
  * by schema (NULL: every number float64, no record arrays). NS_OK, or
  * NS_ERR_IO / NS_ERR_NOMEM with a one-line reason in err; NS_ERR_INVAL when
  * a value does not fit its schema entry (a row of the wrong length, a
- * non-integral value in an integer column), with the path in err. */
+ * missing or extra field, a non-integral value in an integer field), with
+ * the path in err. */
 int ns_hdf5_write_json(const cJSON *doc, const ns_h5_schema_t *schema, const char *path, char *err,
                        size_t errlen);
 
