@@ -4,7 +4,7 @@
 Usage: nessai-plot [--only NAMES] [--dpi N] OUTDIR
 
 Reads OUTDIR/result.json (or, without it, OUTDIR/result.hdf5) and writes
-into OUTDIR the figures nessai draws at the end of a run:
+into OUTDIR the figures nessai draws for a run:
 
   posterior_distribution.png   corner plot of the posterior samples (with logL, it,
                                and logP unless constant)
@@ -350,8 +350,10 @@ def plot_trace(d, path, dpi):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="nessai-plot", description=__doc__.split("\n\n")[0],
-                                 epilog="Files: " + ", ".join(PLOTS))
+    parts = __doc__.split("\n\n")
+    ap = argparse.ArgumentParser(prog="nessai-plot", description=parts[0],
+                                 epilog="\n\n".join(parts[2:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("outdir", help="output directory of a nessai-coordinator run")
     ap.add_argument("--only", default=",".join(PLOTS), help="comma-separated plots to draw")
     ap.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
