@@ -59,8 +59,9 @@ static void s_plot(const char *python, const char *output)
 {
     char *prog = s_plot_program();
     if (!prog || access(prog, R_OK) != 0) {
-        ns_warn(NULL, "Plots skipped: the plotting program %s was not found next to "
-                      "nessai-coordinator", prog ? prog : "nessai-plot");
+        ns_warn(NULL, "Plots skipped: the plotting program %s was not found (it is built next "
+                      "to nessai-coordinator; NESSAI_PLOT_PROGRAM names another path)",
+                prog ? prog : "nessai-plot");
         free(prog);
         return;
     }

@@ -280,13 +280,15 @@ def t_skipped(work):
     with open(bare, "w") as f:
         f.write('#!/bin/sh\nexec /usr/bin/python3 -S -I "$@"\n')
     os.chmod(bare, 0o755)
-    cases = (("no matplotlib", ["--plot-python", bare]),
-             ("no interpreter", ["--plot-python", os.path.join(work, "no-such-python")]),
-             ("no-plot", ["--no-plot"]))
-    for what, extra in cases:
+    no_program = dict(os.environ, NESSAI_PLOT_PROGRAM=os.path.join(work, "no-such-nessai-plot"))
+    cases = (("no matplotlib", ["--plot-python", bare], None),
+             ("no interpreter", ["--plot-python", os.path.join(work, "no-such-python")], None),
+             ("no plotting program", [], no_program),
+             ("no-plot", ["--no-plot"], None))
+    for what, extra, env in cases:
         d = os.path.join(work, "skip-" + what.replace(" ", "-"))
         shutil.rmtree(d, ignore_errors=True)
-        p = coordinator(d, "--max-iteration", "400", *extra)
+        p = coordinator(d, "--max-iteration", "400", *extra, env=env)
         check(p.returncode == 0, f"{what}: exit {p.returncode}: {p.stderr[-1500:]}")
         check("ln Z = " in p.stdout, f"{what}: no ln Z line")
         check(os.path.exists(os.path.join(d, "result.json")) and os.path.exists(os.path.join(d, "posterior.csv")),
@@ -297,7 +299,7 @@ def t_skipped(work):
             check(not warn and "Producing plots" not in p.stderr, "--no-plot still mentions plots")
             continue
         check(len(warn) == 1 and "WARNING" in warn[0], f"{what}: {len(warn)} 'Plots skipped' warnings: {warn}")
-        if warn:
+        if warn and what != "no plotting program":
             check("nessai-plot " + d in warn[0], f"{what}: the warning does not say how to plot later")
         check("Traceback" not in p.stderr, f"{what}: a Python traceback on stderr")
         with open(os.path.join(d, "nessai.log")) as f:
