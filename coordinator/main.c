@@ -212,11 +212,19 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     if (rc == NS_OK && hdf5) {
         char herr[512];
         path = s_join_path(output, "result.hdf5");
-        rc = path ? ns_hdf5_write_json(r, path, herr, sizeof herr) : NS_ERR_NOMEM;
+        ns_h5_schema_t *schema = ns_h5_schema_new();
+        rc = path && schema ? ns_sampler_result_schema(sampler, schema) : NS_ERR_NOMEM;
+        if (rc == NS_OK)
+            rc = ns_h5_schema_add(schema, "run/dim", NS_H5_INT64);
+        if (rc == NS_OK)
+            rc = ns_hdf5_write_json(r, schema, path, herr, sizeof herr);
+        else
+            snprintf(herr, sizeof herr, "out of memory");
+        ns_h5_schema_destroy(&schema);
         if (rc == NS_OK)
             ns_info(NULL, "Results saved to %s", path);
         else
-            ns_error(NULL, "%s", path ? herr : "out of memory");
+            ns_error(NULL, "%s", herr);
         free(path);
     }
     cJSON_Delete(r);
@@ -458,7 +466,8 @@ static int s_results(s_run_t *run)
     if ((rc = ns_sampler_compute_posterior(sampler)) != NS_OK ||
         (rc = s_write_result(run->output, sampler, run->model, run->ev, run->argc, run->argv,
                              run->started, ns_now() - run->wall0, ns_cpu_time() - run->cpu0,
-                             ns_config_bool(run->cfg, "result-hdf5"))) != NS_OK) {
+                             ns_config_bool(run->cfg, "result-hdf5"))) != NS_OK ||
+        (rc = ns_sampler_write_outputs(sampler, run->cfg, run->output)) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: writing the results failed (%s)\n", ns_strerror(rc));
         return EXIT_FAILED;
     }

@@ -81,6 +81,27 @@ int ns_sampler_compute_posterior(ns_sampler_t *self);
  * object; ns_sampler_compute_posterior must have run. Caller owns it. */
 struct cJSON *ns_sampler_result_json(const ns_sampler_t *self);
 
+/* Add the types of the result dictionary's integer keys and record arrays
+ * to schema, for ns_hdf5_write_json (nessai's dtypes: parameters, logP and
+ * logL float64, it int32, Python ints int64). NS_OK or NS_ERR_NOMEM. */
+struct ns_h5_schema;
+int ns_sampler_result_schema(const ns_sampler_t *self, struct ns_h5_schema *schema);
+
+/* Write the posterior samples (nested = 0; ns_sampler_compute_posterior
+ * must have run) or the nested samples (nested = 1) to path as CSV: a
+ * header "<parameters>,logP,logL,it", then one row per sample, each value
+ * the shortest text that reads back as the same double (nan, inf, -inf
+ * for non-finite ones). Atomic (path.temp, then rename). NS_OK, or
+ * NS_ERR_IO (logged). */
+int ns_sampler_write_csv(const ns_sampler_t *self, const char *path, int nested);
+
+/* The files beside result.json (docs/sampler.md, "Outputs"): posterior.csv,
+ * nested_samples.csv with --nested-samples-csv, and with --plot nessai's
+ * plots by running --plot-python on the nessai-plot program next to the
+ * executable (NESSAI_PLOT_PROGRAM overrides its path). A plot that cannot
+ * be drawn is a warning, never an error. NS_OK, or the CSV error. */
+int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, const char *output);
+
 /* Record a signal-triggered checkpoint at the current iteration
  * (history "checkpoint_iterations"). */
 void ns_sampler_note_checkpoint(ns_sampler_t *self);

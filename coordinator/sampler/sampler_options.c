@@ -49,6 +49,15 @@ const ns_option_t ns_sampler_options[] = {
      "evaluations, time); 0 or inf = off."},
     {"logging-interval", NS_OPT_INT, NULL, 1, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Iterations between progress lines (none = nlive)."},
+    {"nested-samples-csv", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, "Outputs",
+     "Also write nested_samples.csv beside posterior.csv (same columns: the parameters, logP, "
+     "logL, it)."},
+    {"plot", NS_OPT_BOOL, "true", NAN, NAN, NULL, 0, "Outputs",
+     "Draw nessai's plots at the end of the run (posterior_distribution.png, "
+     "insertion_indices.png, diagnostics/, logXlogL.png, state.png, trace.png) with the "
+     "nessai-plot program; skipped with a warning when Python or matplotlib is missing."},
+    {"plot-python", NS_OPT_STRING, "/usr/bin/python3", NAN, NAN, NULL, 0, "Outputs",
+     "Python interpreter (with numpy and matplotlib) that runs nessai-plot."},
 };
 
 const size_t ns_sampler_options_count = sizeof ns_sampler_options / sizeof ns_sampler_options[0];

@@ -2,6 +2,13 @@
  * sampler_result.c - posterior samples (docs/algorithm.md §1.8) and the result
  * dictionary of docs/algorithm.md §1.10 as JSON.
  *
+ * The record arrays are laid out as in nessai's result.json: nested_samples
+ * as rows (its JSON encoder's ndarray.tolist()), posterior_samples as
+ * {field: [values]} (FlowSampler.save_results converts it with
+ * live_points_to_dict first). ns_sampler_result_schema names their fields
+ * and gives every integer key its type for result.hdf5, where both are
+ * compound datasets.
+ *
  * Non-finite numbers are written as NaN, Infinity and -Infinity, as
  * nessai's result.json (Python's json module) does: logL_birth is -inf for
  * the initial live points, rolling p-values can be NaN. Python's json and
@@ -10,11 +17,13 @@
 #include "sampler_internal.h"
 
 #include "nessai/error.h"
+#include "nessai/hdf5out.h"
 #include "nessai/log.h"
 #include "posterior.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,19 +92,33 @@ static cJSON *s_array(const double *v, size_t n, size_t stride)
     return a;
 }
 
-/* A record array as {field: [values]}: parameters, logP, logL, it. rows
- * selects the rows (NULL = all n in order). */
-static cJSON *s_records(const ns_sampler_t *self, const double *base, const size_t *rows, size_t n)
+/* nested_samples as nessai's JSON encoder writes a structured array: one
+ * row [parameters..., logP, logL, it] per sample. */
+static cJSON *s_rows(const ns_sampler_t *self, const double *base, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; a && i < n; i++) {
+        cJSON *row = s_array(base + i * self->st, self->st, 1);
+        if (!row) {
+            cJSON_Delete(a);
+            return NULL;
+        }
+        cJSON_AddItemToArray(a, row);
+    }
+    return a;
+}
+
+/* posterior_samples as nessai's live_points_to_dict makes it for result.json:
+ * {field: [values]}, the rows selected by rows[]. */
+static cJSON *s_columns(const ns_sampler_t *self, const double *base, const size_t *rows, size_t n)
 {
     cJSON *obj = cJSON_CreateObject();
     const char *const *names = ns_model_param_names(self->model);
     const char *core[3] = {"logP", "logL", "it"};
     for (size_t c = 0; obj && c < self->st; c++) {
         cJSON *a = cJSON_CreateArray();
-        for (size_t i = 0; a && i < n; i++) {
-            size_t r = rows ? rows[i] : i;
-            cJSON_AddItemToArray(a, s_num(base[r * self->st + c]));
-        }
+        for (size_t i = 0; a && i < n; i++)
+            cJSON_AddItemToArray(a, s_num(base[rows[i] * self->st + c]));
         cJSON_AddItemToObject(obj, c < self->d ? names[c] : core[c - self->d], a);
     }
     return obj;
@@ -124,7 +147,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
         cJSON_AddItemToArray(ins, cJSON_CreateNumber((double)self->insertion.v[i]));
     s_add_num(r, "final_p_value", self->final_p);
     s_add_num(r, "final_ks_statistic", self->final_ks_d);
-    cJSON_AddItemToObject(r, "nested_samples", s_records(self, self->nested.v, NULL, n));
+    cJSON_AddItemToObject(r, "nested_samples", s_rows(self, self->nested.v, n));
     if (self->have_posterior)
         cJSON_AddItemToObject(r, "log_posterior_weights", s_array(self->log_w, n, 1));
     /* logL_birth = logLs[it]: the contour the point had to beat */
@@ -143,7 +166,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "population_time", self->population_time);
     s_add_num(r, "population_likelihood_time", self->population_likelihood_time);
     if (self->have_posterior)
-        cJSON_AddItemToObject(r, "posterior_samples", s_records(self, self->nested.v, self->post_idx, self->n_post));
+        cJSON_AddItemToObject(r, "posterior_samples", s_columns(self, self->nested.v, self->post_idx, self->n_post));
     /* run summary beyond nessai's keys */
     cJSON_AddNumberToObject(r, "iterations", (double)self->iteration);
     cJSON_AddNumberToObject(r, "nlive", (double)self->nlive);
@@ -153,6 +176,9 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     s_add_num(r, "dlogZ", self->condition);
     cJSON_AddStringToObject(r, "proposal", ns_sampler_proposal_name(self));
     cJSON_AddNumberToObject(r, "training_count", (double)self->training_count);
+    /* ln X of each nested sample (nessai's state.log_vols[1:]), for logXlogL.png and trace.png */
+    const double *lv = ns_integrator_log_vols(self->integ);
+    cJSON_AddItemToObject(r, "log_prior_volume", s_array(lv + 1, nl - 1 < n ? nl - 1 : n, 1));
     /* each proposal's own statistics, under its name */
     cJSON *ps = cJSON_AddObjectToObject(r, "proposal_stats");
     const ns_proposal_t *props[2] = {self->uninformed, self->flow};
@@ -164,4 +190,96 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
             props[k]->ops->stats_json(props[k]->impl, o);
     }
     return r;
+}
+
+/* ---- types for result.hdf5 ---- */
+
+int ns_sampler_result_schema(const ns_sampler_t *self, ns_h5_schema_t *schema)
+{
+    /* nessai's live-point dtype: parameters f8, logP f8, logL f8, it i4 */
+    const char *const *pn = ns_model_param_names(self->model);
+    const char **names = malloc(self->st * sizeof *names);
+    ns_h5_dtype_t *types = malloc(self->st * sizeof *types);
+    int rc = names && types ? NS_OK : NS_ERR_NOMEM;
+    for (size_t c = 0; rc == NS_OK && c < self->st; c++) {
+        static const char *const core[3] = {"logP", "logL", "it"};
+        names[c] = c < self->d ? pn[c] : core[c - self->d];
+        types[c] = c == NS_LP_IT(self->d) ? NS_H5_INT32 : NS_H5_FLOAT64;
+    }
+    if (rc == NS_OK)
+        rc = ns_h5_schema_add_records(schema, "nested_samples", names, types, self->st);
+    if (rc == NS_OK)
+        rc = ns_h5_schema_add_records(schema, "posterior_samples", names, types, self->st);
+    free(names);
+    free(types);
+    /* Python ints in nessai's dictionary (h5py writes them int64) */
+    static const char *const ints[] = {
+        "seed", "total_likelihood_evaluations", "insertion_indices", "iterations", "nlive",
+        "training_count", "history/likelihood_evaluations", "history/iterations",
+        "history/training_iterations", "history/population_iterations",
+        "history/checkpoint_iterations",
+    };
+    for (size_t i = 0; rc == NS_OK && i < sizeof ints / sizeof ints[0]; i++)
+        rc = ns_h5_schema_add(schema, ints[i], NS_H5_INT64);
+    return rc;
+}
+
+/* ---- CSV ---- */
+
+/* One sample value as the shortest text that reads back as the same double. */
+static void s_csv_num(FILE *f, double v)
+{
+    if (isnan(v)) {
+        fputs("nan", f);
+    } else if (isinf(v)) {
+        fputs(v > 0 ? "inf" : "-inf", f);
+    } else {
+        char buf[40];
+        for (int p = 1; p <= 17; p++) {
+            snprintf(buf, sizeof buf, "%.*g", p, v);
+            if (strtod(buf, NULL) == v)
+                break;
+        }
+        fputs(buf, f);
+    }
+}
+
+int ns_sampler_write_csv(const ns_sampler_t *self, const char *path, int nested)
+{
+    if (!nested && !self->have_posterior)
+        return NS_ERR_STATE;
+    size_t n = nested ? self->nested.n / self->st : self->n_post;
+    const size_t *rows = nested ? NULL : self->post_idx;
+    size_t len = strlen(path) + 8;
+    char *tmp = malloc(len);
+    if (!tmp)
+        return NS_ERR_NOMEM;
+    snprintf(tmp, len, "%s.temp", path);
+    FILE *f = fopen(tmp, "w");
+    int rc = NS_ERR_IO;
+    if (f) {
+        const char *const *pn = ns_model_param_names(self->model);
+        for (size_t c = 0; c < self->d; c++)
+            fprintf(f, "%s,", pn[c]);
+        fputs("logP,logL,it\n", f);
+        for (size_t i = 0; i < n; i++) {
+            const double *x = self->nested.v + (rows ? rows[i] : i) * self->st;
+            for (size_t c = 0; c < self->st; c++) {
+                if (c == NS_LP_IT(self->d))
+                    fprintf(f, "%.0f", x[c]);
+                else
+                    s_csv_num(f, x[c]);
+                fputc(c + 1 < self->st ? ',' : '\n', f);
+            }
+        }
+        int ok = !ferror(f);
+        if (fclose(f) == 0 && ok && rename(tmp, path) == 0)
+            rc = NS_OK;
+    }
+    if (rc != NS_OK) {
+        ns_error(NULL, "could not write %s: check that the output directory is writable", path);
+        remove(tmp);
+    }
+    free(tmp);
+    return rc;
 }

@@ -68,6 +68,7 @@ static void s_start_v(tp_proc_t *p, const char *log, const char *out, va_list ap
     argv[n++] = NS_COORDINATOR;
     argv[n++] = "--output";
     argv[n++] = (char *)out;
+    argv[n++] = "--no-plot"; /* timings here are the sampler's, not matplotlib's */
     const char *a;
     int have_model = 0, have_seed = 0;
     while ((a = va_arg(ap, const char *)) && n < 40) {

@@ -8,7 +8,7 @@ work=$1
 rm -rf "$work"
 mkdir -p "$work"
 common="--model $NS_EXAMPLES/libgaussian.so --model-args dim=2 --nlive 300 --seed 17
- --maximum-uninformed inf --uninformed-acceptance-threshold 0"
+ --maximum-uninformed inf --uninformed-acceptance-threshold 0 --no-plot"
 # shellcheck disable=SC2086
 "$NS_COORDINATOR" $common --output "$work/inproc" >"$work/inproc.out" 2>"$work/inproc.err" || {
     echo "FAIL: in-process run"; tail -5 "$work/inproc.err"; exit 1; }

@@ -1,0 +1,410 @@
+#!/usr/bin/python3
+"""nessai-plot: nessai's plots of a finished nessai-coordinator run.
+
+Usage: nessai-plot [--only NAMES] [--dpi N] OUTDIR
+
+Reads OUTDIR/result.json (or, without it, OUTDIR/result.hdf5) and writes
+into OUTDIR the figures nessai draws for a run:
+
+  posterior_distribution.png   corner plot of the posterior samples (with logL, it,
+                               and logP unless constant)
+  insertion_indices.png        insertion-index histogram, cmf and breakdown,
+                               with the KS p-value of the whole run
+  diagnostics/insertion_indices_<iteration>.png
+                               the same for each block of nlive iterations
+  logXlogL.png                 log-likelihood against log prior volume
+  state.png                    history of the run (log L, log X, evaluations,
+                               log Z and dlogZ, acceptance, trainings, p-values)
+  trace.png                    nested samples of every parameter against log X
+
+--only takes a comma-separated list of the names above without ".png"
+(posterior_distribution, insertion_indices, diagnostics, logXlogL, state,
+trace). Needs numpy and matplotlib (Debian: python3-numpy, python3-matplotlib);
+h5py only for a directory holding result.hdf5 alone.
+
+Exit status: 0 every plot written; 1 a plot failed; 2 usage error or no
+readable result; 3 numpy or matplotlib is missing.
+"""
+
+import argparse
+import json
+import math
+import os
+import statistics
+import sys
+
+EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
+PLOTS = ("posterior_distribution", "insertion_indices", "diagnostics", "logXlogL", "state", "trace")
+CORE = ("logP", "logL", "it")
+
+
+def load_result(outdir):
+    """The result as a dict: record arrays as numpy structured arrays."""
+    import numpy as np
+
+    jpath = os.path.join(outdir, "result.json")
+    hpath = os.path.join(outdir, "result.hdf5")
+    if os.path.exists(jpath):
+        with open(jpath) as f:
+            d = json.load(f)
+        names = list(d.get("run", {}).get("parameters", []))
+        # nested_samples: rows; posterior_samples: {field: [values]} (as nessai writes them)
+        post = d.get("posterior_samples", {})
+        if not names:
+            names = [k for k in post if k not in CORE]
+        fields = names + list(CORE)
+        dtype = [(n, "f8") for n in fields[:-1]] + [("it", "i4")]
+        rows = d.get("nested_samples", [])
+        if any(len(r) != len(fields) for r in rows):
+            raise ValueError(f"{jpath}: rows of nested_samples do not have {len(fields)} values")
+        arr = np.empty(len(rows), dtype=dtype)
+        if rows:
+            cols = np.array(rows, dtype=float)
+            for i, n in enumerate(fields):
+                arr[n] = cols[:, i]
+        d["nested_samples"] = arr
+        missing = [n for n in fields if n not in post]
+        if missing:
+            raise ValueError(f"{jpath}: posterior_samples lacks {missing[0]}")
+        arr = np.empty(len(post[fields[0]]), dtype=dtype)
+        for n in fields:
+            arr[n] = np.asarray(post[n], dtype=float)
+        d["posterior_samples"] = arr
+        d["parameters"] = names
+        return d
+    if os.path.exists(hpath):
+        import h5py
+
+        def read(g):
+            out = {}
+            for k, v in g.items():
+                if isinstance(v, h5py.Group):
+                    out[k] = read(v)
+                else:
+                    x = v[()]
+                    if isinstance(x, bytes):
+                        x = x.decode()
+                    out[k] = x
+            return out
+
+        with h5py.File(hpath, "r") as f:
+            d = read(f)
+        names = [n for n in d["nested_samples"].dtype.names if n not in CORE]
+        d["parameters"] = names
+        return d
+    raise FileNotFoundError(f"no result.json or result.hdf5 in {outdir}")
+
+
+def finite(a):
+    import numpy as np
+
+    a = np.asarray(a, dtype=float)
+    return np.where(np.isfinite(a), a, np.nan)
+
+
+def plot_posterior(d, path, dpi):
+    """Lower-triangle pair plot of the posterior: histograms on the diagonal."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    post = d["posterior_samples"]
+    # nessai plots every field; logP only when it varies (a flat prior makes it constant)
+    logp = np.asarray(post["logP"], dtype=float)
+    varies = logp.size and np.nanmax(logp) > np.nanmin(logp)
+    cols = list(d["parameters"]) + (["logP"] if varies else []) + ["logL", "it"]
+    data = [np.asarray(post[c], dtype=float) for c in cols]
+    keep = np.all([np.isfinite(x) for x in data], axis=0) if len(post) else np.zeros(0, bool)
+    data = [x[keep] for x in data]
+    k = len(cols)
+    size = min(2.2 * k, 30.0)
+    fig, axes = plt.subplots(k, k, figsize=(size, size), squeeze=False)
+    for i in range(k):
+        for j in range(k):
+            ax = axes[i, j]
+            if j > i:
+                ax.set_visible(False)
+                continue
+            if i == j:
+                if data[i].size:
+                    ax.hist(data[i], bins="auto", histtype="step", density=True, lw=1.5, color="C0")
+                ax.set_yticks([])
+            else:
+                ax.scatter(data[j], data[i], s=2.0, color="C0", alpha=0.7, edgecolor="none")
+            if i == k - 1:
+                ax.set_xlabel(cols[j])
+            else:
+                ax.set_xticklabels([])
+            if j == 0 and i > 0:
+                ax.set_ylabel(cols[i])
+            elif j > 0:
+                ax.set_yticklabels([])
+    fig.suptitle(f"{len(post)} posterior samples, ln Z = {d.get('log_evidence', float('nan')):.3f}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def _bands(n, cmf, ci):
+    """Half-width of the binomial interval ci around cmf for n draws (normal approximation)."""
+    import numpy as np
+
+    z = statistics.NormalDist().inv_cdf(1 - (1 - ci) / 2)
+    return z * np.sqrt(cmf * (1 - cmf) / max(n, 1))
+
+
+def plot_indices(indices, nlive, p_value, path, dpi, breakdown=True, title=None):
+    """nessai's insertion-index figure: pmf, analytic minus estimated cmf, breakdown."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    indices = np.asarray(indices, dtype=int)
+    if not indices.size:
+        print(f"nessai-plot: no insertion indices, {os.path.basename(path)} not drawn", file=sys.stderr)
+        return
+    x = np.arange(1.0, nlive + 1)
+    analytic = x / x[-1]
+    estimated = np.cumsum(np.bincount(indices, minlength=nlive)[:nlive]) / len(indices)
+    ncols = 3 if breakdown else 2
+    fig, ax = plt.subplots(1, ncols, figsize=(5 * ncols, 5))
+    nbins = min(len(np.histogram_bin_edges(indices, "auto")) - 1, 1000)
+    ax[0].axhline(1 / nlive, color="black", alpha=0.5, label="pmf")
+    sig = (nbins / len(indices)) ** 0.5
+    ax[0].axhline((1 + sig) / nlive, color="black", ls=":", alpha=0.5, label="1-sigma")
+    ax[0].axhline((1 - sig) / nlive, color="black", ls=":", alpha=0.5)
+    ax[0].hist(indices, density=True, histtype="step", bins=nbins, range=(0, nlive - 1),
+               color="C0", label="Estimated")
+    ax[1].plot(x - 1, analytic - estimated, color="C0", label="Analytic cmf - Estimated cmf")
+    for ci in (0.68, 0.95, 0.997):
+        w = _bands(len(indices), analytic, ci)
+        ax[1].fill_between(x - 1, -w, w, color="grey", alpha=0.2)
+    for a in ax[:2]:
+        a.legend(loc="lower right")
+        a.set_xlim([0, nlive - 1])
+        a.set_xlabel("Insertion index")
+    if breakdown:
+        batches = np.array_split(indices, 8)
+        colours = plt.get_cmap("viridis")(np.linspace(0, 1, len(batches)))
+        for batch, colour in zip(batches, colours):
+            if len(batch):
+                cmf = np.cumsum(np.bincount(batch, minlength=nlive)[:nlive]) / len(batch)
+                ax[2].plot(x - 1, analytic - cmf, lw=0.75, color=colour)
+        nb = max(len(b) for b in batches)
+        for ci in (0.68, 0.95, 0.997):
+            w = _bands(nb, analytic, ci)
+            ax[2].fill_between(x - 1, -w, w, color="grey", alpha=0.2)
+        ax[2].set_xlim([0, nlive - 1])
+        ax[2].set_xlabel("Insertion index")
+        ax[2].set_title("Breakdown (8 batches, early to late)")
+    head = title + ", " if title else ""
+    fig.suptitle(f"{head}{len(indices)} insertion indices, KS p-value = {p_value:.4g}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def plot_all_indices(d, path, dpi):
+    plot_indices(d["insertion_indices"], int(d["nlive"]), float(d.get("final_p_value", math.nan)),
+                 path, dpi)
+
+
+def plot_diagnostics(d, outdir, dpi):
+    """One insertion-index figure per block of nlive iterations, as nessai draws during a run."""
+    nlive = int(d["nlive"])
+    idx = list(d["insertion_indices"])
+    rolling = list(d.get("history", {}).get("rolling_p", []))
+    ddir = os.path.join(outdir, "diagnostics")
+    os.makedirs(ddir, exist_ok=True)
+    for k, p in enumerate(rolling):
+        block = idx[k * nlive:(k + 1) * nlive]
+        if len(block) < nlive:
+            break
+        it = (k + 1) * nlive
+        plot_indices(block, nlive, float(p), os.path.join(ddir, f"insertion_indices_{it}.png"), dpi,
+                     breakdown=False, title=f"iterations {it - nlive + 1}-{it}")
+
+
+def plot_logxlogl(d, path, dpi):
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    logx = finite(d["log_prior_volume"])
+    logl = finite(d["nested_samples"]["logL"])[: len(logx)]
+    fig = plt.figure()
+    plt.plot(logx, logl)
+    bits = float(d.get("information", math.nan)) * math.log2(math.e)
+    plt.title(f"log Z={float(d.get('log_evidence', math.nan)):.2f} H={bits:.2f} bits")
+    plt.grid(which="both")
+    plt.xlabel("log prior-volume")
+    plt.ylabel("log-likelihood")
+    if len(logx):
+        plt.xlim([np.nanmin(logx), 0.0])
+    fig.savefig(path, bbox_inches="tight", dpi=dpi)
+    plt.close(fig)
+
+
+def _legend(ax, *twins):
+    h, lab = ax.get_legend_handles_labels()
+    for t in twins:
+        h2, l2 = t.get_legend_handles_labels()
+        h, lab = h + h2, lab + l2
+    ax.legend(h, lab, frameon=False, loc="best")
+
+
+def plot_state(d, path, dpi):
+    """nessai's state plot, drawn from the run's history."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.lines import Line2D
+
+    h = d["history"]
+    nlive = int(d["nlive"])
+    it = np.asarray(h["iterations"], dtype=float)
+    final_it = int(d.get("iterations", it[-1] if len(it) else 0))
+    fig, ax = plt.subplots(7, 1, sharex=True, figsize=(12, 12))
+    for a in ax:
+        for c in h.get("checkpoint_iterations", []):
+            a.axvline(c, ls=":", color="#66ccff")
+        a.axvline(final_it, color="#ff9900", ls="-.")
+    lmin, lmax = finite(h["min_log_likelihood"]), finite(h["max_log_likelihood"])
+    ax[0].plot(it, lmin, label="Min log L")
+    ax[0].plot(it, lmax, label="Max log L")
+    ax[0].set_ylabel(r"$\log L$")
+    tw = ax[0].twinx()
+    diff = lmax - lmin
+    tw.plot(it, np.where(diff > 0, diff, np.nan), color="C2", ls=":", label=r"$\Delta \log L$")
+    tw.set_yscale("log")
+    tw.set_ylabel(r"$\Delta \log L$")
+    _legend(ax[0], tw)
+    logx = finite(d.get("log_prior_volume", []))
+    ax[1].plot(np.arange(1, len(logx) + 1), logx, label="log X")
+    ax[1].set_ylabel(r"$\log X$")
+    ax[1].legend(frameon=False)
+    ax[2].plot(it, h["likelihood_evaluations"], label="Evaluations")
+    ax[2].set_ylabel("Likelihood\n evaluations")
+    if np.any(np.asarray(h["likelihood_evaluations"], dtype=float) > 0):
+        ax[2].set_yscale("log")
+    tw = ax[2].twinx()
+    tw.plot(it, np.asarray(h["sampling_time"], dtype=float) / 60, ls="--", color="C1", label="Time")
+    tw.set_ylabel("Sampling \ntime [min]")
+    _legend(ax[2], tw)
+    ax[3].plot(it, finite(h["logZ"]), label="logZ")
+    ax[3].set_ylabel(r"$\log Z$")
+    tw = ax[3].twinx()
+    dz = finite(h["dlogZ"])
+    tw.plot(it, np.where(dz > 0, dz, np.nan), color="C1", ls="--", label="dlogZ")
+    tw.set_yscale("log")
+    tw.set_ylabel(r"$d \log Z$")
+    _legend(ax[3], tw)
+    ax[4].plot(it, finite(h["mean_acceptance"]), label="Proposal")
+    ax[4].plot(h["population_iterations"], finite(h["population_acceptance"]), label="Population")
+    ax[4].set_ylabel("Acceptance")
+    acc = np.concatenate([finite(h["mean_acceptance"]), finite(h["population_acceptance"])])
+    if np.any(acc > 0):
+        ax[4].set_yscale("log")
+        ax[4].set_ylim(top=1.1)
+    tw = ax[4].twinx()
+    tw.plot(h["population_iterations"], finite(h["population_radii"]), color="C2", ls=":",
+            label="Radius")
+    tw.set_ylabel("Population radius")
+    _legend(ax[4], tw)
+    tr = np.asarray(h["training_iterations"], dtype=float)
+    ax[5].plot(tr[1:], tr[1:] - tr[:-1])
+    if len(tr):
+        ax[5].axvline(tr[0], color="lightgrey")
+    ax[5].set_ylabel(r"$\Delta$ train")
+    rp = finite(h.get("rolling_p", []))
+    if len(rp):
+        ax[6].plot((np.arange(len(rp)) + 1) * nlive, rp, "o", label="p-value")
+    ax[6].set_ylabel("p-value")
+    ax[6].set_ylim([-0.1, 1.1])
+    ax[-1].set_xlabel("Iteration")
+    secs = float(d.get("sampling_time", math.nan))
+    stamp = f"{int(secs // 3600)}:{int(secs % 3600 // 60):02d}:{secs % 60:06.3f}" if math.isfinite(secs) else "?"
+    fig.suptitle(f"Sampling time: {stamp}", fontsize=16)
+    handles = [Line2D([0], [0], color="#ff9900", ls="-.", label="Current iteration"),
+               Line2D([0], [0], color="#66ccff", ls=":", label="Checkpoint")]
+    fig.legend(handles=handles, frameon=False, ncol=3, loc=(0.6, 0.0))
+    fig.tight_layout()
+    fig.subplots_adjust(top=0.95, bottom=0.06)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def plot_trace(d, path, dpi):
+    """nessai's trace plot: every parameter of the nested samples against log X."""
+    import matplotlib.pyplot as plt
+
+    ns = d["nested_samples"]
+    logx = finite(d["log_prior_volume"])
+    names = list(d["parameters"])
+    n = min(len(logx), len(ns))
+    fig, axes = plt.subplots(len(names), 1, figsize=(5, min(50, 3 * len(names))), sharex=True,
+                             squeeze=False)
+    for a, name in zip(axes[:, 0], names):
+        a.plot(logx[:n], ns[name][:n], marker=",", ls="")
+        a.set_ylabel(name)
+    axes[-1, 0].set_xlabel("log X")
+    axes[-1, 0].invert_xaxis()
+    fig.savefig(path, bbox_inches="tight", dpi=dpi)
+    plt.close(fig)
+
+
+def main(argv=None):
+    parts = __doc__.split("\n\n")
+    ap = argparse.ArgumentParser(prog="nessai-plot", description=parts[0],
+                                 epilog="\n\n".join(parts[2:]),
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("outdir", help="output directory of a nessai-coordinator run")
+    ap.add_argument("--only", default=",".join(PLOTS), help="comma-separated plots to draw")
+    ap.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
+    ap.add_argument("--from-coordinator", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    quiet = args.from_coordinator
+    try:
+        import numpy  # noqa: F401
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+        import warnings
+
+        warnings.filterwarnings("ignore", module="matplotlib")
+    except ImportError as e:
+        if not quiet:
+            print(f"nessai-plot: error: {e}; install numpy and matplotlib (Debian: apt-get install "
+                  "python3-numpy python3-matplotlib)", file=sys.stderr)
+        return EXIT_MISSING
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    bad = [w for w in wanted if w not in PLOTS]
+    if bad:
+        print(f"nessai-plot: error: unknown plot {bad[0]!r}; choose from {', '.join(PLOTS)}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        d = load_result(args.outdir)
+    except Exception as e:  # a missing or damaged result: one line, not a traceback
+        print(f"nessai-plot: error: cannot read the result in {args.outdir}: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    out = args.outdir
+    jobs = {
+        "posterior_distribution": lambda: plot_posterior(d, os.path.join(out, "posterior_distribution.png"), args.dpi),
+        "insertion_indices": lambda: plot_all_indices(d, os.path.join(out, "insertion_indices.png"), args.dpi),
+        "diagnostics": lambda: plot_diagnostics(d, out, args.dpi),
+        "logXlogL": lambda: plot_logxlogl(d, os.path.join(out, "logXlogL.png"), args.dpi),
+        "state": lambda: plot_state(d, os.path.join(out, "state.png"), args.dpi),
+        "trace": lambda: plot_trace(d, os.path.join(out, "trace.png"), args.dpi),
+    }
+    status = 0
+    for name in PLOTS:
+        if name not in wanted:
+            continue
+        try:
+            jobs[name]()
+        except Exception as e:
+            print(f"nessai-plot: error: {name}: {type(e).__name__}: {e}", file=sys.stderr)
+            status = EXIT_FAILED
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
