@@ -214,9 +214,14 @@ class FlowSampler:
         return self.result, self.posterior_samples
 
 
-def _records(columns, names):
-    n = len(columns["logL"])
-    x = np.empty(n, dtype=get_dtype(names))
-    for field in x.dtype.names:
-        x[field] = columns[field]
-    return x
+def _records(samples, names):
+    """A structured array of nessai's live-point dtype from result.json's
+    samples: a dict of columns (posterior_samples) or a list of rows in the
+    dtype's field order (nested_samples), as nessai writes them."""
+    dtype = get_dtype(names)
+    if isinstance(samples, dict):
+        x = np.empty(len(samples["logL"]), dtype=dtype)
+        for field in x.dtype.names:
+            x[field] = samples[field]
+        return x
+    return np.array([tuple(row) for row in samples], dtype=dtype)
