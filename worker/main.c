@@ -23,7 +23,14 @@
 static const ns_option_t s_options[] = {
     {"connect", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Coordinator endpoint, as given to its --bind with this host's view of the address "
-     "(e.g. tcp://head-node:5555). Required."},
+     "(e.g. tcp://head-node:5555). This or --connect-file is required."},
+    {"connect-file", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Read the coordinator endpoint from this file, the coordinator's <output>/farm.address "
+     "on a shared file system: wait for it to appear, and follow it when a restarted "
+     "coordinator replaces it (docs/cluster.md). Instead of --connect."},
+    {"max-wait", NS_OPT_DOUBLE, NULL, 0.1, 1e9, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Give up with exit code 3 after this many seconds without an answer from a coordinator "
+     "(it was killed, or its address never appeared). Default: keep trying."},
     {"model", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Model plugin to load (default: the path the coordinator announces). Must be the same "
      "build as the coordinator's."},
@@ -126,7 +133,7 @@ int main(int argc, char **argv)
         return NS_WORKER_EXIT_USAGE;
     }
     if (ns_config_is_set(cfg, "help")) {
-        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT [options]",
+        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT | --connect-file FILE [options]",
                              "Evaluate likelihoods for a nessai-coordinator farm.");
         ns_config_destroy(&cfg);
         return NS_WORKER_EXIT_OK;
@@ -140,10 +147,17 @@ int main(int argc, char **argv)
     if (ns_log_level_parse(ns_config_str(cfg, "log-level"), &level) == NS_OK)
         ns_log_set_level(level);
     const char *connect = ns_config_is_set(cfg, "connect") ? ns_config_str(cfg, "connect") : NULL;
+    const char *connect_file = ns_config_is_set(cfg, "connect-file")
+                                   ? ns_config_str(cfg, "connect-file") : NULL;
     char probe[512];
-    if (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK) {
+    if (connect_file && (connect || !*connect_file)) {
+        fprintf(stderr, "nessai-worker: give either --connect or --connect-file, not both\n");
+        ns_config_destroy(&cfg);
+        return NS_WORKER_EXIT_USAGE;
+    }
+    if (!connect_file && (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK)) {
         fprintf(stderr, "nessai-worker: give the coordinator's address with --connect "
-                "tcp://HOST:PORT (see --help)\n");
+                "tcp://HOST:PORT or --connect-file FILE (see --help)\n");
         ns_config_destroy(&cfg);
         return NS_WORKER_EXIT_USAGE;
     }
@@ -152,6 +166,8 @@ int main(int argc, char **argv)
     wc.connect = connect;
     wc.model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
     wc.persistent = ns_config_bool(cfg, "persistent");
+    wc.connect_file = connect_file;
+    wc.max_wait = ns_config_is_set(cfg, "max-wait") ? ns_config_double(cfg, "max-wait") : 0.0;
     if (ns_config_is_set(cfg, "parent-pid")) {
         wc.parent_pid = (int)ns_config_int(cfg, "parent-pid");
         /* Die with the coordinator; check after the prctl in case it is
@@ -177,6 +193,9 @@ int main(int argc, char **argv)
         else
             code = ns_worker_run(&wc);
     }
+    if (code == NS_WORKER_EXIT_NO_COORDINATOR)
+        fprintf(stderr, "nessai-worker: no coordinator answered at %s for %g s (--max-wait); "
+                "giving up\n", connect_file ? connect_file : connect, wc.max_wait);
     ns_config_destroy(&cfg);
     return code;
 }
