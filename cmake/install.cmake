@@ -67,10 +67,11 @@ install(CODE "
   set(NESSAI_BINDIR \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}\")
   set(NESSAI_PLUGINDIR \"\${CMAKE_INSTALL_PREFIX}/${NESSAI_PLUGIN_INSTALL_DIR}\")
   set(NESSAI_VERSION \"${PROJECT_VERSION}\")
-  foreach(f nessai.slurm nessai.sub nessai-worker.service)
+  foreach(f nessai.slurm nessai.sub nessai-condor-coordinator.sh nessai-worker.service)
     configure_file(\"${PROJECT_SOURCE_DIR}/deploy/\${f}\" \"${PROJECT_BINARY_DIR}/deploy/\${f}\" @ONLY)
   endforeach()
   file(INSTALL \"${PROJECT_BINARY_DIR}/deploy/nessai.slurm\"
+    \"${PROJECT_BINARY_DIR}/deploy/nessai-condor-coordinator.sh\"
     DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${NESSAI_DATA_INSTALL_DIR}/deploy\"
     FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
                      WORLD_READ WORLD_EXECUTE)
