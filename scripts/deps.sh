@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
       libcmocka-dev libgsl-dev libopenblas-dev libcjson-dev libhdf5-dev
-      slurm-wlm munge)   # the last two: tests/slurm (a one-node cluster on localhost)
+      slurm-wlm munge python3-minimal)   # the last three: tests/slurm
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
