@@ -1,7 +1,7 @@
 #!/bin/sh
 # The coordinator job of deploy/nessai.sub (HTCondor):
 #   nessai-condor-coordinator.sh PUBLISH OUTPUT [nessai-coordinator options]
-# runs nessai-coordinator --output OUTPUT --bind 'tcp://*:0' with the
+# runs nessai-coordinator --output OUTPUT --bind 'tcp://*:0' (or $NESSAI_BIND) with the
 # options given, and copies OUTPUT/farm.address, once the coordinator has
 # written it, to PUBLISH on a file system that the worker jobs see (OUTPUT is
 # in the job's scratch directory and travels with the checkpoint). The
@@ -29,4 +29,4 @@ rm -f "$out/farm.address"
         cp "$out/farm.address" "$publish.tmp.$$" && mv -f "$publish.tmp.$$" "$publish"
     fi
 ) &
-exec "$bindir/nessai-coordinator" --output "$out" --bind 'tcp://*:0' "$@"
+exec "$bindir/nessai-coordinator" --output "$out" --bind "${NESSAI_BIND:-tcp://*:0}" "$@"
