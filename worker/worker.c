@@ -642,7 +642,7 @@ static s_outcome_t s_await_address(s_worker_t *w, ns_worker_config_t *own)
         if (s_gave_up(w))
             return S_GAVE_UP;
         double left = w->cfg->max_wait > 0 ? w->answered + w->cfg->max_wait - ns_now() : 1.0;
-        s_backoff_sleep(left < 1.0 ? left : 1.0);
+        s_backoff_sleep(left < 0.0 ? 0.0 : left < 1.0 ? left : 1.0);
         if (ns_interrupt_pending())
             return S_INTERRUPTED;
     }
