@@ -5,7 +5,8 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
       libcmocka-dev libgsl-dev libopenblas-dev libcjson-dev libhdf5-dev libssl-dev
       clang libclang-rt-14-dev python3 python3-dev libpython3.11-dev python3-numpy
-      python3-matplotlib python3-h5py python3-pandas)
+      python3-matplotlib python3-h5py python3-pandas
+      slurm-wlm munge)   # the last two: tests/slurm
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,7 +19,14 @@
 static const ns_option_t s_options[] = {
     {"connect", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Coordinator endpoint, as given to its --bind with this host's view of the address "
-     "(e.g. tcp://head-node:5555). Required."},
+     "(e.g. tcp://head-node:5555). This or --connect-file is required."},
+    {"connect-file", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Read the coordinator endpoint from this file, the coordinator's <output>/farm.address "
+     "on a shared file system: wait for it to appear, and follow it when a restarted "
+     "coordinator replaces it (docs/cluster.md). Instead of --connect."},
+    {"max-wait", NS_OPT_DOUBLE, NULL, 0.1, 1e9, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Give up with exit code 3 after this many seconds without an answer from a coordinator "
+     "(it was killed, or its address never appeared). Default: keep trying."},
     {"model", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Model plugin to load (default: the path the coordinator announces). Must be the same "
      "build as the coordinator's."},
@@ -119,7 +126,7 @@ static int s_parse(ns_config_t *cfg, int argc, char **argv)
         return NS_WORKER_EXIT_USAGE;
     }
     if (ns_config_is_set(cfg, "help")) {
-        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT [options]",
+        ns_config_print_help(cfg, stdout, "nessai-worker --connect tcp://HOST:PORT | --connect-file FILE [options]",
                              "Evaluate likelihoods for a nessai-coordinator farm.");
         return NS_WORKER_EXIT_OK;
     }
@@ -137,14 +144,23 @@ static int s_parse(ns_config_t *cfg, int argc, char **argv)
 static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
 {
     const char *connect = ns_config_is_set(cfg, "connect") ? ns_config_str(cfg, "connect") : NULL;
+    const char *connect_file = ns_config_is_set(cfg, "connect-file")
+                                   ? ns_config_str(cfg, "connect-file") : NULL;
     char probe[512];
-    if (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK) {
+    if (connect_file && (connect || !*connect_file)) {
+        fprintf(stderr, "nessai-worker: give either --connect or --connect-file, not both\n");
+        return NS_WORKER_EXIT_USAGE;
+    }
+    if (!connect_file &&
+        (!connect || ns_wire_endpoint_with_port(connect, 1, probe, sizeof probe) != NS_OK)) {
         fprintf(stderr, "nessai-worker: give the coordinator's address with --connect "
-                "tcp://HOST:PORT (see --help)\n");
+                "tcp://HOST:PORT or --connect-file FILE (see --help)\n");
         return NS_WORKER_EXIT_USAGE;
     }
     memset(wc, 0, sizeof *wc);
     wc->connect = connect;
+    wc->connect_file = connect_file;
+    wc->max_wait = ns_config_is_set(cfg, "max-wait") ? ns_config_double(cfg, "max-wait") : 0.0;
     wc->model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
     wc->persistent = ns_config_bool(cfg, "persistent");
     if (ns_config_is_set(cfg, "parent-pid")) {
@@ -180,6 +196,14 @@ static int s_serve(ns_worker_config_t *wc, long slots)
     return ns_worker_run(wc);
 }
 
+/* The one line a worker that gave up on its coordinator prints. */
+static void s_report_exit(const ns_worker_config_t *wc, int code)
+{
+    if (code == NS_WORKER_EXIT_NO_COORDINATOR)
+        fprintf(stderr, "nessai-worker: no coordinator answered at %s for %g s (--max-wait); "
+                "giving up\n", wc->connect_file ? wc->connect_file : wc->connect, wc->max_wait);
+}
+
 int main(int argc, char **argv)
 {
     ns_log_set_label("nessai-worker");
@@ -192,8 +216,10 @@ int main(int argc, char **argv)
     int code = s_parse(cfg, argc, argv);
     if (code == RUN_ON)
         code = s_configure(cfg, &wc);
-    if (code == RUN_ON)
+    if (code == RUN_ON) {
         code = s_serve(&wc, ns_config_int(cfg, "slots"));
+        s_report_exit(&wc, code);
+    }
     ns_config_destroy(&cfg);
     return code;
 }

@@ -122,7 +122,7 @@ static void s_eval_actor(zsock_t *pipe, void *args)
 
 /* ---- one slot ------------------------------------------------------------ */
 
-typedef enum { S_CONTINUE = -1, S_STOPPED, S_REFUSED, S_LOST, S_INTERRUPTED, S_ORPHANED, S_FATAL } s_outcome_t;
+typedef enum { S_CONTINUE = -1, S_STOPPED, S_REFUSED, S_LOST, S_INTERRUPTED, S_ORPHANED, S_FATAL, S_GAVE_UP } s_outcome_t;
 typedef enum { P_HELLO, P_CANARY, P_READY, P_LIVE } s_phase_t;
 typedef enum { B_IDLE, B_CANARY, B_CHUNK } s_busy_t;
 
@@ -148,6 +148,9 @@ typedef struct {
     double last_heard;
     double sec_per_point;         /* last chunk's evaluation speed, 0 = unknown */
     uint64_t malformed;           /* messages dropped */
+    double answered;              /* last message from any coordinator (--max-wait) */
+    char endpoint[512];           /* --connect-file: the endpoint read from it */
+    ns_address_stamp_t stamp;     /* ... and the version of the file it came from */
 } s_worker_t;
 
 /* Room for n doubles in *buf, whose capacity is *cap. */
@@ -458,7 +461,7 @@ static s_outcome_t s_on_control(s_worker_t *w, unsigned *work_port, unsigned *re
         ns_debug(S_MOD, "dropped a malformed control message (%zu bytes)", zframe_size(f));
         goto done;
     }
-    w->last_heard = ns_now();
+    w->answered = w->last_heard = ns_now();
     switch (m.type) {
     case NS_MSG_WELCOME:
         if (w->phase == P_HELLO) {
@@ -505,6 +508,28 @@ static int s_sigpipe_drain(void)
     while (read(s_sigpipe[0], b, sizeof b) > 0) {
     }
     return ns_interrupt_pending();
+}
+
+/* --connect-file: 1 if the file now names another endpoint than the one in use. */
+static int s_address_moved(s_worker_t *w)
+{
+    if (!ns_address_changed(w->cfg->connect_file, &w->stamp))
+        return 0;
+    char ep[sizeof w->endpoint], why[700];
+    ns_address_stamp_t st;
+    if (ns_address_read(w->cfg->connect_file, ep, sizeof ep, &st, why, sizeof why) != NS_OK)
+        return 0;   /* removed or unreadable: keep trying the one we have */
+    if (strcmp(ep, w->endpoint) == 0) {
+        w->stamp = st;
+        return 0;
+    }
+    ns_info(S_MOD, "%s now names %s (was %s)", w->cfg->connect_file, ep, w->endpoint);
+    return 1;
+}
+
+static int s_gave_up(const s_worker_t *w)
+{
+    return w->cfg->max_wait > 0 && ns_now() - w->answered >= w->cfg->max_wait;
 }
 
 /* One connection to the coordinator, from HELLO to STOP, loss or signal. */
@@ -577,6 +602,8 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
             s_send(w, w->control, &hb);
             if (w->cfg->parent_pid > 0 && getppid() != w->cfg->parent_pid)
                 return S_ORPHANED;
+            if ((w->cfg->connect_file && s_address_moved(w)) || s_gave_up(w))
+                return S_LOST;
             if (now - w->last_heard > (w->hb_ms / 1000.0) * w->liveness) {
                 ns_warn(S_MOD, "the coordinator at %s has been silent for %.1f s",
                         w->cfg->connect, now - w->last_heard);
@@ -593,11 +620,53 @@ static void s_backoff_sleep(double seconds)
     zmq_poll(&item, 1, (long)(seconds * 1000.0));
 }
 
+/* The back-off before reconnecting: cut short by a signal, by --connect-file
+ * naming a new endpoint, and by --max-wait. */
+static void s_retry_sleep(s_worker_t *w, double seconds)
+{
+    double until = ns_now() + seconds;
+    if (w->cfg->max_wait > 0 && w->answered + w->cfg->max_wait < until)
+        until = w->answered + w->cfg->max_wait;
+    for (;;) {
+        double left = until - ns_now();
+        if (left <= 0 || ns_interrupt_pending())
+            return;
+        s_backoff_sleep(w->cfg->connect_file && left > 1.0 ? 1.0 : left);
+        if (w->cfg->connect_file && s_address_moved(w))
+            return;
+    }
+}
+
+/* --connect-file: wait until the file names an endpoint and use it. */
+static s_outcome_t s_await_address(s_worker_t *w, ns_worker_config_t *own)
+{
+    char why[700], said[700] = "";
+    for (;;) {
+        if (ns_address_read(own->connect_file, w->endpoint, sizeof w->endpoint, &w->stamp, why,
+                            sizeof why) == NS_OK) {
+            own->connect = w->endpoint;
+            return S_CONTINUE;
+        }
+        if (strcmp(why, said) != 0) {
+            ns_info(S_MOD, "waiting for the coordinator's address: %s", why);
+            snprintf(said, sizeof said, "%s", why);
+        }
+        if (s_gave_up(w))
+            return S_GAVE_UP;
+        double left = w->cfg->max_wait > 0 ? w->answered + w->cfg->max_wait - ns_now() : 1.0;
+        s_backoff_sleep(left < 0.0 ? 0.0 : left < 1.0 ? left : 1.0);
+        if (ns_interrupt_pending())
+            return S_INTERRUPTED;
+    }
+}
+
 int ns_worker_run(const ns_worker_config_t *cfg)
 {
     s_worker_t w;
     memset(&w, 0, sizeof w);
-    w.cfg = cfg;
+    ns_worker_config_t own = *cfg;   /* its connect follows --connect-file */
+    w.cfg = &own;
+    w.answered = ns_now();
     if (gethostname(w.host, sizeof w.host) != 0)
         snprintf(w.host, sizeof w.host, "unknown");
     w.host[sizeof w.host - 1] = '\0';
@@ -609,6 +678,11 @@ int ns_worker_run(const ns_worker_config_t *cfg)
     double backoff = S_BACKOFF_MIN_S;
     int code = NS_WORKER_EXIT_FAIL;
     for (;;) {
+        s_outcome_t found = own.connect_file ? s_await_address(&w, &own) : S_CONTINUE;
+        if (found != S_CONTINUE) {
+            code = found == S_GAVE_UP ? NS_WORKER_EXIT_NO_COORDINATOR : NS_WORKER_EXIT_OK;
+            break;
+        }
         int accepted = 0;
         s_outcome_t out = s_session(&w, &accepted);
         if (accepted)
@@ -649,8 +723,12 @@ int ns_worker_run(const ns_worker_config_t *cfg)
             }
             continue;
         }
-        ns_info(S_MOD, "reconnecting to %s in %.0f s", cfg->connect, backoff);
-        s_backoff_sleep(backoff);
+        if (s_gave_up(&w)) {
+            code = NS_WORKER_EXIT_NO_COORDINATOR;
+            break;
+        }
+        ns_info(S_MOD, "reconnecting to %s in %.0f s", own.connect, backoff);
+        s_retry_sleep(&w, backoff);
         if (ns_interrupt_pending()) {
             code = NS_WORKER_EXIT_OK;
             break;

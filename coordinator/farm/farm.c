@@ -8,6 +8,7 @@
 #include "nessai/util.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ const ns_option_t ns_farm_options[] = {
      "nessai-worker processes."},
     {"bind", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "Open the farm on this endpoint (e.g. tcp://*:5555); workers join with "
-     "nessai-worker --connect tcp://THIS-HOST:5555."},
+     "nessai-worker --connect tcp://THIS-HOST:5555. Port 0 or * takes a free port; the "
+     "endpoint is also written to <output>/farm.address (nessai-worker --connect-file)."},
     {"chunksize", NS_OPT_INT, NULL, 1, 1e9, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "At most this many points per chunk sent to a worker."},
     {"worker-timeout", NS_OPT_DOUBLE, "300", 1, 1e7, NULL, 0, "Likelihood farm",
@@ -167,6 +169,33 @@ static int s_copy_model(s_farm_t *f, ns_model_t *model)
     return NS_OK;
 }
 
+/* <output>/farm.address: the endpoint workers should use, one line, for
+ * nessai-worker --connect-file (docs/cluster.md). Written to a temporary
+ * file and renamed, so a reader sees the old file or the new one, whole. */
+static void s_write_address(const ns_config_t *cfg, const char *endpoint)
+{
+    cJSON *all = ns_config_to_json(cfg);   /* a farm-only table has no "output" */
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(all, "output");
+    if (cJSON_IsString(out) && out->valuestring[0]) {
+        char path[4096], tmp[4200];
+        snprintf(path, sizeof path, "%s/farm.address", out->valuestring);
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+        FILE *fp = fopen(tmp, "w");
+        int ok = fp && fprintf(fp, "%s\n", endpoint) > 0 && fflush(fp) == 0
+                 && fsync(fileno(fp)) == 0;
+        if (fp && fclose(fp) != 0)
+            ok = 0;
+        if (ok && rename(tmp, path) == 0)
+            ns_info(S_MOD, "workers may also join with: nessai-worker --connect-file %s", path);
+        else {
+            ns_warn(S_MOD, "cannot write %s (%s); give workers --connect %s", path,
+                    strerror(errno), endpoint);
+            unlink(tmp);
+        }
+    }
+    cJSON_Delete(all);
+}
+
 int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char *argv0,
                           ns_evaluator_t **out)
 {
@@ -239,6 +268,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     } else {
         ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s",
                 bc->bind, bc->endpoint);
+        s_write_address(cfg, bc->endpoint);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);
     if (!*out) {
