@@ -14,6 +14,7 @@ include(CMakePackageConfigHelpers)
 set(NESSAI_PLUGIN_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/nessai-farm)
 set(NESSAI_CMAKE_INSTALL_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/nessai-farm)
 set(NESSAI_DATA_INSTALL_DIR ${CMAKE_INSTALL_DATADIR}/nessai-farm)
+file(RELATIVE_PATH NESSAI_PY_TO_BIN /${NESSAI_PLUGIN_INSTALL_DIR}/nessai_farm /${CMAKE_INSTALL_BINDIR})
 
 # The plugin interface as a target: headers only, nothing to link.
 add_library(nessai_model INTERFACE)
@@ -23,11 +24,20 @@ target_include_directories(nessai_model INTERFACE
 set_target_properties(nessai_model PROPERTIES EXPORT_NAME model)
 add_library(nessai-farm::model ALIAS nessai_model)
 
-foreach(prog nessai-coordinator nessai-worker)
-  if(TARGET ${prog})
-    install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-  endif()
-endforeach()
+install(TARGETS nessai-coordinator nessai-worker RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# nessai-plot beside the coordinator, which runs it at the end of a run.
+get_property(NESSAI_PLOT_FILE GLOBAL PROPERTY NESSAI_PLOT_PROGRAM)
+install(PROGRAMS ${NESSAI_PLOT_FILE} DESTINATION ${CMAKE_INSTALL_BINDIR})
+# Python models: the embedding plugin with the nessai_farm package beside it
+# (the plugin puts its own directory on sys.path); the package's _paths.py
+# names the installed coordinator.
+install(TARGETS nessai_python LIBRARY DESTINATION ${NESSAI_PLUGIN_INSTALL_DIR})
+install(DIRECTORY ${NESSAI_PYTHON_DIR}/nessai_farm DESTINATION ${NESSAI_PLUGIN_INSTALL_DIR}
+  PATTERN "_paths.py" EXCLUDE PATTERN "__pycache__" EXCLUDE)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/_paths_installed.py.in
+  ${PROJECT_BINARY_DIR}/installed/_paths.py @ONLY)
+install(FILES ${PROJECT_BINARY_DIR}/installed/_paths.py
+  DESTINATION ${NESSAI_PLUGIN_INSTALL_DIR}/nessai_farm)
 install(FILES ${PROJECT_SOURCE_DIR}/common/include/nessai/model.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nessai)
 install(TARGETS nessai_model EXPORT nessai-farm-targets)

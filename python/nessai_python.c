@@ -93,9 +93,15 @@ static int s_python_start(char *err, size_t errlen)
         snprintf(err, errlen, "cannot start Python: %s", st.err_msg ? st.err_msg : "unknown error");
         return -1;
     }
-    /* The project's package, after PYTHONPATH and the site directories. */
+    /* The project's package, after PYTHONPATH and the site directories: it
+     * sits beside this plugin, in the build tree and when installed. */
+    char pkgdir[4096];
+    snprintf(pkgdir, sizeof pkgdir, "%s", NESSAI_PYTHON_PACKAGE_DIR);
+    if (dladdr(self_fn, &info) && info.dli_fname && strrchr(info.dli_fname, '/'))
+        snprintf(pkgdir, sizeof pkgdir, "%.*s", (int)(strrchr(info.dli_fname, '/') - info.dli_fname),
+                 info.dli_fname);
     PyObject *path = PySys_GetObject("path");
-    PyObject *pkg = PyUnicode_FromString(NESSAI_PYTHON_PACKAGE_DIR);
+    PyObject *pkg = PyUnicode_FromString(pkgdir);
     if (path && pkg)
         PyList_Append(path, pkg);
     Py_XDECREF(pkg);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -126,17 +127,29 @@ static int s_python_model(const char *path, char plugin[PATH_MAX], char *source,
         ns_errf(err, errlen, "model file '%s' not found: check the --model path", file);
         return -1;
     }
+    /* $NESSAI_PYTHON_PLUGIN, else the installed one (its place relative to
+     * the running program is fixed at build time), else this build's. */
     const char *env = getenv("NESSAI_PYTHON_PLUGIN");
-#ifdef NESSAI_PYTHON_PLUGIN_PATH
-    const char *built = NESSAI_PYTHON_PLUGIN_PATH;
-#else
-    const char *built = NULL;
-#endif
-    const char *use = env && *env ? env : built;
-    if (!use || !realpath(use, plugin)) {
-        ns_errf(err, errlen, "cannot run the Python model '%s': the Python plugin %s%s was not found "
-                    "(build the nessai_python target or set NESSAI_PYTHON_PLUGIN)",
-                    path, use ? "" : "of this build", use ? use : "");
+    char installed[PATH_MAX] = "";
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash &&
+            (size_t)(slash - exe) + sizeof NESSAI_PYTHON_PLUGIN_FROM_BIN + 1 < sizeof installed) {
+            memcpy(installed, exe, (size_t)(slash - exe) + 1);
+            memcpy(installed + (slash - exe) + 1, NESSAI_PYTHON_PLUGIN_FROM_BIN,
+                   sizeof NESSAI_PYTHON_PLUGIN_FROM_BIN);
+        }
+    }
+    const char *use = env && *env ? env
+                      : installed[0] && access(installed, R_OK) == 0 ? installed
+                                                                     : NESSAI_PYTHON_PLUGIN_PATH;
+    if (!realpath(use, plugin)) {
+        ns_errf(err, errlen, "cannot run the Python model '%s': the Python plugin %s was not "
+                "found (install nessai-farm, build the nessai_python target, or set "
+                "NESSAI_PYTHON_PLUGIN)", path, use);
         return -1;
     }
     if ((size_t)snprintf(source, srclen, "%s%s", real, colon ? colon + 3 : "") >= srclen) {

@@ -116,7 +116,7 @@ class FlowSampler:
     """Run nessai-coordinator on a model (nessai's FlowSampler interface)."""
 
     def __init__(self, model, output="outdir", n_pool=None, pool=None, seed=None, model_args=None,
-                 plot=False, **kwargs):
+                 **kwargs):
         self.model = model
         self.output = output
         self.program = _coordinator()
@@ -134,8 +134,6 @@ class FlowSampler:
                 _check_default_build(model, cls_name)
         self.model_args = _literal_args(model_args)
         self.model_spec = "%s:%s" % (path, cls_name)
-        if plot:
-            raise ValueError("plot=True: nessai-farm draws no plots (its results are in result.json)")
         names, switches = _options(self.program)
         args = ["--model", self.model_spec, "--model-args", self.model_args, "--output", str(output)]
         if seed is not None:

@@ -79,8 +79,10 @@ class FlowSamplerTest(unittest.TestCase):
         g = Gaussian()
         with self.assertRaisesRegex(ValueError, "no options flow_class, plot_pool"):
             FlowSampler(g, output="x", flow_class="RealNVP", plot_pool=True)
-        with self.assertRaisesRegex(ValueError, "plot=True"):
-            FlowSampler(g, output="x", plot=True)
+        with self.assertRaisesRegex(ValueError, "plot takes True or False"):
+            FlowSampler(g, output="x", plot="yes")
+        self.assertIn("--no-plot", FlowSampler(g, output="x", plot=False).args)
+        self.assertIn("--plot", FlowSampler(g, output="x", plot=True).args)
         with self.assertRaisesRegex(ValueError, "FarmPool"):
             FlowSampler(g, output="x", pool=object())
         with self.assertRaisesRegex(ValueError, "must be Python literals"):

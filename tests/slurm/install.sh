@@ -62,5 +62,27 @@ rc=0
     2> err.txt || rc=$?
 [ "$rc" -eq 2 ] && grep -q "unknown model argument 'sigmaa=1'" err.txt \
     || fail "a mistyped model argument is not refused with exit 2: $(cat err.txt)"
+# Python models from the installed files: the embedding plugin beside the
+# example plugins (not the build tree's), nessai_farm beside it, nessai-plot
+# beside the coordinator, and FlowSampler with the installed package.
+[ -e "$P/lib/nessai-farm/libnessai_python.so" ] || fail "libnessai_python.so is not installed"
+[ -e "$P/lib/nessai-farm/nessai_farm/__init__.py" ] || fail "the nessai_farm package is not installed"
+[ -x "$P/bin/nessai-plot" ] || fail "nessai-plot is not installed"
+cp "$src/examples/python/mymodel.py" .
+LD_DEBUG=files "$P/bin/nessai-coordinator" --model mymodel.py --output o5 --n-pool 2 --nlive 200 \
+    --seed 3 > py.out 2> py.err || fail "the installed coordinator failed on a Python model: $(tail -3 py.err)"
+grep "libnessai_python.so.*dynamically loaded" py.err | grep -q "file=$P/lib/nessai-farm/" \
+    || fail "the installed coordinator did not load the installed Python plugin"
+[ -s o5/posterior_distribution.png ] || fail "the installed nessai-plot drew no posterior plot"
+cat > fs.py <<'PY'
+from mymodel import MyModel
+from nessai_farm import FlowSampler
+result, post = FlowSampler(MyModel(), output="o6", n_pool=2, seed=3, nlive=200, plot=False).run()
+print("ln Z = %.4f" % result["log_evidence"], len(post))
+PY
+PYTHONPATH=$P/lib/nessai-farm /usr/bin/python3 fs.py > fs.out 2> fs.err \
+    || fail "FlowSampler with the installed package failed: $(tail -3 fs.err)"
+[ "$(grep -o '^ln Z = [-0-9.]*' py.out | head -1)" = "$(grep -o '^ln Z = [-0-9.]*' fs.out | head -1)" ] \
+    || fail "FlowSampler and the coordinator differ: $(cat py.out fs.out)"
 echo "install: $a with the installed files only"
 echo "install: 1 passed, 0 failed"
