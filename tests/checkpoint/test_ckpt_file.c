@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "proc_util.h"
+#include "harness.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -44,7 +44,7 @@ static int s_setup(void **state)
     s_fixture_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt") != 0)
+    if (th_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt") != 0)
         return -1;
     snprintf(f->path, sizeof f->path, "%s/resume.ckpt", f->dir);
     snprintf(f->old, sizeof f->old, "%s.old", f->path);
@@ -305,8 +305,7 @@ static void test_sigkill_during_writes_never_leaves_garbage(void **state)
     s_fixture_t *f = *state;
     ns_log_set_stderr(0);  /* fallback warnings are expected here */
     const size_t n = 1u << 20;
-    unsigned seed = (unsigned)time(NULL);
-    print_message("kill-timing seed %u\n", seed);
+    unsigned seed = th_seed("kill timing");
     srand(seed);
     for (int round = 0; round < 12; round++) {
         int fds[2];

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include "near.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -71,19 +71,19 @@ static void test_statistic_small_arrays(void **state)
     /* nlive 4: counts [1,2,0,1], F = [.25,.75,.75,1], (k+1)/4 - F = [0,-.25,0,0] */
     int64_t a[] = {0, 1, 1, 3};
     assert_int_equal(ns_ks_insertion_test(a, 4, 4, NULL, &d, &p), 0);
-    assert_near(d, 0.0, 1e-15);
+    th_assert_near(d, 0.0, 1e-15);
     assert_true(p == 1.0);
     /* counts [1,0,1,2], F = [.25,.25,.5,1] -> D = .25 */
     int64_t b[] = {3, 3, 2, 0};
     size_t counts[4];
     assert_int_equal(ns_ks_insertion_test(b, 4, 4, counts, &d, &p), 0);
-    assert_near(d, 0.25, 1e-15);
-    assert_near(p, 0.51171875, 1e-12);
+    th_assert_near(d, 0.25, 1e-15);
+    th_assert_near(p, 0.51171875, 1e-12);
     /* every point inserted at the top: D = (nlive - 1) / nlive */
     int64_t c[] = {9, 9, 9};
     assert_int_equal(ns_ks_insertion_test(c, 3, 10, NULL, &d, &p), 0);
-    assert_near(d, 0.9, 1e-15);
-    assert_near(p, ns_ks_one_sided_sf(0.9, 3), 0);
+    th_assert_near(d, 0.9, 1e-15);
+    th_assert_near(p, ns_ks_one_sided_sf(0.9, 3), 0);
     /* no indices: no test */
     assert_int_equal(ns_ks_insertion_test(c, 0, 10, NULL, &d, &p), -1);
     assert_true(isnan(d) && isnan(p));

@@ -1,0 +1,30 @@
+/*
+ * cmocka_select.h - run one case of a cmocka group, named on the command
+ * line, so that ctest can list the cases of a long test as entries of
+ * their own. Include after cmocka.h.
+ */
+#ifndef NESSAI_TEST_CMOCKA_SELECT_H
+#define NESSAI_TEST_CMOCKA_SELECT_H
+
+#include <stdio.h>
+#include <string.h>
+
+/* Restrict the group to the case called name (NULL: all of them). 0, or -1
+ * with a message naming the cases when there is none of that name (a
+ * filter that selects nothing would pass without testing anything). */
+static inline int th_select_case(const char *name, const struct CMUnitTest *tests, size_t n)
+{
+    if (!name)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(tests[i].name, name) == 0) {
+            cmocka_set_test_filter(name);
+            return 0;
+        }
+    fprintf(stderr, "no test case named '%s'; the cases are:\n", name);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %s\n", tests[i].name);
+    return -1;
+}
+
+#endif
