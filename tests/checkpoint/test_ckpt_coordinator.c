@@ -564,7 +564,8 @@ static void test_workers_survive_a_checkpoint_exit(void **state)
 
 /* test_ckpt_coordinator [--reference DIR] [CASE]: the cases (or only
  * CASE) against the reference run in DIR (made first when not given);
- * test_ckpt_coordinator --make-reference DIR makes it. */
+ * test_ckpt_coordinator --make-reference DIR makes it; --list names the
+ * cases. */
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--make-reference") == 0)
@@ -588,8 +589,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_workers_survive_a_coordinator_kill, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_workers_survive_a_checkpoint_exit, s_setup, s_teardown),
     };
-    if (argc > a + 1 || th_select_case(a < argc ? argv[a] : NULL, tests,
-                                        sizeof tests / sizeof tests[0]) != 0)
-        return 2;
+    int sel = argc > a + 1 ? -1 : th_select_case(a < argc ? argv[a] : NULL, tests,
+                                                 sizeof tests / sizeof tests[0]);
+    if (sel != 0)
+        return sel < 0 ? 2 : 0;
     return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
 }

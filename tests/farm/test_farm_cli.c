@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "cmocka_select.h"
 #include "farm_fixture.h"
 #include "result_compare.h"
 #include "nessai/error.h"
@@ -326,7 +327,8 @@ static void test_coordinator_same_result_with_killed_workers(void **state)
     }
 }
 
-int main(void)
+/* With a case name as the argument, only that case runs (one ctest each). */
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worker_command_line),
@@ -337,5 +339,9 @@ int main(void)
         cmocka_unit_test(test_coordinator_same_result_with_pool),
         cmocka_unit_test(test_coordinator_same_result_with_killed_workers),
     };
+    int sel = argc > 2 ? -1 : th_select_case(argc > 1 ? argv[1] : NULL, tests,
+                                             sizeof tests / sizeof tests[0]);
+    if (sel != 0)
+        return sel < 0 ? 2 : 0;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cmocka_select.h"
 #include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -227,7 +228,8 @@ static void test_failing_chunks_stop_the_run(void **state)
     s_stop(&f);
 }
 
-int main(void)
+/* With a case name as the argument, only that case runs (one ctest each). */
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_mid_batch),
@@ -236,5 +238,9 @@ int main(void)
         cmocka_unit_test(test_stuck_worker_deadline),
         cmocka_unit_test(test_failing_chunks_stop_the_run),
     };
+    int sel = argc > 2 ? -1 : th_select_case(argc > 1 ? argv[1] : NULL, tests,
+                                             sizeof tests / sizeof tests[0]);
+    if (sel != 0)
+        return sel < 0 ? 2 : 0;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,13 +9,20 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Restrict the group to the case called name (NULL: all of them). 0, or -1
- * with a message naming the cases when there is none of that name (a
- * filter that selects nothing would pass without testing anything). */
+/* Restrict the group to the case called name (NULL: all of them). 0 to
+ * run; 1 when name is "--list" (the case names are printed, one a line,
+ * for the ctest that keeps CMake's list of entries equal to them); -1 with
+ * a message naming the cases when there is none of that name (a filter
+ * that selects nothing would pass without testing anything). */
 static inline int th_select_case(const char *name, const struct CMUnitTest *tests, size_t n)
 {
     if (!name)
         return 0;
+    if (strcmp(name, "--list") == 0) {
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", tests[i].name);
+        return 1;
+    }
     for (size_t i = 0; i < n; i++)
         if (strcmp(tests[i].name, name) == 0) {
             cmocka_set_test_filter(name);
