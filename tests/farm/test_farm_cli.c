@@ -72,12 +72,10 @@ static void test_slots_and_sigterm(void **state)
     pid_t launcher = th_farm_spawn_worker(ns_farm_endpoint(ev),
                                      (const char *const[]){"--slots", "3", NULL}, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 3, 30), NS_OK);
-    double x[400], want[100], got[100];
+    double x[400];
     for (int i = 0; i < 400; i++)
         x[i] = 0.01 * i - 2.0;
-    th_farm_inprocess(model, x, 100, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 100, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    assert_true(th_farm_matches_inprocess(ev, model, x, 100, 4));
     kill(launcher, SIGTERM);
     s_left_t l = {ev, 3};
     assert_true(th_wait_for(s_all_left, &l, 10));
@@ -148,12 +146,10 @@ static void test_reconnect_and_persistent(void **state)
     assert_int_equal(ns_farm_wait_live(ev, 2, 60), NS_OK);   /* silence 3 s + back-off */
     assert_true(th_file_contains(wlog, "has been silent"));
     assert_true(th_file_contains(wlog, "reconnecting"));
-    double x[40], want[10], got[10];
+    double x[40];
     for (int i = 0; i < 40; i++)
         x[i] = 0.1 * i - 2.0;
-    th_farm_inprocess(model, x, 10, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    assert_true(th_farm_matches_inprocess(ev, model, x, 10, 4));
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
@@ -165,8 +161,7 @@ static void test_reconnect_and_persistent(void **state)
     ev = s_farm_on(port, model, &cfg);
     assert_non_null(ev);
     assert_int_equal(ns_farm_wait_live(ev, 1, 60), NS_OK);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    assert_true(th_farm_matches_inprocess(ev, model, x, 10, 4));
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
@@ -199,12 +194,10 @@ static void test_destroy_without_shutdown_keeps_workers(void **state)
     ev = s_farm_on(port, model, &cfg);
     assert_non_null(ev);
     assert_int_equal(ns_farm_wait_live(ev, 1, 60), NS_OK);
-    double x[40], want[10], got[10];
+    double x[40];
     for (int i = 0; i < 40; i++)
         x[i] = 0.05 * i - 1.0;
-    th_farm_inprocess(model, x, 10, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    assert_true(th_farm_matches_inprocess(ev, model, x, 10, 4));
     ns_evaluator_shutdown(ev);
     int code = -1;
     assert_true(th_wait_pid(worker, 10, &code));

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 pid_t th_farm_spawn_worker(const char *endpoint, const char *const *args,
                            const char *const *env, const char *stderr_path)
@@ -74,4 +75,29 @@ void th_farm_inprocess(ns_model_t *model, const double *x, size_t n, double *log
 {
     if (ns_model_log_likelihood(model, x, n, logl) != NS_OK)
         fprintf(stderr, "th_farm_inprocess: %s\n", ns_model_last_error(model));
+}
+
+int th_farm_matches_inprocess(ns_evaluator_t *ev, ns_model_t *model, const double *x, size_t n,
+                              size_t d)
+{
+    double *want = malloc((n + 1) * sizeof *want), *got = malloc((n + 1) * sizeof *got);
+    int ok = want && got;
+    if (ok) {
+        th_farm_inprocess(model, x, n, want);
+        memset(got, 0xAB, n * sizeof *got);
+        int rv = ns_evaluator_evaluate(ev, x, n, d, got);
+        if (rv != NS_OK) {
+            fprintf(stderr, "th_farm_matches_inprocess: the farm failed (%d)\n", rv);
+            ok = 0;
+        }
+        for (size_t i = 0; ok && i < n; i++)
+            if (memcmp(&got[i], &want[i], sizeof got[i]) != 0) {
+                fprintf(stderr, "th_farm_matches_inprocess: point %zu: farm %.17g, in-process "
+                                "%.17g\n", i, got[i], want[i]);
+                ok = 0;
+            }
+    }
+    free(want);
+    free(got);
+    return ok;
 }

@@ -33,4 +33,10 @@ double *th_farm_points(size_t n, size_t d, unsigned long long seed);
 /* Evaluate in-process, for the reference values. */
 void th_farm_inprocess(ns_model_t *model, const double *x, size_t n, double *logl);
 
+/* 1 if the farm evaluates the n points x (d columns) without error to the
+ * in-process values bit for bit; otherwise 0, after printing the error or
+ * the first differing point. */
+int th_farm_matches_inprocess(ns_evaluator_t *ev, ns_model_t *model, const double *x, size_t n,
+                              size_t d);
+
 #endif
