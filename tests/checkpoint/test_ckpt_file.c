@@ -64,12 +64,6 @@ static int s_teardown(void **state)
     return 0;
 }
 
-static int s_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
-}
-
 /* Payload of generation g: n bytes all derived from g, so a torn one shows. */
 static void s_fill(uint8_t *p, size_t n, uint32_t g)
 {
@@ -151,14 +145,14 @@ static void test_write_keeps_previous_as_old(void **state)
 {
     s_fixture_t *f = *state;
     s_write_gen(f, 1, 1000);
-    assert_true(s_exists(f->path));
-    assert_false(s_exists(f->old));
-    assert_false(s_exists(f->temp));
+    assert_true(th_exists(f->path));
+    assert_false(th_exists(f->old));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 1);
 
     s_write_gen(f, 2, 1500);
-    assert_true(s_exists(f->old));
-    assert_false(s_exists(f->temp));
+    assert_true(th_exists(f->old));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 2);
 
     ns_ckpt_loaded_t got;
@@ -176,7 +170,7 @@ static void test_write_keeps_previous_as_old(void **state)
     fclose(fp);
     assert_int_equal(s_load_gen(f, 0), 2);
     s_write_gen(f, 3, 800);
-    assert_false(s_exists(f->temp));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 3);
 }
 
@@ -293,8 +287,8 @@ static void test_failed_write_keeps_previous(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_false(s_exists(f->temp));
-    assert_false(s_exists(f->old));
+    assert_false(th_exists(f->temp));
+    assert_false(th_exists(f->old));
     assert_int_equal(s_load_gen(f, 0), 1);
 }
 
