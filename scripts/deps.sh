@@ -3,7 +3,7 @@
 # Skips apt when everything is already there.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
-      libcmocka-dev libgsl-dev libopenblas-dev libcjson-dev libhdf5-dev)
+      libcmocka-dev libgsl-dev libopenblas-dev libcjson-dev libhdf5-dev python3)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
