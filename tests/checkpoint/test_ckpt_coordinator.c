@@ -589,9 +589,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_workers_survive_a_coordinator_kill, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_workers_survive_a_checkpoint_exit, s_setup, s_teardown),
     };
-    int sel = argc > a + 1 ? -1 : th_select_case(a < argc ? argv[a] : NULL, tests,
-                                                 sizeof tests / sizeof tests[0]);
-    if (sel != 0)
-        return sel < 0 ? 2 : 0;
-    return cmocka_run_group_tests(tests, s_group_setup, s_group_teardown);
+    argv[a - 1] = argv[0];
+    return th_run_cases(argc - a + 1, argv + a - 1, tests, sizeof tests / sizeof tests[0],
+                        s_group_setup, s_group_teardown);
 }

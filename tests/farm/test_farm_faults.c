@@ -236,9 +236,5 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_stuck_worker_deadline),
         cmocka_unit_test(test_failing_chunks_stop_the_run),
     };
-    int sel = argc > 2 ? -1 : th_select_case(argc > 1 ? argv[1] : NULL, tests,
-                                             sizeof tests / sizeof tests[0]);
-    if (sel != 0)
-        return sel < 0 ? 2 : 0;
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_run_cases(argc, argv, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

@@ -34,4 +34,16 @@ static inline int th_select_case(const char *name, const struct CMUnitTest *test
     return -1;
 }
 
+/* main() of a test program whose cases ctest runs one by one: "PROGRAM"
+ * runs them all, "PROGRAM CASE" one, "PROGRAM --list" names them (exit 0);
+ * anything else is exit 2. */
+static inline int th_run_cases(int argc, char **argv, const struct CMUnitTest *tests, size_t n,
+                               CMFixtureFunction setup, CMFixtureFunction teardown)
+{
+    int sel = argc > 2 ? -1 : th_select_case(argc > 1 ? argv[1] : NULL, tests, n);
+    if (sel != 0)
+        return sel < 0 ? 2 : 0;
+    return _cmocka_run_group_tests(argv[0], tests, n, setup, teardown);
+}
+
 #endif
