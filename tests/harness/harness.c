@@ -436,16 +436,14 @@ int th_wait_endpoint_in_file(const char *path, char *ep, size_t cap, double time
     double end = th_now() + timeout;
     for (;;) {
         char line[2048];
-        if (th_file_line(path, "", line, sizeof line)) {
-            FILE *f = fopen(path, "r");
-            while (f && fgets(line, sizeof line, f))
-                if (th_connect_endpoint(line, ep, cap)) {
-                    fclose(f);
-                    return 1;
-                }
-            if (f)
-                fclose(f);
-        }
+        int found = 0;
+        FILE *f = fopen(path, "r");
+        while (f && !found && fgets(line, sizeof line, f))
+            found = th_connect_endpoint(line, ep, cap);
+        if (f)
+            fclose(f);
+        if (found)
+            return 1;
         if (th_now() > end)
             return 0;
         s_sleep_ms(10);
