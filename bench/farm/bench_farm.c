@@ -15,6 +15,7 @@
 #include "nessai/plugin.h"
 #include "nessai/util.h"
 
+#include <dirent.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,11 +190,37 @@ static double s_rss_mib(int pid)
     return kib / 1024.0;
 }
 
+/* Pids of our live child processes, from the parent field of each
+ * /proc/PID/stat (after the command name's last ')'), up to max. */
+static size_t s_children(int *out, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d)) && n < max) {
+        char path[64], buf[512], state;
+        int pid = atoi(e->d_name), ppid = 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+        FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        if (rp && sscanf(rp + 2, "%c %d", &state, &ppid) == 2 && ppid == (int)getpid())
+            out[n++] = pid;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* Sum of the RSS of our child processes (the local workers). */
 static double s_children_rss(int *count)
 {
     int pids[4096];
-    size_t n = ns_proc_children(getpid(), pids, sizeof pids / sizeof pids[0]);
+    size_t n = s_children(pids, sizeof pids / sizeof pids[0]);
     double sum = 0;
     for (size_t i = 0; i < n; i++)
         sum += s_rss_mib(pids[i]);

@@ -48,15 +48,84 @@ static void s_tabs(s_out_t *o, int depth)
         s_put(o, "\t", 1);
 }
 
+/* The correctly rounded decimal of v with prec significant digits, as
+ * digits (no point, no sign, trailing zeros removed) and the decimal
+ * exponent of the first digit; 1 if it reads back as v. */
+static int s_digits(double v, int prec, char *digits, int *exp10)
+{
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+    if (strtod(buf, NULL) != v)
+        return 0;
+    const char *p = buf + (buf[0] == '-');
+    size_t n = 0;
+    for (; *p && *p != 'e'; p++)
+        if (*p != '.')
+            digits[n++] = *p;
+    while (n > 1 && digits[n - 1] == '0')
+        n--;
+    digits[n] = '\0';
+    *exp10 = atoi(p + 1);
+    return 1;
+}
+
 size_t ns_json_format_number(double v, char *out)
 {
     if (isnan(v))
         return (size_t)snprintf(out, 32, "NaN");
     if (isinf(v))
         return (size_t)snprintf(out, 32, v > 0 ? "Infinity" : "-Infinity");
-    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v && !(v == 0 && signbit(v)))
+    if (v == 0)
+        return (size_t)snprintf(out, 32, signbit(v) ? "-0.0" : "0");
+    if (fabs(v) < 9007199254740992.0 && v == (double)(long long)v)
         return (size_t)snprintf(out, 32, "%lld", (long long)v);
-    return (size_t)snprintf(out, 32, "%.17g", v);
+    /* The fewest significant digits that read back as v, as Python's repr
+     * finds them: 17 always do; most doubles need 16 or 17, and short
+     * decimals (0.1, 2.5e-08) fewer. */
+    char digits[24];
+    int e = 0;
+    if (s_digits(v, 15, digits, &e)) {
+        char d[24];
+        int de;
+        for (int prec = 14; prec >= 1 && s_digits(v, prec, d, &de); prec--) {
+            memcpy(digits, d, sizeof d);
+            e = de;
+        }
+    } else if (!s_digits(v, 16, digits, &e)) {
+        s_digits(v, 17, digits, &e);
+    }
+    /* Python's layout: positional for exponents -4 to 15 (with ".0" when
+     * nothing follows the point), otherwise d.ddde+XX with at least two
+     * exponent digits. */
+    char *o = out;
+    if (v < 0)
+        *o++ = '-';
+    int n = (int)strlen(digits);
+    if (e >= -4 && e < 16) {
+        if (e < 0) {
+            o += sprintf(o, "0.");
+            for (int i = -1; i > e; i--)
+                *o++ = '0';
+            o += sprintf(o, "%s", digits);
+        } else {
+            for (int i = 0; i <= e; i++)
+                *o++ = i < n ? digits[i] : '0';
+            *o++ = '.';
+            if (n > e + 1)
+                o += sprintf(o, "%s", digits + e + 1);
+            else
+                *o++ = '0';
+        }
+    } else {
+        *o++ = digits[0];
+        if (n > 1) {
+            *o++ = '.';
+            o += sprintf(o, "%s", digits + 1);
+        }
+        o += sprintf(o, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+    }
+    *o = '\0';
+    return (size_t)(o - out);
 }
 
 static void s_string(s_out_t *o, const char *s)

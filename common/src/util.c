@@ -2,7 +2,6 @@
 #include "nessai/util.h"
 #include "nessai/error.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -139,43 +138,4 @@ int ns_interrupt_pending(void)
 void ns_interrupt_clear(void)
 {
     s_interrupt_signal = 0;
-}
-
-/* State letter and parent of pid from /proc/PID/stat; 0 if it is gone. The
- * command name may hold spaces and parentheses: parse after the last ')'. */
-static char s_proc_stat(int pid, int *ppid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = '\0';
-    char *rp = strrchr(buf, ')');
-    char state;
-    int pp;
-    if (!rp || sscanf(rp + 2, "%c %d", &state, &pp) != 2)
-        return 0;
-    if (ppid)
-        *ppid = pp;
-    return state;
-}
-
-char ns_proc_state(int pid) { return s_proc_stat(pid, NULL); }
-
-size_t ns_proc_children(int parent, int *out, size_t max)
-{
-    size_t n = 0;
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    while (d && (e = readdir(d)) && n < max) {
-        int pid = atoi(e->d_name), ppid = 0;
-        if (pid > 0 && s_proc_stat(pid, &ppid) && ppid == parent)
-            out[n++] = pid;
-    }
-    if (d)
-        closedir(d);
-    return n;
 }

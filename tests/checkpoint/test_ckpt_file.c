@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
-#include "proc_util.h"
+#include "harness.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -44,7 +44,7 @@ static int s_setup(void **state)
     s_fixture_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt") != 0)
+    if (th_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt") != 0)
         return -1;
     snprintf(f->path, sizeof f->path, "%s/resume.ckpt", f->dir);
     snprintf(f->old, sizeof f->old, "%s.old", f->path);
@@ -62,12 +62,6 @@ static int s_teardown(void **state)
     rmdir(f->dir);
     free(f);
     return 0;
-}
-
-static int s_exists(const char *p)
-{
-    struct stat st;
-    return stat(p, &st) == 0;
 }
 
 /* Payload of generation g: n bytes all derived from g, so a torn one shows. */
@@ -151,14 +145,14 @@ static void test_write_keeps_previous_as_old(void **state)
 {
     s_fixture_t *f = *state;
     s_write_gen(f, 1, 1000);
-    assert_true(s_exists(f->path));
-    assert_false(s_exists(f->old));
-    assert_false(s_exists(f->temp));
+    assert_true(th_exists(f->path));
+    assert_false(th_exists(f->old));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 1);
 
     s_write_gen(f, 2, 1500);
-    assert_true(s_exists(f->old));
-    assert_false(s_exists(f->temp));
+    assert_true(th_exists(f->old));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 2);
 
     ns_ckpt_loaded_t got;
@@ -176,7 +170,7 @@ static void test_write_keeps_previous_as_old(void **state)
     fclose(fp);
     assert_int_equal(s_load_gen(f, 0), 2);
     s_write_gen(f, 3, 800);
-    assert_false(s_exists(f->temp));
+    assert_false(th_exists(f->temp));
     assert_int_equal(s_load_gen(f, 0), 3);
 }
 
@@ -293,8 +287,8 @@ static void test_failed_write_keeps_previous(void **state)
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_false(s_exists(f->temp));
-    assert_false(s_exists(f->old));
+    assert_false(th_exists(f->temp));
+    assert_false(th_exists(f->old));
     assert_int_equal(s_load_gen(f, 0), 1);
 }
 
@@ -305,8 +299,7 @@ static void test_sigkill_during_writes_never_leaves_garbage(void **state)
     s_fixture_t *f = *state;
     ns_log_set_stderr(0);  /* fallback warnings are expected here */
     const size_t n = 1u << 20;
-    unsigned seed = (unsigned)time(NULL);
-    print_message("kill-timing seed %u\n", seed);
+    unsigned seed = th_seed("kill timing");
     srand(seed);
     for (int round = 0; round < 12; round++) {
         int fds[2];

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "proc_util.h"
+#include "harness.h"
 
 #ifndef CKPT_TOY
 #error "CKPT_TOY must name the ckpt_toy binary"
@@ -37,7 +37,7 @@ static char *s_reference;   /* computed once per test binary */
 
 /* Run the toy with extra arguments (NULL-terminated) into out; returns the
  * started process. */
-static void s_start(tp_proc_t *p, const s_fx_t *f, const char *out, ...)
+static void s_start(th_proc_t *p, const s_fx_t *f, const char *out, ...)
 {
     char *argv[32];
     int n = 0;
@@ -53,24 +53,24 @@ static void s_start(tp_proc_t *p, const s_fx_t *f, const char *out, ...)
         argv[n++] = (char *)a;
     va_end(ap);
     argv[n] = NULL;
-    assert_int_equal(tp_spawn(p, argv, f ? f->errlog : NULL), 0);
+    assert_int_equal(th_spawn(p, argv, f ? f->errlog : NULL), 0);
 }
 
 static char *s_result(const char *out)
 {
     char path[400];
     snprintf(path, sizeof path, "%s/result.txt", out);
-    return tp_slurp(path);
+    return th_slurp(path);
 }
 
 static int s_group_setup(void **state)
 {
     (void)state;
-    if (tp_mkdtemp(s_ref_dir, sizeof s_ref_dir, "ns-ckpt-ref") != 0)
+    if (th_mkdtemp(s_ref_dir, sizeof s_ref_dir, "ns-ckpt-ref") != 0)
         return -1;
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, NULL, s_ref_dir, "--no-resume", "--checkpoint-interval", "inf", NULL);
-    if (tp_wait_exit(&p, 120) != 0)
+    if (th_wait_exit(&p, 120) != 0)
         return -1;
     s_reference = s_result(s_ref_dir);
     return s_reference ? 0 : -1;
@@ -80,7 +80,7 @@ static int s_group_teardown(void **state)
 {
     (void)state;
     free(s_reference);
-    tp_rm_rf(s_ref_dir);
+    th_rm_rf(s_ref_dir);
     return 0;
 }
 
@@ -89,7 +89,7 @@ static int s_setup(void **state)
     s_fx_t *f = calloc(1, sizeof *f);
     if (!f)
         return -1;
-    if (tp_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt-proc") != 0)
+    if (th_mkdtemp(f->dir, sizeof f->dir, "ns-ckpt-proc") != 0)
         return -1;
     snprintf(f->out, sizeof f->out, "%s/out", f->dir);
     snprintf(f->ckpt, sizeof f->ckpt, "%s/nested_sampler_resume.ckpt", f->out);
@@ -102,8 +102,8 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fx_t *f = *state;
-    tp_kill_all();  /* whatever a failed test left running */
-    tp_rm_rf(f->dir);
+    th_kill_all();  /* whatever a failed test left running */
+    th_rm_rf(f->dir);
     free(f);
     return 0;
 }
@@ -111,9 +111,9 @@ static int s_teardown(void **state)
 /* Resume to the end and check the result is the uninterrupted one. */
 static void s_finish_and_compare(const s_fx_t *f)
 {
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, f, f->out, NULL);
-    assert_int_equal(tp_wait_exit(&p, 120), 0);
+    assert_int_equal(th_wait_exit(&p, 120), 0);
     char *got = s_result(f->out);
     assert_non_null(got);
     assert_string_equal(got, f->expected);
@@ -137,16 +137,16 @@ static void test_signals_checkpoint_and_exit_with_the_code(void **state)
     };
     long at = 100;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        tp_proc_t p;
+        th_proc_t p;
         if (cases[i].exit_code_arg)
             s_start(&p, f, f->out, "--checkpoint-exit-code", cases[i].exit_code_arg, NULL);
         else
             s_start(&p, f, f->out, NULL);
-        assert_true(tp_wait_line(&p, "iteration ", at, 60) >= at);
-        int code = tp_signal_and_wait(&p, cases[i].sig, 60);
+        assert_true(th_wait_line(&p, "iteration ", at, 60) >= at);
+        int code = th_signal_and_wait(&p, cases[i].sig, 60);
         if (code != cases[i].expect)
             fail_msg("case %zu: exit %d, expected %d", i, code, cases[i].expect);
-        assert_true(tp_exists(f->ckpt));
+        assert_true(th_exists(f->ckpt));
         at += 150;
     }
     s_finish_and_compare(f);
@@ -157,14 +157,14 @@ static void test_max_runtime_self_evicts(void **state)
     s_fx_t *f = *state;
     int rounds = 0;
     for (;;) {
-        tp_proc_t p;
+        th_proc_t p;
         s_start(&p, f, f->out, "--max-runtime", "0.4", "--checkpoint-interval", "inf", NULL);
-        int code = tp_wait_exit(&p, 60);
+        int code = th_wait_exit(&p, 60);
         rounds++;
         if (code == 0)
             break;
         assert_int_equal(code, 130);
-        assert_true(tp_exists(f->ckpt));
+        assert_true(th_exists(f->ckpt));
         assert_true(rounds < 100);
     }
     assert_true(rounds > 1);  /* it really was evicted at least once */
@@ -177,18 +177,17 @@ static void test_max_runtime_self_evicts(void **state)
 static void test_sigkill_at_random_moments_then_resume(void **state)
 {
     s_fx_t *f = *state;
-    unsigned seed = (unsigned)time(NULL);
-    print_message("kill-timing seed %u\n", seed);
+    unsigned seed = th_seed("kill timing");
     srand(seed);
     int kills = 0;
     for (int k = 0; k < 6; k++) {
-        tp_proc_t p;
+        th_proc_t p;
         s_start(&p, f, f->out, "--checkpoint-interval", "0.05", NULL);
         /* Wait until the run is sampling, then kill after a random while. */
-        assert_true(tp_wait_line(&p, "iteration ", 1, 60) >= 1);
+        assert_true(th_wait_line(&p, "iteration ", 1, 60) >= 1);
         struct timespec ts = {0, (long)(rand() % 150) * 1000000L};
         nanosleep(&ts, NULL);
-        int code = tp_signal_and_wait(&p, SIGKILL, 60);
+        int code = th_signal_and_wait(&p, SIGKILL, 60);
         if (code == 0)
             break;  /* finished before the kill */
         assert_int_equal(code, 128 + SIGKILL);
@@ -202,43 +201,43 @@ static void test_finished_run_returns_at_once(void **state)
 {
     s_fx_t *f = *state;
     s_finish_and_compare(f);
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, f, f->out, NULL);
-    assert_int_equal(tp_wait_line(&p, "done ", 0, 60), 3000);
-    assert_int_equal(tp_wait_exit(&p, 60), 0);
+    assert_int_equal(th_wait_line(&p, "done ", 0, 60), 3000);
+    assert_int_equal(th_wait_exit(&p, 60), 0);
 }
 
 static void test_signal_with_nothing_to_save_exits_1(void **state)
 {
     s_fx_t *f = *state;
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, f, f->out, "--startup-wait", NULL);
-    assert_int_equal(tp_wait_line(&p, "startup ", 0, 60), 0);
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 1);
-    assert_false(tp_exists(f->ckpt));
+    assert_int_equal(th_wait_line(&p, "startup ", 0, 60), 0);
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 1);
+    assert_false(th_exists(f->ckpt));
 
     /* The checkpoint cannot be written (its directory does not exist). */
     s_start(&p, f, f->out, "--resume-file", "missing/dir/ck", NULL);
-    assert_true(tp_wait_line(&p, "iteration ", 1, 60) >= 1);
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 1);
+    assert_true(th_wait_line(&p, "iteration ", 1, 60) >= 1);
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 1);
 }
 
 static void test_damaged_and_foreign_checkpoints(void **state)
 {
     s_fx_t *f = *state;
     /* Two checkpoints (so a .old exists), then stop. */
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, f, f->out, "--checkpoint-interval", "0", NULL);
-    assert_true(tp_wait_line(&p, "iteration ", 100, 60) >= 100);
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
+    assert_true(th_wait_line(&p, "iteration ", 100, 60) >= 100);
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 130);
     char old[420];
     snprintf(old, sizeof old, "%s.old", f->ckpt);
-    assert_true(tp_exists(old));
+    assert_true(th_exists(old));
 
     /* Another model's run is refused, with a message naming both. */
     s_start(&p, f, f->out, "--model-name", "other", NULL);
-    assert_int_equal(tp_wait_exit(&p, 60), 2);
-    char *log = tp_slurp(f->errlog);
+    assert_int_equal(th_wait_exit(&p, 60), 2);
+    char *log = th_slurp(f->errlog);
     assert_non_null(log);
     assert_non_null(strstr(log, "refusing to resume"));
     assert_non_null(strstr(log, "'toy'"));
@@ -246,26 +245,26 @@ static void test_damaged_and_foreign_checkpoints(void **state)
 
     /* The seed given on the command line must match. */
     s_start(&p, f, f->out, "--seed", "43", NULL);
-    assert_int_equal(tp_wait_exit(&p, 60), 2);
+    assert_int_equal(th_wait_exit(&p, 60), 2);
 
     /* A bit flip in the newest one: fallback to .old with a warning. */
-    assert_int_equal(tp_flip_bit(f->ckpt, 100, 4), 0);
+    assert_int_equal(th_flip_bit(f->ckpt, 100, 4), 0);
     assert_int_equal(truncate(f->errlog, 0), 0);
     s_finish_and_compare(f);
-    log = tp_slurp(f->errlog);
+    log = th_slurp(f->errlog);
     assert_non_null(log);
     assert_non_null(strstr(log, "unusable"));
     free(log);
 
     /* Both damaged: exit 2, never a resumed run. */
     s_start(&p, f, f->out, "--checkpoint-interval", "0", "--no-resume", NULL);
-    assert_true(tp_wait_line(&p, "iteration ", 100, 60) >= 100);
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
-    assert_int_equal(tp_flip_bit(f->ckpt, 60, 4), 0);
+    assert_true(th_wait_line(&p, "iteration ", 100, 60) >= 100);
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 130);
+    assert_int_equal(th_flip_bit(f->ckpt, 60, 4), 0);
     assert_int_equal(truncate(old, 50), 0);
     s_start(&p, f, f->out, NULL);
-    assert_int_equal(tp_wait_exit(&p, 60), 2);
-    log = tp_slurp(f->errlog);
+    assert_int_equal(th_wait_exit(&p, 60), 2);
+    log = th_slurp(f->errlog);
     assert_non_null(strstr(log, "no usable checkpoint"));
     free(log);
 }
@@ -275,18 +274,18 @@ static void test_damaged_and_foreign_checkpoints(void **state)
 static void test_second_process_on_the_same_checkpoint_refused(void **state)
 {
     s_fx_t *f = *state;
-    tp_proc_t first, second;
+    th_proc_t first, second;
     s_start(&first, f, f->out, "--checkpoint-interval", "0.05", NULL);
-    assert_true(tp_wait_line(&first, "iteration ", 1, 60) >= 1);
+    assert_true(th_wait_line(&first, "iteration ", 1, 60) >= 1);
     s_start(&second, f, f->out, NULL);
-    assert_int_equal(tp_wait_exit(&second, 60), 2);
-    char *log = tp_slurp(f->errlog);
+    assert_int_equal(th_wait_exit(&second, 60), 2);
+    char *log = th_slurp(f->errlog);
     assert_non_null(log);
     char needle[64];
     snprintf(needle, sizeof needle, "another nessai-coordinator (pid %d)", (int)first.pid);
     assert_non_null(strstr(log, needle));
     free(log);
-    assert_int_equal(tp_signal_and_wait(&first, SIGKILL, 60), 128 + SIGKILL);
+    assert_int_equal(th_signal_and_wait(&first, SIGKILL, 60), 128 + SIGKILL);
     s_finish_and_compare(f);
 }
 

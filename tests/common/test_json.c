@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,14 +54,59 @@ static void test_integers_and_tokens(void **state)
     } cases[] = {
         {0.0, "0"},           {3.0, "3"},
         {-42.0, "-42"},       {9007199254740991.0, "9007199254740991"},
-        {0.5, "0.5"},         {-0.0, "-0"},
+        {0.5, "0.5"},         {-0.0, "-0.0"},
         {NAN, "NaN"},         {INFINITY, "Infinity"},
-        {-INFINITY, "-Infinity"}, {1e300, "1.0000000000000001e+300"},
+        {-INFINITY, "-Infinity"}, {1e300, "1e+300"},
+        {1e-5, "1e-05"},      {0.1, "0.1"},
+        {1e16, "1e+16"},      {9007199254740992.0, "9007199254740992.0"},
+        {5e-324, "5e-324"},   {0.30000000000000004, "0.30000000000000004"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         ns_json_format_number(cases[k].v, buf);
         assert_string_equal(buf, cases[k].want);
     }
+}
+
+/* Every line of json_numbers.txt (written by gen_json_numbers.py with
+ * Debian's python3): the double's bits and the text Python writes for it.
+ * ns_json_format_number must write that text; the whole table also goes
+ * out as one ns_json_print array to JSON_NUMBERS_OUT, which
+ * check_json_load.py reads back with Python's json module. */
+static void test_python_table(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(NESSAI_TEST_SOURCE_DIR "/json_numbers.txt", "r");
+    if (!fp)
+        fail_msg("cannot read " NESSAI_TEST_SOURCE_DIR "/json_numbers.txt");
+    cJSON *all = cJSON_CreateArray();
+    char line[128], want[64], got[40];
+    unsigned long long bits;
+    size_t n = 0, bad = 0;
+    while (fgets(line, sizeof line, fp)) {
+        if (sscanf(line, "%llx %63s", &bits, want) != 2)
+            fail_msg("json_numbers.txt: malformed line '%s'", line);
+        double v;
+        uint64_t b = bits;
+        memcpy(&v, &b, sizeof v);
+        size_t len = ns_json_format_number(v, got);
+        assert_int_equal(len, strlen(got));
+        if (strcmp(got, want) != 0 && bad++ < 10)
+            print_error("%016llx: wrote %s, Python writes %s\n", bits, got, want);
+        cJSON_AddItemToArray(all, cJSON_CreateNumber(v));
+        n++;
+    }
+    fclose(fp);
+    assert_true(n > 4000);
+    if (bad)
+        fail_msg("%zu of %zu numbers differ from Python's text", bad, n);
+    char *text = ns_json_print(all);
+    assert_non_null(text);
+    FILE *out = fopen(JSON_NUMBERS_OUT, "w");
+    assert_non_null(out);
+    assert_true(fputs(text, out) >= 0);
+    assert_int_equal(fclose(out), 0);
+    free(text);
+    cJSON_Delete(all);
 }
 
 static void test_tree_round_trip(void **state)
@@ -107,6 +154,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_numbers_round_trip),
         cmocka_unit_test(test_integers_and_tokens),
+        cmocka_unit_test(test_python_table),
         cmocka_unit_test(test_tree_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

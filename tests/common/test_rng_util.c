@@ -6,10 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "nessai/error.h"
 #include "nessai/rng.h"
@@ -103,39 +100,6 @@ static void test_parse_and_interrupt(void **state)
     assert_int_equal(ns_interrupt_pending(), 0);
 }
 
-/* ns_proc_children finds forked children (and not others); ns_proc_state
- * follows one from sleeping to zombie to gone. */
-static void test_proc_children(void **state)
-{
-    (void)state;
-    pid_t kids[2];
-    for (int i = 0; i < 2; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0) {
-            pause();
-            _exit(0);
-        }
-        assert_true(kids[i] > 0);
-    }
-    int found[8];
-    size_t n = ns_proc_children((int)getpid(), found, 8);
-    int seen = 0;
-    for (size_t i = 0; i < n; i++)
-        seen += found[i] == kids[0] || found[i] == kids[1];
-    assert_int_equal(seen, 2);
-    assert_int_equal(ns_proc_children(1, found, 8) > 0 && found[0] == kids[0], 0);
-    char st = ns_proc_state((int)kids[0]);
-    assert_true(st == 'S' || st == 'R');
-    kill(kids[0], SIGKILL);
-    for (int k = 0; k < 200 && ns_proc_state((int)kids[0]) != 'Z'; k++)
-        usleep(5000);
-    assert_int_equal(ns_proc_state((int)kids[0]), 'Z');
-    waitpid(kids[0], NULL, 0);
-    assert_int_equal(ns_proc_state((int)kids[0]), 0);
-    kill(kids[1], SIGKILL);
-    waitpid(kids[1], NULL, 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,7 +107,6 @@ int main(void)
         cmocka_unit_test(test_gaussian_moments_and_permutation),
         cmocka_unit_test(test_log_space),
         cmocka_unit_test(test_parse_and_interrupt),
-        cmocka_unit_test(test_proc_children),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,34 +10,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 
 static void s_check_batches(ns_evaluator_t *ev, ns_model_t *model, size_t d, int batches)
 {
     for (int b = 0; b < batches; b++) {
         size_t n = (size_t)(b == 0 ? 1 : (b * 379) % 3001 + 1);
-        double *x = ft_points(n, d, (unsigned long long)b + 1);
-        double *want = malloc(n * sizeof *want), *got = malloc(n * sizeof *got);
+        double *x = th_farm_points(n, d, (unsigned long long)b + 1);
         assert_non_null(x);
-        assert_non_null(want);
-        assert_non_null(got);
-        ft_inprocess(model, x, n, want);
-        memset(got, 0xAB, n * sizeof *got);
-        assert_int_equal(ns_evaluator_evaluate(ev, x, n, d, got), NS_OK);
-        assert_memory_equal(got, want, n * sizeof *got);
+        assert_true(th_farm_matches_inprocess(ev, model, x, n, d));
         free(x);
-        free(want);
-        free(got);
     }
 }
 
 /* --n-pool 4 without --bind: four local processes, k = 4 for every batch. */
 static void test_local_pool_bit_identical(void **state)
 {
-    ns_model_t *model = ft_model("dim=8");
+    ns_model_t *model = th_farm_model("dim=8");
     assert_non_null(model);
-    ns_config_t *cfg = ft_farm_config("n-pool", "4", NULL);
+    ns_config_t *cfg = th_farm_config("n-pool", "4", NULL);
     assert_non_null(cfg);
     assert_true(ns_farm_wanted(cfg));
     ns_evaluator_t *ev = NULL;
@@ -63,16 +55,16 @@ static void test_local_pool_bit_identical(void **state)
  * raises k; the workers exit 0 at the end of the run. */
 static void test_bind_chunksize_and_stop(void **state)
 {
-    ns_model_t *model = ft_model("dim=3");
+    ns_model_t *model = th_farm_model("dim=3");
     assert_non_null(model);
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     const char *ep = ns_farm_endpoint(ev);
     assert_non_null(ep);
     pid_t w[3];
     for (int i = 0; i < 3; i++)
-        w[i] = ft_spawn_worker(ep, (const char *const[]){"--log-level", "warning", NULL}, NULL,
+        w[i] = th_farm_spawn_worker(ep, (const char *const[]){"--log-level", "warning", NULL}, NULL,
                                NULL);
     assert_int_equal(ns_farm_wait_live(ev, 3, 30), NS_OK);
     s_check_batches(ev, model, 3, 10);
@@ -83,29 +75,28 @@ static void test_bind_chunksize_and_stop(void **state)
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
 
-    cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "chunksize", "7", NULL);
+    cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "chunksize", "7", NULL);
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     /* the earlier workers were told to stop: they exit 0 */
     for (int i = 0; i < 3; i++) {
         int code = -1;
-        assert_true(ft_wait_exit(w[i], 10, &code));
+        assert_true(th_wait_pid(w[i], 10, &code));
         assert_int_equal(code, 0);
     }
-    pid_t w2 = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+    pid_t w2 = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
     size_t n = 100;
-    double *x = ft_points(n, 3, 99), want[100], got[100];
-    ft_inprocess(model, x, n, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, n, 3, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    double *x = th_farm_points(n, 3, 99);
+    assert_true(th_farm_matches_inprocess(ev, model, x, n, 3));
     ns_farm_stats(ev, &st);
     assert_int_equal(st.last_k, 15);   /* ceil(100 / 7) */
     /* an empty batch is a no-op */
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 0, 3, got), NS_OK);
+    double none[1];
+    assert_int_equal(ns_evaluator_evaluate(ev, x, 0, 3, none), NS_OK);
     free(x);
     ns_evaluator_shutdown(ev);
     int code = -1;
-    assert_true(ft_wait_exit(w2, 10, &code));
+    assert_true(th_wait_pid(w2, 10, &code));
     assert_int_equal(code, 0);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "cmocka_select.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
@@ -34,14 +35,14 @@ static void s_start(s_farm_t *f, const char *model_args, int nworkers, const cha
                     const char *name, const char *value)
 {
     memset(f, 0, sizeof *f);
-    f->model = ft_model(model_args);
+    f->model = th_farm_model(model_args);
     assert_non_null(f->model);
-    f->cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", name, value, NULL);
+    f->cfg = th_farm_config("bind", "tcp://127.0.0.1:*", name, value, NULL);
     assert_non_null(f->cfg);
     assert_int_equal(ns_farm_evaluator_new(f->cfg, f->model, NULL, &f->ev), NS_OK);
     for (int i = 0; i < nworkers; i++) {
-        ft_tmpfile(f->logs[i], sizeof f->logs[i], "worker");
-        f->pids[i] = ft_spawn_worker(ns_farm_endpoint(f->ev),
+        assert_int_equal(th_tmpfile(f->logs[i], sizeof f->logs[i], "worker"), 0);
+        f->pids[i] = th_farm_spawn_worker(ns_farm_endpoint(f->ev),
                                      (const char *const[]){"--log-level", "debug", NULL},
                                      i == 0 ? env : NULL, f->logs[i]);
         assert_true(f->pids[i] > 0);
@@ -54,8 +55,8 @@ static void s_stop(s_farm_t *f)
     ns_evaluator_shutdown(f->ev);
     ns_evaluator_destroy(&f->ev);
     for (int i = 0; i < NW; i++) {
-        if (f->pids[i] > 0 && !ft_wait_exit(f->pids[i], 10, NULL))
-            ft_kill(f->pids[i]);
+        if (f->pids[i] > 0 && !th_wait_pid(f->pids[i], 10, NULL))
+            th_kill_pid(f->pids[i]);
         if (f->logs[i][0])
             unlink(f->logs[i]);
     }
@@ -75,7 +76,7 @@ static void *s_killer(void *arg)
     s_killer_t *k = arg;
     double until = ns_now() + 20;
     while (ns_now() < until) {
-        if (ft_file_contains(k->log, "evaluating chunk")) {
+        if (th_file_contains(k->log, "evaluating chunk")) {
             kill(k->pid, k->sig);
             k->fired = 1;
             return NULL;
@@ -88,8 +89,8 @@ static void *s_killer(void *arg)
 /* Evaluate n points while a thread signals worker 0 once it is busy. */
 static double s_batch_with_signal(s_farm_t *f, int sig, size_t n, int *fired)
 {
-    double *x = ft_points(n, 4, 7), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(f->model, x, n, want);
+    double *x = th_farm_points(n, 4, 7), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(f->model, x, n, want);
     s_killer_t k = {f->logs[0], f->pids[0], sig, 0};
     pthread_t th;
     pthread_create(&th, NULL, s_killer, &k);
@@ -119,7 +120,7 @@ static void test_sigkill_mid_batch(void **state)
     assert_true(st.chunks_resent >= 1);
     assert_int_equal(st.workers_live, NW - 1);
     int code;
-    assert_true(ft_wait_exit(f.pids[0], 5, &code));
+    assert_true(th_wait_pid(f.pids[0], 5, &code));
     assert_int_equal(code, 128 + SIGKILL);
     f.pids[0] = 0;
     s_stop(&f);
@@ -145,7 +146,7 @@ static void test_sigkill_fast_heartbeat(void **state)
     assert_true(st.chunks_resent >= 1);
     /* the survivors heard the interval in WELCOME and keep beating at it */
     assert_int_equal(st.workers_live, NW - 1);
-    assert_true(ft_wait_exit(f.pids[0], 5, NULL));
+    assert_true(th_wait_pid(f.pids[0], 5, NULL));
     f.pids[0] = 0;
     s_stop(&f);
 }
@@ -169,9 +170,9 @@ static void test_sigterm_hands_back(void **state)
     assert_int_equal(st.handed_back, 1);
     assert_int_equal(st.deadline_misses, 0);
     int code = -1;
-    assert_true(ft_wait_exit(f.pids[0], 5, &code));
+    assert_true(th_wait_pid(f.pids[0], 5, &code));
     assert_int_equal(code, 0);
-    assert_true(ft_file_contains(f.logs[0], "handing back"));
+    assert_true(th_file_contains(f.logs[0], "handing back"));
     f.pids[0] = 0;
     s_stop(&f);
 }
@@ -183,10 +184,8 @@ static void test_stuck_worker_deadline(void **state)
     const char *const env[] = {"NS_FARMTEST_HANG=1", NULL};
     s_start(&f, "dim=4", 2, env, "chunk-timeout", "0.5");
     size_t n = 64;
-    double *x = ft_points(n, 4, 3), want[64], got[64];
-    ft_inprocess(f.model, x, n, want);
-    assert_int_equal(ns_evaluator_evaluate(f.ev, x, n, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    double *x = th_farm_points(n, 4, 3);
+    assert_true(th_farm_matches_inprocess(f.ev, f.model, x, n, 4));
     ns_farm_stats_t st;
     ns_farm_stats(f.ev, &st);
     assert_true(st.deadline_misses >= 1);
@@ -199,35 +198,36 @@ static void test_stuck_worker_deadline(void **state)
 static void test_failing_chunks_stop_the_run(void **state)
 {
     char logpath[128];
-    ft_tmpfile(logpath, sizeof logpath, "coord");
+    assert_int_equal(th_tmpfile(logpath, sizeof logpath, "coord"), 0);
     assert_int_equal(ns_log_open_file(logpath), NS_OK);
     s_farm_t f;
     memset(&f, 0, sizeof f);
-    f.model = ft_model("dim=4");
-    f.cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "max-retries", "2", NULL);
+    f.model = th_farm_model("dim=4");
+    f.cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "max-retries", "2", NULL);
     assert_int_equal(ns_farm_evaluator_new(f.cfg, f.model, NULL, &f.ev), NS_OK);
     const char *const env[] = {"NS_FARMTEST_FAIL_BATCH=1", NULL};
     for (int i = 0; i < 2; i++) {
-        ft_tmpfile(f.logs[i], sizeof f.logs[i], "worker");
-        f.pids[i] = ft_spawn_worker(ns_farm_endpoint(f.ev), NULL, env, f.logs[i]);
+        assert_int_equal(th_tmpfile(f.logs[i], sizeof f.logs[i], "worker"), 0);
+        f.pids[i] = th_farm_spawn_worker(ns_farm_endpoint(f.ev), NULL, env, f.logs[i]);
     }
     assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
     size_t n = 50;
-    double *x = ft_points(n, 4, 5), got[50];
+    double *x = th_farm_points(n, 4, 5), got[50];
     assert_int_equal(ns_evaluator_evaluate(f.ev, x, n, 4, got), NS_ERR_FARM);
     ns_farm_stats_t st;
     ns_farm_stats(f.ev, &st);
     assert_true(st.failed_chunks >= 3);
     assert_int_equal(st.batches, 0);
     ns_log_close_file();
-    assert_true(ft_file_contains(logpath, "failed 3 times"));
-    assert_true(ft_file_contains(logpath, "evaluation failure requested"));
+    assert_true(th_file_contains(logpath, "failed 3 times"));
+    assert_true(th_file_contains(logpath, "evaluation failure requested"));
     unlink(logpath);
     free(x);
     s_stop(&f);
 }
 
-int main(void)
+/* With a case name as the argument, only that case runs (one ctest each). */
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigkill_mid_batch),
@@ -236,5 +236,5 @@ int main(void)
         cmocka_unit_test(test_stuck_worker_deadline),
         cmocka_unit_test(test_failing_chunks_stop_the_run),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return th_run_cases(argc, argv, tests, sizeof tests / sizeof tests[0], NULL, NULL);
 }

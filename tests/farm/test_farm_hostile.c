@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "nessai/codec.h"
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 
 static zframe_t *s_encode(const ns_msg_t *m)
@@ -39,8 +39,8 @@ static int s_malformed_at_least(void *arg)
 
 static void test_malformed_dropped_and_counted(void **state)
 {
-    ns_model_t *model = ft_model("dim=4");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "max-message-size", "1", NULL);
+    ns_model_t *model = th_farm_model("dim=4");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "max-message-size", "1", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
 
@@ -115,31 +115,27 @@ static void test_malformed_dropped_and_counted(void **state)
     zframe_send(&big, push2, 0);
 
     s_wait_t w = {ev, control_junk + results_junk};
-    assert_true(ft_wait_for(s_malformed_at_least, &w, 10));
+    assert_true(th_wait_for(s_malformed_at_least, &w, 10));
     ns_farm_stats_t st;
     ns_farm_stats(ev, &st);
     assert_int_equal(st.stale_results, 1);
 
     /* the farm still evaluates exactly with a real worker */
-    pid_t good = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+    pid_t good = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
     size_t n = 300;
-    double *x = ft_points(n, 4, 11), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, n, 4, got), NS_OK);
-    assert_memory_equal(got, want, n * 8);
+    double *x = th_farm_points(n, 4, 11);
+    assert_true(th_farm_matches_inprocess(ev, model, x, n, 4));
     ns_farm_stats(ev, &st);
     assert_int_equal(st.malformed_dropped, control_junk + results_junk);
     free(x);
-    free(want);
-    free(got);
     zframe_destroy(&wf);
     zsock_destroy(&push);
     zsock_destroy(&push2);
     zsock_destroy(&dealer);
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
-    assert_true(ft_wait_exit(good, 10, NULL));
+    assert_true(th_wait_pid(good, 10, NULL));
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
 }

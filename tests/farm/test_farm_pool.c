@@ -13,21 +13,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/util.h"
 
 /* 1 if pid is gone or a zombie (dead, waiting for its new parent to reap it). */
 static int s_dead(pid_t pid)
 {
-    char st = ns_proc_state((int)pid);
+    char st = th_proc_state((int)pid);
     return st == 0 || st == 'Z' || st == 'X';
 }
 
 static void s_coordinator(int fd)
 {
-    ns_model_t *model = ft_model("dim=4");
-    ns_config_t *cfg = ft_farm_config("n-pool", "3", NULL);
+    ns_model_t *model = th_farm_model("dim=4");
+    ns_config_t *cfg = th_farm_config("n-pool", "3", NULL);
     ns_evaluator_t *ev = NULL;
     if (!model || !cfg || ns_farm_evaluator_new(cfg, model, NULL, &ev) != NS_OK
         || ns_farm_wait_live(ev, 3, 30) != NS_OK)
@@ -59,7 +59,7 @@ static void test_local_workers_die_with_sigkilled_coordinator(void **state)
     assert_int_equal(c, 'R');
     close(p[0]);
     int workers[16];
-    size_t n = ns_proc_children((int)coord, workers, 16);
+    size_t n = th_proc_children((int)coord, workers, 16);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         assert_false(s_dead(workers[i]));
@@ -82,13 +82,13 @@ static void test_local_workers_die_with_sigkilled_coordinator(void **state)
 /* A normal end of run: STOP, the workers exit by themselves. */
 static void test_local_workers_exit_at_end_of_run(void **state)
 {
-    ns_model_t *model = ft_model("dim=4");
-    ns_config_t *cfg = ft_farm_config("n-pool", "2", NULL);
+    ns_model_t *model = th_farm_model("dim=4");
+    ns_config_t *cfg = th_farm_config("n-pool", "2", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     assert_int_equal(ns_farm_wait_live(ev, 2, 30), NS_OK);
     int workers[16];
-    assert_int_equal(ns_proc_children((int)getpid(), workers, 16), 2);
+    assert_int_equal(th_proc_children((int)getpid(), workers, 16), 2);
     double t0 = ns_now();
     ns_evaluator_shutdown(ev);
     assert_true(ns_now() - t0 < 3.0);   /* they left on STOP, not on the 5 s kill */

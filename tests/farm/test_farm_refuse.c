@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "nessai/codec.h"
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -28,10 +28,10 @@ typedef struct {
 static void test_refusals(void **state)
 {
     char clog[128];
-    ft_tmpfile(clog, sizeof clog, "coord");
+    assert_int_equal(th_tmpfile(clog, sizeof clog, "coord"), 0);
     assert_int_equal(ns_log_open_file(clog), NS_OK);
-    ns_model_t *model = ft_model("dim=4");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_model_t *model = th_farm_model("dim=4");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     const s_case_t cases[] = {
@@ -44,15 +44,15 @@ static void test_refusals(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char wlog[128];
-        ft_tmpfile(wlog, sizeof wlog, "worker");
-        pid_t pid = ft_spawn_worker(ns_farm_endpoint(ev), cases[i].args, cases[i].env, wlog);
+        assert_int_equal(th_tmpfile(wlog, sizeof wlog, "worker"), 0);
+        pid_t pid = th_farm_spawn_worker(ns_farm_endpoint(ev), cases[i].args, cases[i].env, wlog);
         int code = -1;
-        assert_true(ft_wait_exit(pid, 20, &code));
+        assert_true(th_wait_pid(pid, 20, &code));
         assert_int_equal(code, 1);
-        if (!ft_file_contains(wlog, cases[i].why))
+        if (!th_file_contains(wlog, cases[i].why))
             fail_msg("case %s: worker log lacks '%s'", cases[i].name, cases[i].why);
-        assert_true(ft_file_contains(wlog, "refused by the coordinator"));
-        if (!ft_file_contains(clog, cases[i].why))
+        assert_true(th_file_contains(wlog, "refused by the coordinator"));
+        if (!th_file_contains(clog, cases[i].why))
             fail_msg("case %s: coordinator log lacks '%s'", cases[i].name, cases[i].why);
         unlink(wlog);
     }
@@ -61,19 +61,17 @@ static void test_refusals(void **state)
     assert_int_equal(st.refused, 3);
     assert_int_equal(st.workers_seen, 0);
     /* the farm still works with a proper worker */
-    pid_t good = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+    pid_t good = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
-    double x[40], want[10], got[10];
+    double x[40];
     for (int i = 0; i < 40; i++)
         x[i] = (i % 7) - 3.0;
-    ft_inprocess(model, x, 10, want);
-    assert_int_equal(ns_evaluator_evaluate(ev, x, 10, 4, got), NS_OK);
-    assert_memory_equal(got, want, sizeof got);
+    assert_true(th_farm_matches_inprocess(ev, model, x, 10, 4));
     ns_log_close_file();
     unlink(clog);
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
-    assert_true(ft_wait_exit(good, 10, NULL));
+    assert_true(th_wait_pid(good, 10, NULL));
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
 }
@@ -103,8 +101,8 @@ static zframe_t *s_other_version(uint32_t version, uint32_t type)
 /* The coordinator refuses a HELLO of another version and says why. */
 static void test_coordinator_refuses_other_version(void **state)
 {
-    ns_model_t *model = ft_model("dim=4");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_model_t *model = th_farm_model("dim=4");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     zsock_t *dealer = zsock_new_dealer(ns_farm_endpoint(ev));
@@ -140,8 +138,8 @@ static void test_worker_refuses_other_version(void **state)
     zsock_set_rcvtimeo(router, 10000);
     char ep[64], wlog[128];
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", port);
-    ft_tmpfile(wlog, sizeof wlog, "worker");
-    pid_t pid = ft_spawn_worker(ep, NULL, NULL, wlog);
+    assert_int_equal(th_tmpfile(wlog, sizeof wlog, "worker"), 0);
+    pid_t pid = th_farm_spawn_worker(ep, NULL, NULL, wlog);
     zmsg_t *hello = zmsg_recv(router);
     assert_non_null(hello);
     zframe_t *routing = zmsg_pop(hello);
@@ -162,9 +160,9 @@ static void test_worker_refuses_other_version(void **state)
     zframe_send(&routing, router, ZFRAME_MORE | ZFRAME_REUSE);
     zframe_send(&welcome, router, 0);
     int code = -1;
-    assert_true(ft_wait_exit(pid, 10, &code));
+    assert_true(th_wait_pid(pid, 10, &code));
     assert_int_equal(code, 1);
-    assert_true(ft_file_contains(wlog, "speaks farm protocol version 2"));
+    assert_true(th_file_contains(wlog, "speaks farm protocol version 2"));
     unlink(wlog);
     zframe_destroy(&routing);
     zsock_destroy(&router);

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include "near.h"
+#include "harness.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -16,16 +16,16 @@ static void test_ess(void **state)
 {
     (void)state;
     double w[4] = {0.0, 0.0, 0.0, 0.0};
-    assert_near(ns_posterior_ess(w, 4), 4.0, 1e-12);
+    th_assert_near(ns_posterior_ess(w, 4), 4.0, 1e-12);
     /* unnormalised weights give the same ESS */
     double w2[4] = {5.0, 5.0, 5.0, 5.0};
-    assert_near(ns_posterior_ess(w2, 4), 4.0, 1e-12);
+    th_assert_near(ns_posterior_ess(w2, 4), 4.0, 1e-12);
     /* weights 1/2, 1/4, 1/4: ESS = 1 / (1/4 + 1/16 + 1/16) = 8/3 */
     double w3[3] = {log(0.5), log(0.25), log(0.25)};
-    assert_near(ns_posterior_ess(w3, 3), 8.0 / 3.0, 1e-12);
+    th_assert_near(ns_posterior_ess(w3, 3), 8.0 / 3.0, 1e-12);
     /* -inf weights count for nothing */
     double w4[3] = {-INFINITY, 1.0, 1.0};
-    assert_near(ns_posterior_ess(w4, 3), 2.0, 1e-12);
+    th_assert_near(ns_posterior_ess(w4, 3), 2.0, 1e-12);
     assert_true(ns_posterior_ess(w4, 0) == 0.0);
 }
 

@@ -9,8 +9,8 @@
 #include <cmocka.h>
 
 #include "livepoint.h"
-#include "near.h"
-#include "sampler_testutil.h"
+#include "harness.h"
+#include "sampler_fixture.h"
 #include <cjson/cJSON.h>
 
 #define UNINFORMED_ONLY "--maximum-uninformed", "inf", "--uninformed-acceptance-threshold", "0"
@@ -18,10 +18,10 @@
 static void test_s1_end_to_end(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "500", "--seed", "1234", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     ns_sampler_t *s = r.sampler;
     double lz = ns_sampler_log_evidence(s), err = ns_sampler_log_evidence_error(s);
@@ -92,20 +92,20 @@ static void test_s1_end_to_end(void **state)
                         cJSON_GetArrayItem(cJSON_GetArrayItem(nested, (int)i), NS_LP_LOGL(2))->valuedouble);
     }
     cJSON_Delete(j);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void s_run_once(const char *seed, double *lz, uint64_t *nev, long *it)
 {
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "200", "--seed", seed, UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     *lz = ns_sampler_log_evidence(r.sampler);
     *nev = ns_sampler_likelihood_evaluations(r.sampler);
     *it = ns_sampler_iteration(r.sampler);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_determinism(void **state)
@@ -127,10 +127,10 @@ static void test_determinism(void **state)
 static void test_max_iteration(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "5", "--max-iteration", "300", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     ns_sampler_t *s = r.sampler;
     assert_int_equal(ns_sampler_iteration(s), 300);
@@ -145,23 +145,23 @@ static void test_max_iteration(void **state)
     double z = 0.0;
     for (int i = 1; i <= 300; i++)
         z += exp(ns[(i - 1) * 5 + NS_LP_LOGL(2)]) * (exp(-(i - 1) / 100.0) - exp(-i / 100.0));
-    assert_near(ns_sampler_log_evidence(s), log(z), 1e-10);
+    th_assert_near(ns_sampler_log_evidence(s), log(z), 1e-10);
     /* the final KS test still ran, on all 300 indices */
     assert_false(isnan(ns_sampler_final_p_value(s)));
     /* a second run call on a finished sampler does nothing */
     assert_int_equal(ns_sampler_run(s), NS_OK);
     assert_int_equal(ns_sampler_iteration(s), 300);
     (void)live;
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_nan_points_skipped(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "200", "--seed", "3", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NS_TESTMODEL, "mode=nan", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NS_TESTMODEL, "mode=nan", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     ns_log_set_level(NS_LOG_CRITICAL); /* thousands of NaN error lines */
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     ns_log_set_level(NS_LOG_INFO);
@@ -173,45 +173,45 @@ static void test_nan_points_skipped(void **state)
     /* the evidence of the region x0 <= 3 (Phi(3) of the mass) */
     double truth = -log(400.0) + log(0.9986501019683699);
     assert_true(fabs(ns_sampler_log_evidence(r.sampler) - truth) < 5 * ns_sampler_log_evidence_error(r.sampler));
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_nondeterministic_model_refused(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "50", NULL};
-    assert_int_equal(tu_setup(&r, NS_TESTMODEL, "mode=random", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NS_TESTMODEL, "mode=random", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_ERR_MODEL);
     /* the verification calls are not counted */
     assert_int_equal(ns_sampler_likelihood_evaluations(r.sampler), 0);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
     const char *args2[] = {"--nlive", "50", "--max-iteration", "10", "--allow-multi-valued-likelihood", NULL};
-    assert_int_equal(tu_setup(&r, NS_TESTMODEL, "mode=random", args2), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NS_TESTMODEL, "mode=random", args2), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_failing_model_stops(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NS_TESTMODEL, "mode=fail", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NS_TESTMODEL, "mode=fail", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_ERR_MODEL);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_analytic_priors(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "400", "--seed", "8", "--analytic-priors", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_string_equal(ns_sampler_proposal_name(r.sampler), "analytic");
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     double lz = ns_sampler_log_evidence(r.sampler), err = ns_sampler_log_evidence_error(r.sampler);
@@ -224,7 +224,7 @@ static void test_analytic_priors(void **state)
     cJSON *h = cJSON_GetObjectItemCaseSensitive(j, "history");
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(h, "population_acceptance")), 0);
     cJSON_Delete(j);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 /* The rejection proposal records one population per iteration in which
@@ -232,10 +232,10 @@ static void test_analytic_priors(void **state)
 static void test_population_history(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "4", "--max-iteration", "150", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     assert_int_equal(ns_sampler_compute_posterior(r.sampler), 0);
     cJSON *j = ns_sampler_result_json(r.sampler);
@@ -251,7 +251,7 @@ static void test_population_history(void **state)
     /* evaluations: one pool of nlive per population, initial ones included */
     assert_int_equal(ns_sampler_likelihood_evaluations(r.sampler) % 100, 0);
     cJSON_Delete(j);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 /* Finalisation (docs/algorithm.md §1.6): the live points enter with n = nlive, nlive-1,
@@ -261,10 +261,10 @@ static void test_population_history(void **state)
 static void test_finalisation(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "9", UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     size_t n = ns_sampler_n_nested(r.sampler);
     long it = ns_sampler_iteration(r.sampler);
@@ -287,7 +287,7 @@ static void test_finalisation(void **state)
         z_trap += 0.5 * (l[i - 1] + l[i]) * (x[i - 1] - x[i]);
     for (size_t i = 1; i <= n; i++)
         z_rect += l[i] * (x[i - 1] - x[i]);
-    assert_near(ns_sampler_log_evidence(r.sampler), log(z_trap), 1e-9);
+    th_assert_near(ns_sampler_log_evidence(r.sampler), log(z_trap), 1e-9);
     assert_int_equal(ns_sampler_compute_posterior(r.sampler), 0);
     cJSON *j = ns_sampler_result_json(r.sampler);
     cJSON *w = cJSON_GetObjectItemCaseSensitive(j, "log_posterior_weights");
@@ -295,30 +295,30 @@ static void test_finalisation(void **state)
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
         double wi = cJSON_GetArrayItem(w, (int)i)->valuedouble;
-        assert_near(wi, log(l[i + 1] * (x[i] - x[i + 1]) / z_trap), 1e-9);
+        th_assert_near(wi, log(l[i + 1] * (x[i] - x[i + 1]) / z_trap), 1e-9);
         sum += exp(wi);
     }
-    assert_near(sum, z_rect / z_trap, 1e-9);
+    th_assert_near(sum, z_rect / z_trap, 1e-9);
     assert_true(fabs(sum - 1.0) < 0.01); /* close to, but not exactly, one */
     cJSON_Delete(j);
     free(x);
     free(l);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 /* --posterior-method multinomial_resampling: int(ESS) draws with replacement. */
 static void test_multinomial_posterior(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "200", "--seed", "6", "--posterior-method", "multinomial_resampling",
                           UNINFORMED_ONLY, NULL};
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     assert_int_equal(ns_sampler_compute_posterior(r.sampler), 0);
     assert_int_equal(ns_sampler_n_posterior(r.sampler), (size_t)ns_sampler_ess(r.sampler));
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 int main(void)

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "near.h"
-#include "sampler_testutil.h"
+#include "harness.h"
+#include "sampler_fixture.h"
 #include "nessai/serial.h"
 #include <cjson/cJSON.h>
 
@@ -94,12 +94,12 @@ static s_outcome_t s_ref;
 static int s_setup(void **state)
 {
     (void)state;
-    tu_run_t r;
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    th_sampler_run_t r;
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     s_capture(r.sampler, &s_ref);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
     return 0;
 }
 
@@ -122,7 +122,7 @@ static int s_hook(ns_sampler_t *s, ns_sampler_event_t ev, void *ctx)
 
 /* Save r's sampler, destroy it, build a fresh one with a plain evaluator,
  * load, continue to the end and compare with the reference. */
-static void s_resume_and_compare(tu_run_t *r)
+static void s_resume_and_compare(th_sampler_run_t *r)
 {
     ns_buf_t buf;
     ns_buf_init(&buf);
@@ -148,15 +148,15 @@ static void s_resume_and_compare(tu_run_t *r)
 static void test_resume_at_iteration_boundary(void **state)
 {
     (void)state;
-    tu_run_t r;
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    th_sampler_run_t r;
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     s_stop_at = 777;
     ns_sampler_set_hook(r.sampler, s_hook, NULL);
     assert_int_equal(ns_sampler_run(r.sampler), NS_ERR_INTERRUPTED);
     assert_int_equal(ns_sampler_iteration(r.sampler), 777);
     s_resume_and_compare(&r);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 /* fail_at 3: the first refill of the initial live points (calls 1-2 are
@@ -166,35 +166,35 @@ static void test_resume_inside_population(void **state)
     (void)state;
     const int fail_at[] = {3, 40, 400};
     for (size_t k = 0; k < sizeof fail_at / sizeof fail_at[0]; k++) {
-        tu_run_t r;
-        assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
+        th_sampler_run_t r;
+        assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
         s_flaky_t f = {r.ev, 0, fail_at[k]};
         ns_evaluator_t *flaky = ns_evaluator_new(&s_flaky_ops, &f);
         assert_int_equal(ns_sampler_new(r.cfg, r.model, flaky, NULL, "/tmp", &r.sampler), 0);
         assert_int_equal(ns_sampler_run(r.sampler), NS_ERR_INTERRUPTED);
         s_resume_and_compare(&r);
         ns_evaluator_destroy(&flaky);
-        tu_teardown(&r);
+        th_sampler_teardown(&r);
     }
 }
 
 static void test_finished_run_round_trip(void **state)
 {
     (void)state;
-    tu_run_t r;
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    th_sampler_run_t r;
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     assert_int_equal(ns_sampler_run(r.sampler), NS_OK);
     s_resume_and_compare(&r); /* the loaded sampler is done: run returns at once */
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_damaged_state_refused(void **state)
 {
     (void)state;
-    tu_run_t r;
-    assert_int_equal(tu_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
-    assert_int_equal(tu_make_sampler(&r, NULL), 0);
+    th_sampler_run_t r;
+    assert_int_equal(th_sampler_setup(&r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", s_args), 0);
+    assert_int_equal(th_sampler_make(&r, NULL), 0);
     s_stop_at = 50;
     ns_sampler_set_hook(r.sampler, s_hook, NULL);
     assert_int_equal(ns_sampler_run(r.sampler), NS_ERR_INTERRUPTED);
@@ -208,15 +208,15 @@ static void test_damaged_state_refused(void **state)
     assert_int_not_equal(ns_sampler_load(s2, &view), NS_OK);
     ns_sampler_destroy(&s2);
     /* another nlive */
-    tu_run_t r2;
+    th_sampler_run_t r2;
     const char *other[] = {"--nlive", "300", NULL};
-    assert_int_equal(tu_setup(&r2, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", other), 0);
-    assert_int_equal(tu_make_sampler(&r2, NULL), 0);
+    assert_int_equal(th_sampler_setup(&r2, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", other), 0);
+    assert_int_equal(th_sampler_make(&r2, NULL), 0);
     ns_buf_view(&view, buf.data, buf.len);
     assert_int_equal(ns_sampler_load(r2.sampler, &view), NS_ERR_CORRUPT);
-    tu_teardown(&r2);
+    th_sampler_teardown(&r2);
     ns_buf_free(&buf);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 int main(void)

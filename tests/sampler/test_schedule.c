@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "near.h"
-#include "sampler_testutil.h"
+#include "harness.h"
+#include "sampler_fixture.h"
 #include "nessai/rng.h"
 #include <cjson/cJSON.h>
 
@@ -114,18 +114,18 @@ static int s_mock_factory(const ns_config_t *cfg, const ns_proposal_env_t *env, 
     return NS_OK;
 }
 
-static void s_run(tu_run_t *r, const char *const *args, ns_proposal_factory_fn f)
+static void s_run(th_sampler_run_t *r, const char *const *args, ns_proposal_factory_fn f)
 {
-    assert_int_equal(tu_setup(r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
+    assert_int_equal(th_sampler_setup(r, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", args), 0);
     s_last_mock = NULL;
-    assert_int_equal(tu_make_sampler(r, f), 0);
+    assert_int_equal(th_sampler_make(r, f), 0);
     assert_int_equal(ns_sampler_run(r->sampler), NS_OK);
 }
 
 static void test_switch_on_iterations(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "300",
                           "--uninformed-acceptance-threshold", "0", NULL};
     s_run(&r, args, s_mock_factory);
@@ -154,13 +154,13 @@ static void test_switch_on_iterations(void **state)
     assert_int_equal(cJSON_GetArraySize(ti), m->n_train);
     assert_int_equal(cJSON_GetArrayItem(ti, 0)->valueint, 300);
     cJSON_Delete(j);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_switch_on_acceptance(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "inf",
                           "--uninformed-acceptance-threshold", "0.3", NULL};
     s_run(&r, args, s_mock_factory);
@@ -168,37 +168,37 @@ static void test_switch_on_acceptance(void **state)
     assert_true(m->activated);
     /* prior acceptance of S1 falls below 0.3 long before the end */
     assert_true(m->train_it[0] > 0 && m->train_it[0] < ns_sampler_iteration(r.sampler) / 2);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 /* Infinite stage and zero threshold: the flow is never built. */
 static void test_never_switch(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "inf",
                           "--uninformed-acceptance-threshold", "0", NULL};
     s_run(&r, args, s_mock_factory);
     assert_null(s_last_mock);
     assert_string_equal(ns_sampler_proposal_name(r.sampler), "rejection");
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_no_flow_available(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "100", NULL};
     s_run(&r, args, NULL);
     assert_string_equal(ns_sampler_proposal_name(r.sampler), "rejection");
     assert_true(ns_sampler_finalised(r.sampler));
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_frequency_and_cooldown(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     /* every 50 iterations, no cooldown, no retrain on empty: exactly on the grid */
     const char *a1[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "200",
                         "--uninformed-acceptance-threshold", "0", "--training-frequency", "50",
@@ -209,7 +209,7 @@ static void test_frequency_and_cooldown(void **state)
     assert_int_equal(m->n_train, 9); /* 200, 250, ..., 600 */
     for (int i = 0; i < m->n_train; i++)
         assert_int_equal(m->train_it[i], 200 + 50 * i);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
     /* the same with cooldown 200: the non-forced trainings are all skipped */
     const char *a2[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "200",
                         "--uninformed-acceptance-threshold", "0", "--training-frequency", "50",
@@ -217,13 +217,13 @@ static void test_frequency_and_cooldown(void **state)
                         "--max-iteration", "600", NULL};
     s_run(&r, a2, s_mock_factory);
     assert_int_equal(s_last_mock->n_train, 1);
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 static void test_memory_and_reset(void **state)
 {
     (void)state;
-    tu_run_t r;
+    th_sampler_run_t r;
     const char *args[] = {"--nlive", "100", "--seed", "2", "--maximum-uninformed", "200",
                           "--uninformed-acceptance-threshold", "0", "--memory", "30",
                           "--reset-acceptance", "--acceptance-threshold", "1", "--max-iteration", "800", NULL};
@@ -234,7 +234,7 @@ static void test_memory_and_reset(void **state)
         assert_int_equal(m->train_n[i], 130);             /* live points + 30 nested samples */
         assert_int_equal(m->train_reset[i], i > 0);       /* never before the first training */
     }
-    tu_teardown(&r);
+    th_sampler_teardown(&r);
 }
 
 int main(void)

@@ -33,13 +33,6 @@ char *ns_strdup(const char *s);
 /* Create a directory and its parents (mkdir -p). NS_OK or NS_ERR_IO. */
 int ns_mkdir_p(const char *path);
 
-/* Linux /proc helpers (for tests and benchmarks of the local pool).
- * ns_proc_children: pids of the live children of parent, up to max; the
- * count. ns_proc_state: the state letter of pid from /proc/PID/stat ('R',
- * 'S', 'Z', ...), 0 if pid is gone. */
-size_t ns_proc_children(int parent, int *out, size_t max);
-char ns_proc_state(int pid);
-
 /* Process-wide stop request, set from signal handlers (async-signal-safe).
  * Long operations (flow training epochs, farm waits, the sampling loop)
  * poll ns_interrupt_pending() and return NS_ERR_INTERRUPTED promptly so the

@@ -1,14 +1,15 @@
-/* sampler_testutil.h - building samplers for the tests: an option table
- * (the sampler's fragment plus "seed"), the test plugin and an in-process
- * evaluator. Header-only: each test is one executable. */
-#ifndef NS_SAMPLER_TESTUTIL_H
-#define NS_SAMPLER_TESTUTIL_H
+/* sampler_fixture.h - the sampler tests' fixture, on top of harness.h:
+ * an option table (the sampler's fragment plus "seed"), the test plugin and
+ * an in-process evaluator. Header-only: each test is one executable. */
+#ifndef NESSAI_TEST_SAMPLER_FIXTURE_H
+#define NESSAI_TEST_SAMPLER_FIXTURE_H
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "harness.h"
 #include "nessai/error.h"
 #include "nessai/evaluator.h"
 #include "nessai/log.h"
@@ -22,18 +23,18 @@ typedef struct {
     ns_model_t *model;
     ns_evaluator_t *ev;
     ns_sampler_t *sampler;
-} tu_run_t;
+} th_sampler_run_t;
 
-static const ns_option_t tu_seed_option = {"seed", NS_OPT_INT, "1", 0, 4294967295.0, NULL, 0, "t", "seed"};
+static const ns_option_t th_sampler_seed_option = {"seed", NS_OPT_INT, "1", 0, 4294967295.0, NULL, 0, "t", "seed"};
 
 /* argv-style settings, NULL-terminated, e.g. {"--nlive", "200", NULL}. */
-static inline int tu_setup(tu_run_t *r, const char *plugin, const char *model_args, const char *const *args)
+static inline int th_sampler_setup(th_sampler_run_t *r, const char *plugin, const char *model_args, const char *const *args)
 {
     memset(r, 0, sizeof *r);
     size_t n = ns_sampler_options_count + 1;
     r->table = malloc(n * sizeof *r->table);
     memcpy(r->table, ns_sampler_options, ns_sampler_options_count * sizeof *r->table);
-    r->table[n - 1] = tu_seed_option;
+    r->table[n - 1] = th_sampler_seed_option;
     r->cfg = ns_config_new(r->table, n);
     char *argv[64] = {"test"};
     int argc = 1;
@@ -52,12 +53,12 @@ static inline int tu_setup(tu_run_t *r, const char *plugin, const char *model_ar
     return 0;
 }
 
-static inline int tu_make_sampler(tu_run_t *r, ns_proposal_factory_fn flow)
+static inline int th_sampler_make(th_sampler_run_t *r, ns_proposal_factory_fn flow)
 {
     return ns_sampler_new(r->cfg, r->model, r->ev, flow, "/tmp", &r->sampler);
 }
 
-static inline void tu_teardown(tu_run_t *r)
+static inline void th_sampler_teardown(th_sampler_run_t *r)
 {
     ns_sampler_destroy(&r->sampler);
     ns_evaluator_destroy(&r->ev);
