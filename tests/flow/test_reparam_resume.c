@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proc_util.h"
+#include "harness.h"
 #include "result_compare.h"
 
 #if !defined(NS_COORDINATOR) || !defined(NS_EXAMPLES_DIR)
@@ -24,7 +24,7 @@
 
 static char s_dir[256];
 
-static void s_start(tp_proc_t *p, const char *out, const char *model, const char *args,
+static void s_start(th_proc_t *p, const char *out, const char *model, const char *args,
                     const char *extra1, const char *extra2)
 {
     char path[512];
@@ -53,7 +53,7 @@ static void s_start(tp_proc_t *p, const char *out, const char *model, const char
     if (extra2)
         argv[n++] = (char *)extra2;
     argv[n] = NULL;
-    assert_int_equal(tp_spawn(p, argv, TP_MERGE), 0);
+    assert_int_equal(th_spawn(p, argv, TH_MERGE), 0);
 }
 
 /* Reference run, then a run stopped by sig at iteration `at` and
@@ -65,25 +65,25 @@ static void s_check(const char *model, const char *args, int sig, long at, const
     snprintf(out, sizeof out, "%s/%s-%d-run", s_dir, model, sig);
     snprintf(rres, sizeof rres, "%s/result.json", ref);
     snprintf(res, sizeof res, "%s/result.json", out);
-    tp_proc_t p;
+    th_proc_t p;
     snprintf(log, sizeof log, "%s.log", ref);
     s_start(&p, ref, model, args, "--no-resume", NULL);
-    tp_set_log(&p, log);
-    assert_true(tp_wait_text(&p, flag, NULL, 0, 120));
-    assert_int_equal(tp_wait_exit(&p, 300), 0);
+    th_set_log(&p, log);
+    assert_true(th_wait_text(&p, flag, NULL, 0, 120));
+    assert_int_equal(th_wait_exit(&p, 300), 0);
     snprintf(log, sizeof log, "%s.log", out);
     s_start(&p, out, model, args, NULL, NULL);
-    tp_set_log(&p, log);
+    th_set_log(&p, log);
     char needle[32];
     snprintf(needle, sizeof needle, "%ld: n: ", at);
-    if (!tp_wait_text(&p, needle, NULL, 0, 300))
+    if (!th_wait_text(&p, needle, NULL, 0, 300))
         fail_msg("%s: iteration %ld not reached (log %s)", model, at, log);
-    int code = tp_signal_and_wait(&p, sig, 120);
+    int code = th_signal_and_wait(&p, sig, 120);
     assert_int_equal(code, sig == SIGKILL ? 128 + SIGKILL : 130);
     s_start(&p, out, model, args, NULL, NULL);
-    tp_set_log(&p, log);
-    assert_true(tp_wait_text(&p, "Resuming from iteration", NULL, 0, 120));
-    assert_int_equal(tp_wait_exit(&p, 300), 0);
+    th_set_log(&p, log);
+    assert_true(th_wait_text(&p, "Resuming from iteration", NULL, 0, 120));
+    assert_int_equal(th_wait_exit(&p, 300), 0);
     char why[1200];
     if (rc_compare_files(rres, res, NULL, why, sizeof why) != 0)
         fail_msg("%s resumed after signal %d differs from the uninterrupted run: %s", model, sig,
@@ -111,11 +111,11 @@ static int s_run_code(const char *model, const char *args, const char *o1, const
     char out[300], log[320];
     snprintf(out, sizeof out, "%s/err", s_dir);
     snprintf(log, sizeof log, "%s/err.log", s_dir);
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, out, model, args, o1, o2);
-    tp_set_log(&p, log);
-    int found = tp_wait_text(&p, needle, NULL, 0, 60);
-    int code = tp_wait_exit(&p, 60);
+    th_set_log(&p, log);
+    int found = th_wait_text(&p, needle, NULL, 0, 60);
+    int code = th_wait_exit(&p, 60);
     if (!found)
         fail_msg("no '%s' in %s", needle, log);
     return code;
@@ -135,28 +135,28 @@ static void test_configuration_errors_exit_2(void **state)
     /* not declared periodic: any map is accepted */
     char out[300];
     snprintf(out, sizeof out, "%s/ok", s_dir);
-    tp_proc_t p;
+    th_proc_t p;
     s_start(&p, out, "sinusoid", "periodic=0", "--reparameterisations", "{\"phase\": \"zscore\"}");
-    assert_true(tp_wait_text(&p, "phase=zscore", NULL, 0, 60));
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
+    assert_true(th_wait_text(&p, "phase=zscore", NULL, 0, 60));
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 130);
     /* --flow-proposal gw: bilby's ra/dec names get the sky pair, and the log says so */
     snprintf(out, sizeof out, "%s/gw", s_dir);
     s_start(&p, out, "sky", "periodic=0", "--flow-proposal", "gw");
-    assert_true(tp_wait_text(&p, "reparameterisations ra+dec=sky-ra-dec (d'=3", NULL, 0, 60));
-    assert_int_equal(tp_signal_and_wait(&p, SIGTERM, 60), 130);
+    assert_true(th_wait_text(&p, "reparameterisations ra+dec=sky-ra-dec (d'=3", NULL, 0, 60));
+    assert_int_equal(th_signal_and_wait(&p, SIGTERM, 60), 130);
 }
 
 static int s_setup(void **state)
 {
     (void)state;
-    return tp_mkdtemp(s_dir, sizeof s_dir, "ns-reparam-resume");
+    return th_mkdtemp(s_dir, sizeof s_dir, "ns-reparam-resume");
 }
 
 static int s_teardown(void **state)
 {
     (void)state;
-    tp_kill_all();
-    tp_rm_rf(s_dir);
+    th_kill_all();
+    th_rm_rf(s_dir);
     return 0;
 }
 

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -51,7 +51,7 @@ static void s_model_spec(char *out, size_t len, const char dir[256])
 static void test_python_workers(void **state)
 {
     char clog[128];
-    ft_tmpfile(clog, sizeof clog, "coord");
+    th_tmpfile(clog, sizeof clog, "coord");
     assert_int_equal(ns_log_open_file(clog), NS_OK);
     char run_dir[256], spec[300], err[512] = "";
     s_copy_model(run_dir, sizeof run_dir, NULL, NULL);
@@ -61,7 +61,7 @@ static void test_python_workers(void **state)
         fail_msg("cannot load %s: %s", spec, err);
     assert_string_equal(ns_model_name(model), "IdModel");
     assert_int_equal(ns_model_dim(model), 3);
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
 
@@ -78,16 +78,16 @@ static void test_python_workers(void **state)
         s_copy_model(dirs[i], sizeof dirs[i], changed[i].file, changed[i].append);
         char wspec[300], wlog[128];
         s_model_spec(wspec, sizeof wspec, dirs[i]);
-        ft_tmpfile(wlog, sizeof wlog, "worker");
-        pid_t pid = ft_spawn_worker(ns_farm_endpoint(ev), (const char *const[]){"--model", wspec, NULL},
+        th_tmpfile(wlog, sizeof wlog, "worker");
+        pid_t pid = th_farm_spawn_worker(ns_farm_endpoint(ev), (const char *const[]){"--model", wspec, NULL},
                                     NULL, wlog);
         int code = -1;
-        assert_true(ft_wait_exit(pid, 30, &code));
+        assert_true(th_wait_pid(pid, 30, &code));
         assert_int_equal(code, 1);
-        if (!ft_file_contains(wlog, "another model: worker has name=IdModel dim=3 hash="))
+        if (!th_file_contains(wlog, "another model: worker has name=IdModel dim=3 hash="))
             fail_msg("worker with a changed %s: its log lacks the reason", changed[i].file);
-        assert_true(ft_file_contains(wlog, "refused by the coordinator"));
-        assert_true(ft_file_contains(clog, ns_model_hash(model)));
+        assert_true(th_file_contains(wlog, "refused by the coordinator"));
+        assert_true(th_file_contains(clog, ns_model_hash(model)));
         unlink(wlog);
     }
     ns_farm_stats_t st;
@@ -99,13 +99,13 @@ static void test_python_workers(void **state)
     s_copy_model(dirs[3], sizeof dirs[3], NULL, NULL);
     char same[300];
     s_model_spec(same, sizeof same, dirs[3]);
-    pid_t w1 = ft_spawn_worker(ns_farm_endpoint(ev), (const char *const[]){"--model", same, NULL}, NULL,
+    pid_t w1 = th_farm_spawn_worker(ns_farm_endpoint(ev), (const char *const[]){"--model", same, NULL}, NULL,
                                NULL);
-    pid_t w2 = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+    pid_t w2 = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 2, 60), NS_OK);
     enum { N = 500 };
-    double *x = ft_points(N, 3, 11), want[N], got[N];
-    ft_inprocess(model, x, N, want);
+    double *x = th_farm_points(N, 3, 11), want[N], got[N];
+    th_farm_inprocess(model, x, N, want);
     assert_int_equal(ns_evaluator_evaluate(ev, x, N, 3, got), NS_OK);
     assert_memory_equal(got, want, sizeof got);
     free(x);
@@ -113,13 +113,13 @@ static void test_python_workers(void **state)
     unlink(clog);
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
-    assert_true(ft_wait_exit(w1, 20, NULL));
-    assert_true(ft_wait_exit(w2, 20, NULL));
+    assert_true(th_wait_pid(w1, 20, NULL));
+    assert_true(th_wait_pid(w2, 20, NULL));
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
-    ft_rmtree(run_dir);
+    th_rm_rf(run_dir);
     for (int i = 0; i < 4; i++)
-        ft_rmtree(dirs[i]);
+        th_rm_rf(dirs[i]);
 }
 
 /* The identity is the content: the same files give the same hash, one
@@ -144,9 +144,9 @@ static void test_python_hash(void **state)
     ns_model_destroy(&ma);
     ns_model_destroy(&mb);
     ns_model_destroy(&mc);
-    ft_rmtree(a);
-    ft_rmtree(b);
-    ft_rmtree(c);
+    th_rm_rf(a);
+    th_rm_rf(b);
+    th_rm_rf(c);
 }
 
 int main(void)
