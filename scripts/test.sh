@@ -11,10 +11,11 @@ cmake -S . -B build -DNESSAI_WERROR=ON -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 
-# The fuzz test builds its harnesses with sanitizers of its own: it runs once, above.
+# Run once, above, and not again here: the fuzz test (its harnesses carry
+# their own sanitizers) and the tests labelled slow (the real Slurm cluster).
 echo "== build and test under ASan+UBSan"
 cmake -S . -B build-asan -DNESSAI_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
   -DNESSAI_SANITIZE=address,undefined >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1200 -LE fuzz
+  ctest --test-dir build-asan --output-on-failure -j"$jobs" --timeout 1200 -LE 'fuzz|slow'
