@@ -42,6 +42,10 @@ typedef struct {
     size_t itemsize;                   /* 8 d + 20 */
     char **names;
     double *lower, *upper;
+    int *periodic;                     /* the class's declarations (docs/python.md) */
+    double *period;
+    char **reparams;                   /* NULL entries: no preference */
+    int declares;                      /* 1 if any parameter is declared */
     char name[128];
     char identity[128];
     char error[1024];
@@ -379,6 +383,12 @@ static void s_fini(void *ctx)
     free(c->names);
     free(c->lower);
     free(c->upper);
+    if (c->reparams)
+        for (int j = 0; j < c->dim; j++)
+            free(c->reparams[j]);
+    free(c->reparams);
+    free(c->periodic);
+    free(c->period);
     free(c);
 }
 
@@ -407,41 +417,55 @@ static int s_attr_bool(PyObject *o, const char *attr, int *failed)
     return r > 0;
 }
 
-/* names, lower and upper from the bridge into C arrays. */
+/* names, bounds and the per-parameter declarations (periodic, period,
+ * preferred reparameterisation) from the bridge into C arrays. */
 static int s_declared(py_ctx_t *c)
 {
-    PyObject *names = PyObject_GetAttrString(c->bridge, "names");
-    PyObject *lower = PyObject_GetAttrString(c->bridge, "lower");
-    PyObject *upper = PyObject_GetAttrString(c->bridge, "upper");
+    static const char *const attrs[] = {"names", "lower", "upper", "periodic", "period",
+                                        "reparameterisations"};
+    enum { NAMES, LOWER, UPPER, PERIODIC, PERIOD, REPARAMS, N_ATTRS };
+    PyObject *v[N_ATTRS] = {NULL};
     int rc = -1;
-    if (!names || !lower || !upper)
+    for (int a = 0; a < N_ATTRS; a++)
+        if (!(v[a] = PyObject_GetAttrString(c->bridge, attrs[a])) || !PyList_Check(v[a]))
+            goto out;
+    Py_ssize_t d = PyList_Size(v[NAMES]);
+    if (d < 0 || d > 100000)
         goto out;
-    Py_ssize_t d = PyList_Size(names);
-    if (d < 0 || d > 100000 || PyList_Size(lower) != d || PyList_Size(upper) != d)
-        goto out;
+    for (int a = 0; a < N_ATTRS; a++)
+        if (PyList_Size(v[a]) != d)
+            goto out;
     c->dim = (int)d;
     c->names = calloc((size_t)d + 1, sizeof *c->names);
     c->lower = calloc((size_t)d + 1, sizeof *c->lower);
     c->upper = calloc((size_t)d + 1, sizeof *c->upper);
-    if (!c->names || !c->lower || !c->upper) {
+    c->periodic = calloc((size_t)d + 1, sizeof *c->periodic);
+    c->period = calloc((size_t)d + 1, sizeof *c->period);
+    c->reparams = calloc((size_t)d + 1, sizeof *c->reparams);
+    if (!c->names || !c->lower || !c->upper || !c->periodic || !c->period || !c->reparams) {
         PyErr_NoMemory();
         goto out;
     }
     for (Py_ssize_t j = 0; j < d; j++) {
-        const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(names, j));
+        const char *s = PyUnicode_AsUTF8(PyList_GET_ITEM(v[NAMES], j));
         if (!s || !(c->names[j] = strdup(s)))
             goto out;
-        c->lower[j] = PyFloat_AsDouble(PyList_GET_ITEM(lower, j));
-        c->upper[j] = PyFloat_AsDouble(PyList_GET_ITEM(upper, j));
-        if (PyErr_Occurred())
+        c->lower[j] = PyFloat_AsDouble(PyList_GET_ITEM(v[LOWER], j));
+        c->upper[j] = PyFloat_AsDouble(PyList_GET_ITEM(v[UPPER], j));
+        c->periodic[j] = (int)PyLong_AsLong(PyList_GET_ITEM(v[PERIODIC], j));
+        c->period[j] = PyFloat_AsDouble(PyList_GET_ITEM(v[PERIOD], j));
+        const char *r = PyUnicode_AsUTF8(PyList_GET_ITEM(v[REPARAMS], j));
+        if (PyErr_Occurred() || !r)
             goto out;
+        if (*r && !(c->reparams[j] = strdup(r)))
+            goto out;
+        c->declares |= c->periodic[j] || *r;
     }
     c->itemsize = (size_t)d * 8 + 20;
     rc = 0;
 out:
-    Py_XDECREF(names);
-    Py_XDECREF(lower);
-    Py_XDECREF(upper);
+    for (int a = 0; a < N_ATTRS; a++)
+        Py_XDECREF(v[a]);
     return rc;
 }
 
@@ -508,6 +532,17 @@ static int s_init_source(const char *source, const char *args, void **out, nessa
     info->names = (const char *const *)c->names;
     info->lower = c->lower;
     info->upper = c->upper;
+    if (c->declares) {
+        if (info->struct_size < offsetof(nessai_model_info_t, reparameterisations) +
+                                    sizeof info->reparameterisations) {
+            snprintf(err, errlen, "this program's model loader is too old for the model's "
+                     "periodic or reparameterisations declarations");
+            goto fail_nogil;
+        }
+        info->periodic = c->periodic;
+        info->period = c->period;
+        info->reparameterisations = (const char *const *)c->reparams;
+    }
     *out = c;
     return 0;
 fail:

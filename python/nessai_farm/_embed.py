@@ -188,6 +188,54 @@ def _check_points(bridge):
     return x
 
 
+def _declarations(bridge, model):
+    """The per-parameter declarations the sampler reads (docs/flow.md, "Model
+    declarations"): ``periodic``, a dict name -> period (None: upper - lower)
+    or a list of names, and ``reparameterisations``, a dict name -> the
+    preferred map. Returns three lists in names' order: 0/1 flags, periods
+    (0.0 = upper - lower) and map names ("" = no preference)."""
+    periodic = getattr(model, "periodic", None)
+    if periodic is None:
+        periodic = {}
+    elif isinstance(periodic, (list, tuple, set, frozenset)):
+        periodic = {n: None for n in periodic}
+    if not isinstance(periodic, dict):
+        raise ModelLoadError(
+            "%s.periodic must be a dict name -> period (or None) or a list of names, got %r"
+            % (bridge.name, periodic)
+        )
+    reparams = getattr(model, "reparameterisations", None)
+    if reparams is None:
+        reparams = {}
+    if not isinstance(reparams, dict) or not all(isinstance(v, str) for v in reparams.values()):
+        raise ModelLoadError(
+            "%s.reparameterisations must be a dict name -> reparameterisation name, got %r"
+            % (bridge.name, reparams)
+        )
+    for what, table in (("periodic", periodic), ("reparameterisations", reparams)):
+        unknown = sorted(str(n) for n in table if n not in bridge.names)
+        if unknown:
+            raise ModelLoadError(
+                "%s.%s names %s, which %s not in names %s"
+                % (bridge.name, what, ", ".join(unknown), "is" if len(unknown) == 1 else "are",
+                   bridge.names)
+            )
+    flags, periods = [], []
+    for n in bridge.names:
+        flags.append(1 if n in periodic else 0)
+        p = periodic.get(n)
+        try:
+            p = 0.0 if p is None else float(p)
+        except (TypeError, ValueError):
+            raise ModelLoadError("%s.periodic[%r] must be a number or None, got %r"
+                                 % (bridge.name, n, p)) from None
+        if not p >= 0.0 or p == float("inf"):
+            raise ModelLoadError("%s.periodic[%r] must be a positive period, got %r"
+                                 % (bridge.name, n, p))
+        periods.append(p)
+    return flags, periods, [reparams.get(n, "") for n in bridge.names]
+
+
 def _vectorised(bridge, attr, allow, func):
     """nessai's rule: the model's own property when it has one (a nessai or
     nessai_farm Model), else the same check on 10 fixed points."""
@@ -232,6 +280,7 @@ class Bridge:
                 ) from None
             self.lower.append(lo)
             self.upper.append(hi)
+        self.periodic, self.period, self.reparameterisations = _declarations(self, model)
         if not callable(getattr(model, "log_likelihood", None)):
             raise ModelLoadError("%s has no log_likelihood method" % self.name)
         self.log_likelihood = model.log_likelihood

@@ -152,5 +152,44 @@ class Errors(unittest.TestCase):
         self.assertIn("the log-likelihood is not deterministic", log)
 
 
+
+class Declarations(unittest.TestCase):
+    """periodic and reparameterisations on the class reach the flow proposal
+    (its log line names the map each parameter got); wrong ones are exit 2."""
+
+    def run_ring(self, declare, *args):
+        out = os.path.join(tmpdir(self), "out")
+        r = coordinator(["--model", model("periodic", "Ring"), "--model-args", "declare='%s'" % declare,
+                         "--output", out, "--seed", "3", "--nlive", "200", "--no-plot",
+                         "--max-iteration", "400"] + list(args), timeout=120)
+        log = ""
+        if os.path.exists(os.path.join(out, "nessai.log")):
+            with open(os.path.join(out, "nessai.log")) as f:
+                log = f.read()
+        return r, log
+
+    def test_periodic_forms(self):
+        for declare, want in (("dict", "phase=periodic"), ("list", "phase=periodic"),
+                              ("period", "phase=periodic"), ("prefer", "phase=angle")):
+            r, log = self.run_ring(declare)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+            self.assertRegex(log, r"reparameterisations %s a=zscore" % want, declare)
+
+    def test_without_declarations_no_angle_map(self):
+        r, log = self.run_ring("dict", "--reparameterisations", "phase:zscore")
+        self.assertNotEqual(r.returncode, 0)  # a periodic phase needs a map that wraps
+        self.assertIn("periodic", r.stderr)
+
+    def test_bad_declarations(self):
+        for declare, needle in (("unknown", "Ring.periodic names phse, which is not in names"),
+                                ("badtype", "Ring.periodic must be a dict"),
+                                ("badperiod", "Ring.periodic['phase'] must be a positive period"),
+                                ("badreparam", "Ring.reparameterisations must be a dict")):
+            r, _ = self.run_ring(declare)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            lines = r.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, r.stderr)
+            self.assertIn(needle, lines[0])
+
 if __name__ == "__main__":
     unittest.main()
