@@ -143,7 +143,7 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
         return NS_ERR_NOMEM;
     cJSON *run = cJSON_AddObjectToObject(r, "run");
     cJSON_AddStringToObject(run, "program", "nessai-coordinator");
-    cJSON_AddStringToObject(run, "program_version", NESSAI_FARM_VERSION);
+    cJSON_AddStringToObject(run, "program_version", NESSAI_VERSION);
     cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
     cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
     cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
@@ -273,7 +273,7 @@ static int s_parse(s_run_t *run)
         return EXIT_OK;
     }
     if (ns_config_bool(cfg, "version")) {
-        printf("nessai-coordinator %s\n", NESSAI_FARM_VERSION);
+        printf("nessai-coordinator %s\n", NESSAI_VERSION);
         return EXIT_OK;
     }
     const char *model_path = ns_config_str(cfg, "model");
@@ -325,7 +325,7 @@ static int s_open_output(s_run_t *run)
         fprintf(stderr, "nessai-coordinator: warning: cannot write %s; logging to stderr only\n",
                 log_path ? log_path : "nessai.log");
     free(log_path);
-    ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_FARM_VERSION,
+    ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_VERSION,
             ns_config_int(cfg, "seed"), output);
 
     ns_model_t *model = run->model;

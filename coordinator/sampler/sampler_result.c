@@ -131,7 +131,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     if (!r)
         return NULL;
     size_t n = self->nested.n / self->st;
-    cJSON_AddStringToObject(r, "version", NESSAI_FARM_VERSION);
+    cJSON_AddStringToObject(r, "version", NESSAI_VERSION);
     cJSON_AddNullToObject(r, "glasflow_version");
     cJSON_AddNumberToObject(r, "seed", (double)self->seed);
     s_add_num(r, "sampling_time", ns_sampler_sampling_time(self));
