@@ -107,43 +107,22 @@ static ns_option_t *s_join_tables(size_t *n_out)
     return t;
 }
 
+static int s_put_text(FILE *f, void *ctx)
+{
+    return fputs(ctx, f) < 0 || fputc('\n', f) == EOF;
+}
+
 /* Write a JSON document atomically (temp file, then rename). */
 static int s_write_json(const char *path, const cJSON *doc)
 {
     char *text = ns_json_print(doc);
     if (!text)
         return NS_ERR_NOMEM;
-    size_t n = strlen(path) + 8;
-    char *tmp = malloc(n);
-    int rc = NS_ERR_IO;
-    if (tmp) {
-        snprintf(tmp, n, "%s.temp", path);
-        FILE *f = fopen(tmp, "w");
-        if (f) {
-            int ok = fputs(text, f) >= 0 && fputc('\n', f) != EOF;
-            ok = (fclose(f) == 0) && ok;
-            if (ok && rename(tmp, path) == 0)
-                rc = NS_OK;
-        }
-        if (rc != NS_OK) {
-            ns_error(NULL, "could not write %s: check that the output directory is writable", path);
-            remove(tmp);
-        }
-    } else {
-        rc = NS_ERR_NOMEM;
-    }
-    free(tmp);
+    int rc = ns_write_file_atomic(path, 0666, 0, s_put_text, text, NULL);
+    if (rc == NS_ERR_IO)
+        ns_error(NULL, "could not write %s: check that the output directory is writable", path);
     free(text);
     return rc;
-}
-
-static char *s_join_path(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
 }
 
 static void s_iso_time(char *buf, size_t len)
@@ -164,7 +143,7 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
         return NS_ERR_NOMEM;
     cJSON *run = cJSON_AddObjectToObject(r, "run");
     cJSON_AddStringToObject(run, "program", "nessai-coordinator");
-    cJSON_AddStringToObject(run, "program_version", NESSAI_FARM_VERSION);
+    cJSON_AddStringToObject(run, "program_version", NESSAI_VERSION);
     cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
     cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
     cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
@@ -204,14 +183,14 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     }
     cJSON *farm = cJSON_AddObjectToObject(r, "farm");
     ns_evaluator_stats_json(ev, farm);
-    char *path = s_join_path(output, "result.json");
+    char *path = ns_path_join(output, "result.json");
     int rc = path ? s_write_json(path, r) : NS_ERR_NOMEM;
     if (rc == NS_OK)
         ns_info(NULL, "Results saved to %s", path);
     free(path);
     if (rc == NS_OK && hdf5) {
         char herr[512];
-        path = s_join_path(output, "result.hdf5");
+        path = ns_path_join(output, "result.hdf5");
         ns_h5_schema_t *schema = ns_h5_schema_new();
         rc = path && schema ? ns_sampler_result_schema(sampler, schema) : NS_ERR_NOMEM;
         if (rc == NS_OK)
@@ -294,7 +273,7 @@ static int s_parse(s_run_t *run)
         return EXIT_OK;
     }
     if (ns_config_bool(cfg, "version")) {
-        printf("nessai-coordinator %s\n", NESSAI_FARM_VERSION);
+        printf("nessai-coordinator %s\n", NESSAI_VERSION);
         return EXIT_OK;
     }
     const char *model_path = ns_config_str(cfg, "model");
@@ -341,12 +320,12 @@ static int s_open_output(s_run_t *run)
                         "writable --output\n", output);
         return EXIT_USAGE;
     }
-    char *log_path = s_join_path(output, "nessai.log");
+    char *log_path = ns_path_join(output, "nessai.log");
     if (!log_path || ns_log_open_file(log_path) != NS_OK)
         fprintf(stderr, "nessai-coordinator: warning: cannot write %s; logging to stderr only\n",
                 log_path ? log_path : "nessai.log");
     free(log_path);
-    ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_FARM_VERSION,
+    ns_info(NULL, "nessai-coordinator %s, seed %ld, output %s", NESSAI_VERSION,
             ns_config_int(cfg, "seed"), output);
 
     ns_model_t *model = run->model;
@@ -382,7 +361,7 @@ static int s_open_checkpoint(s_run_t *run)
 static int s_write_config(s_run_t *run)
 {
     cJSON *cj = ns_config_to_json(run->cfg);
-    char *cfg_path = s_join_path(run->output, "config.json");
+    char *cfg_path = ns_path_join(run->output, "config.json");
     int rc = cj && cfg_path ? s_write_json(cfg_path, cj) : NS_ERR_NOMEM;
     cJSON_Delete(cj);
     free(cfg_path);

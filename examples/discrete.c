@@ -109,15 +109,5 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
     return 0;
 }
 
-static const nessai_model_t s_model = {
-    .abi_version = NESSAI_MODEL_ABI_VERSION,
-    .struct_size = sizeof(nessai_model_t),
-    .name = "discrete",
-    .init = s_init,
-    .fini = s_fini,
-    .log_likelihood = s_log_likelihood,
-    .log_prior = s_log_prior,
-    .new_point = s_new_point,
-    .new_point_log_prob = s_new_point_log_prob,
-};
-EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }
+EX_DEFINE_MODEL_WITH_PRIOR("discrete", s_init, s_fini, s_log_likelihood, s_log_prior, s_new_point,
+                           s_new_point_log_prob)

@@ -204,17 +204,39 @@ static inline int ex_simple_init(const char *args, int dim_default, int fixed_di
     return 0;
 }
 
-/* Define the plugin's description and entry point. */
-#define EX_DEFINE_MODEL(model_name, init_fn, fini_fn, loglike_fn)            \
-    static const nessai_model_t s_model = {                                  \
-        .abi_version = NESSAI_MODEL_ABI_VERSION,                             \
-        .struct_size = sizeof(nessai_model_t),                               \
-        .name = model_name,                                                  \
-        .init = init_fn,                                                     \
-        .fini = fini_fn,                                                     \
-        .log_likelihood = loglike_fn,                                        \
-    };                                                                       \
+/* ex_simple_init for a likelihood normalised over R^d whose mass (to
+ * double precision) lies inside the box: truth ln Z = -d ln(hi - lo). */
+static inline int ex_simple_init_normalised(const char *args, int dim_default, double lo,
+                                            double hi, void **out, nessai_model_info_t *info,
+                                            char *err, size_t errlen)
+{
+    if (ex_simple_init(args, dim_default, 0, lo, hi, out, info, err, errlen))
+        return 1;
+    info->truth_log_evidence = -info->dim * log(hi - lo);
+    return 0;
+}
+
+/* Define the plugin's description and entry point, for a model with its
+ * own prior: log_prior, new_point and new_point_log_prob (NULL where the
+ * loader's defaults serve). */
+#define EX_DEFINE_MODEL_WITH_PRIOR(model_name, init_fn, fini_fn, loglike_fn, logprior_fn,     \
+                                   newpoint_fn, newpointlogprob_fn)                            \
+    static const nessai_model_t s_model = {                                                   \
+        .abi_version = NESSAI_MODEL_ABI_VERSION,                                              \
+        .struct_size = sizeof(nessai_model_t),                                                \
+        .name = model_name,                                                                   \
+        .init = init_fn,                                                                      \
+        .fini = fini_fn,                                                                      \
+        .log_likelihood = loglike_fn,                                                         \
+        .log_prior = logprior_fn,                                                             \
+        .new_point = newpoint_fn,                                                             \
+        .new_point_log_prob = newpointlogprob_fn,                                             \
+    };                                                                                        \
     EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }
+
+/* The same for a model with the box prior of its bounds. */
+#define EX_DEFINE_MODEL(model_name, init_fn, fini_fn, loglike_fn)                             \
+    EX_DEFINE_MODEL_WITH_PRIOR(model_name, init_fn, fini_fn, loglike_fn, NULL, NULL, NULL)
 
 /* A tiny deterministic generator for simulated data (same on every
  * machine, independent of the sampler's RNG): splitmix64 + Box-Muller. */

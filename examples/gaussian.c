@@ -8,10 +8,7 @@
 
 static int s_init(const char *args, void **out, nessai_model_info_t *info, char *err, size_t errlen)
 {
-    if (ex_simple_init(args, 2, 0, -10.0, 10.0, out, info, err, errlen))
-        return 1;
-    info->truth_log_evidence = -info->dim * log(20.0);
-    return 0;
+    return ex_simple_init_normalised(args, 2, -10.0, 10.0, out, info, err, errlen);
 }
 
 static int s_log_likelihood(void *ctx, const double *x, size_t n, double *logl)

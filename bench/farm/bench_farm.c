@@ -8,6 +8,7 @@
  *   memory    coordinator RSS with 256 connected workers, RSS per worker.
  * Uses build/examples/libgaussian.so (S1) and local pools (--n-pool).
  */
+#include "../bench_util.h"
 #include "farm.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -28,18 +29,6 @@ typedef struct {
     int quick;           /* fewer rows, for a smoke run */
     int skip_memory;
 } s_opts_t;
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static ns_model_t *s_model(const s_opts_t *o, int dim, double delay_ms)
 {
@@ -112,7 +101,7 @@ static void s_overhead(const s_opts_t *o)
         double *ref = malloc(n * sizeof *ref);
         for (int r = 0; r < o->repeats; r++)
             t[r] = s_time_batch(NULL, m, x, n, d, ref);
-        double inproc = s_median(t, o->repeats);
+        double inproc = bench_median(t, o->repeats);
         for (size_t b = 0; b < sizeof pools / sizeof pools[0]; b++) {
             if (o->quick && pools[b] != 4)
                 continue;
@@ -125,7 +114,7 @@ static void s_overhead(const s_opts_t *o)
                 fprintf(stderr, "nessai-bench-farm: farm results differ from in-process\n");
                 exit(1);
             }
-            double farm = s_median(t, o->repeats);
+            double farm = bench_median(t, o->repeats);
             printf("| %d | %d | %.1f | %.1f | %.1f | %.3g |\n", d, pools[b], inproc * 1e6,
                    farm * 1e6, (farm - inproc) * 1e6, (double)n / farm);
             fflush(stdout);
@@ -163,7 +152,7 @@ static void s_speedup(const s_opts_t *o)
             double t[3];
             for (int r = 0; r < reps; r++)
                 t[r] = s_time_batch(ev, m, x, n, d, logl);
-            double farm = s_median(t, reps);
+            double farm = bench_median(t, reps);
             double speedup = serial / farm;
             printf("| %g | %d | %.3f | %.3f | %.3f | %.2f | %.3f |\n", delays[a], pools[b],
                    serial, farm, serial / pools[b], speedup, speedup / pools[b]);
@@ -250,7 +239,7 @@ static void s_memory(const s_opts_t *o)
            "RSS per worker MiB | 2000x16 round trip with %d workers µs |\n", workers, workers);
     printf("|---|---|---|---|\n");
     printf("| %.1f | %.1f | %.1f | %.0f |\n", before, after, count ? wsum / count : 0.0,
-           s_median(t, 5) * 1e6);
+           bench_median(t, 5) * 1e6);
     free(x);
     free(logl);
     ns_evaluator_destroy(&ev);

@@ -7,6 +7,7 @@
  * after the first, and the table gives the median of the repetitions.
  * Every repetition trains a flow built from the same seed on the same data.
  */
+#include "../bench_util.h"
 #include "flow.h"
 #include "flow_train.h"
 #include "nessai/error.h"
@@ -35,18 +36,6 @@ static void s_tick(void *ctx, size_t epoch, ns_flow_t *flow, double train_loss, 
         c->first = t;
     c->last = t;
     c->n = epoch;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 /* Seconds per epoch of one training; < 0 on failure. */
@@ -127,7 +116,7 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
-            med[f32] = s_median(t, reps);
+            med[f32] = bench_median(t, reps);
         }
         printf("d = %-4zu %10zu %14.3f %14.3f %8.2f\n", dims[k], np, 1e3 * med[1], 1e3 * med[0],
                med[0] / med[1]);

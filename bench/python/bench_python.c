@@ -15,7 +15,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "../bench_util.h"
 #include "nessai/plugin.h"
+#include "nessai/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -23,33 +25,14 @@
 #include <string.h>
 #include <time.h>
 
-static double s_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double s_median(double *v, size_t n)
-{
-    qsort(v, n, sizeof *v, s_cmp);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 static double s_call_model(ns_model_t *m, const double *x, size_t n, double *logl)
 {
-    double t0 = s_now();
+    double t0 = ns_now();
     if (ns_model_log_likelihood(m, x, n, logl) != 0) {
         fprintf(stderr, "bench: %s\n", ns_model_last_error(m));
         exit(1);
     }
-    return s_now() - t0;
+    return ns_now() - t0;
 }
 
 /* In the interpreter the bridge runs: the model's own method (bound or a
@@ -95,9 +78,9 @@ static PyObject *s_bare_setup(const char *cls, int dim, const double *x, size_t 
 static double s_call_bare(PyObject *f, PyObject *arr)
 {
     PyGILState_STATE g = PyGILState_Ensure();
-    double t0 = s_now();
+    double t0 = ns_now();
     PyObject *r = PyObject_CallOneArg(f, arr);
-    double t = s_now() - t0;
+    double t = ns_now() - t0;
     if (!r) {
         PyErr_Print();
         exit(1);
@@ -165,16 +148,16 @@ int main(int argc, char **argv)
         if (i >= 0)
             tp[i] = a, tb[i] = b, tc[i] = cc, td[i] = a - b;
     }
-    double t_py = s_median(tp, (size_t)reps), t_bare = s_median(tb, (size_t)reps);
-    double t_c = s_median(tc, (size_t)reps), t_diff = s_median(td, (size_t)reps);
+    double t_py = bench_median(tp, (size_t)reps), t_bare = bench_median(tb, (size_t)reps);
+    double t_c = bench_median(tc, (size_t)reps), t_diff = bench_median(td, (size_t)reps);
     for (int i = -2; i < preps; i++) {
         double a = s_call_model(pw, x, points, l);
         double b = s_call_bare(f_pw, arr_pw);
         if (i >= 0)
             tp[i] = a, tb[i] = b, td[i] = a - b;
     }
-    double t_pw = s_median(tp, (size_t)preps), t_pw_bare = s_median(tb, (size_t)preps);
-    double t_pw_diff = s_median(td, (size_t)preps);
+    double t_pw = bench_median(tp, (size_t)preps), t_pw_bare = bench_median(tb, (size_t)preps);
+    double t_pw_diff = bench_median(td, (size_t)preps);
     free(tp);
     free(tb);
     free(tc);

@@ -262,12 +262,21 @@ static int s_group(s_ctx_t *c, hid_t loc, const char *name, const cJSON *obj)
     return rc;
 }
 
+/* One field value of a record into p; 0, or -1 (reported) when it is not a
+ * number or does not fit the field's type. */
+static int s_record_field(s_ctx_t *c, ns_h5_dtype_t t, const cJSON *x, unsigned char *p)
+{
+    double v = 0.0;
+    if (!s_number(x, &v))
+        return s_misfit(c, "a field value is not a number");
+    return s_store(c, t, v, p) < 0 ? -1 : 0;
+}
+
 /* Pack the n records of a, rows ([[...], ...]) or columns ({field: [...]}),
  * into buf (width bytes per record, field f at off[f]). */
 static int s_records_fill(s_ctx_t *c, const cJSON *a, const s_entry_t *e, size_t n,
                           const size_t *off, size_t width, unsigned char *buf)
 {
-    double v = 0.0;
     if (cJSON_IsObject(a)) {
         for (size_t f = 0; f < e->n_fields; f++) {
             const cJSON *col = cJSON_GetObjectItemCaseSensitive(a, e->names[f]);
@@ -275,9 +284,7 @@ static int s_records_fill(s_ctx_t *c, const cJSON *a, const s_entry_t *e, size_t
                 return s_misfit(c, "a field of the record array is missing or of another length");
             size_t i = 0;
             for (const cJSON *x = col->child; x; x = x->next, i++)
-                if (!s_number(x, &v))
-                    return s_misfit(c, "a field value is not a number");
-                else if (s_store(c, e->dtypes[f], v, buf + i * width + off[f]) < 0)
+                if (s_record_field(c, e->dtypes[f], x, buf + i * width + off[f]) < 0)
                     return -1;
         }
         if ((size_t)cJSON_GetArraySize(a) != e->n_fields)
@@ -290,9 +297,7 @@ static int s_records_fill(s_ctx_t *c, const cJSON *a, const s_entry_t *e, size_t
             return s_misfit(c, "a row does not have one value per field");
         size_t f = 0;
         for (const cJSON *x = row->child; x; x = x->next, f++)
-            if (!s_number(x, &v))
-                return s_misfit(c, "a field value is not a number");
-            else if (s_store(c, e->dtypes[f], v, buf + i * width + off[f]) < 0)
+            if (s_record_field(c, e->dtypes[f], x, buf + i * width + off[f]) < 0)
                 return -1;
     }
     return 0;

@@ -3,6 +3,8 @@
 #include "nessai/error.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 double ns_now(void)
 {
@@ -121,6 +124,116 @@ int ns_mkdir_p(const char *path)
     }
     free(tmp);
     return rv;
+}
+
+char *ns_path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+char *ns_str_concat(const char *a, const char *b)
+{
+    size_t n = strlen(a), m = strlen(b);
+    char *s = malloc(n + m + 1);
+    if (s) {
+        memcpy(s, a, n);
+        memcpy(s + n, b, m + 1);
+    }
+    return s;
+}
+
+/* Make old a copy of path's current content, if path exists. A hard link
+ * keeps path in place, so there is no moment without it; where links are
+ * not supported the file is moved. */
+static int s_keep_previous(const char *path, const char *old)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -1;
+    if (unlink(old) != 0 && errno != ENOENT)
+        return -1;
+    if (link(path, old) == 0)
+        return 0;
+    return rename(path, old);
+}
+
+int ns_write_file_atomic(const char *path, mode_t mode, unsigned flags,
+                         int (*fill)(FILE *f, void *ctx), void *ctx, const char **step)
+{
+    char *tmp = ns_str_concat(path, ".temp");
+    char *old = (flags & NS_WRITE_KEEP_OLD) ? ns_str_concat(path, ".old") : NULL;
+    if (!tmp || ((flags & NS_WRITE_KEEP_OLD) && !old)) {
+        free(tmp);
+        free(old);
+        return NS_ERR_NOMEM;
+    }
+    const char *at = "create";
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
+    if (!f) {
+        if (fd >= 0) {
+            int saved = errno;
+            close(fd);
+            errno = saved;
+        }
+        goto fail;
+    }
+    at = "write";
+    errno = 0;
+    int bad = fill(f, ctx) != 0 || fflush(f) != 0 || ferror(f);
+    if (!bad && (flags & NS_WRITE_FSYNC)) {
+        at = "fsync";
+        bad = fsync(fileno(f)) != 0;
+    }
+    if (bad) {
+        int saved = errno ? errno : EIO;
+        fclose(f);
+        errno = saved;
+        goto fail;
+    }
+    at = "close";
+    if (fclose(f) != 0)
+        goto fail;
+    /* The new file is complete; only now touch the previous one. */
+    at = "keep the previous file as .old for";
+    if (old && s_keep_previous(path, old) != 0)
+        goto fail;
+    at = "rename into place";
+    if (rename(tmp, path) != 0)
+        goto fail;
+    free(tmp);
+    free(old);
+    return NS_OK;
+
+fail:;
+    int saved = errno;
+    unlink(tmp);
+    free(tmp);
+    free(old);
+    errno = saved;
+    if (step)
+        *step = at;
+    return NS_ERR_IO;
+}
+
+int ns_fsync_dir(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        return -1;
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }
 
 static volatile sig_atomic_t s_interrupt_signal = 0;

@@ -48,8 +48,7 @@ ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
         output = ".";
     if (!file || !*file)
         file = "nested_sampler_resume.ckpt";
-    size_t n = strlen(output) + strlen(file) + 2;
-    self->path = malloc(n);
+    self->path = ns_path_join(output, file);
     self->model_name = ns_strdup(id->model_name);
     self->model_args = ns_strdup(id->model_args ? id->model_args : "");
     self->plugin_hash = ns_strdup(id->plugin_hash);
@@ -57,7 +56,6 @@ ns_ckpt_ctl_t *ns_ckpt_ctl_new(const ns_config_t *cfg, const char *output,
         ns_ckpt_ctl_destroy(&self);
         return NULL;
     }
-    snprintf(self->path, n, "%s/%s", output, file);
     self->lock_fd = -1;
     self->ident = *id;
     self->ident.model_name = self->model_name;

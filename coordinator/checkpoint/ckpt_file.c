@@ -4,6 +4,7 @@
 
 #include "nessai/error.h"
 #include "nessai/log.h"
+#include "nessai/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,64 +15,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* path + suffix, malloc'ed; NULL on allocation failure. */
-static char *s_with_suffix(const char *path, const char *suffix)
-{
-    size_t n = strlen(path), m = strlen(suffix);
-    char *s = malloc(n + m + 1);
-    if (s) {
-        memcpy(s, path, n);
-        memcpy(s + n, suffix, m + 1);
-    }
-    return s;
-}
+typedef struct {
+    const ns_buf_t *head;
+    const void *payload;
+    size_t len;
+} s_image_t;
 
-static int s_write_all(int fd, const void *p, size_t n)
+static int s_put_image(FILE *f, void *ctx)
 {
-    const uint8_t *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path, so the renames survive a power cut. */
-static int s_sync_dir(const char *path)
-{
-    char *copy = strdup(path);
-    if (!copy)
-        return -1;
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    free(copy);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return rc;
-}
-
-/* Make old a copy of path's current content, if path exists. A hard link
- * keeps path in place, so there is no moment without <path>; where links
- * are not supported the file is moved (load then finds the .old one). */
-static int s_keep_previous(const char *path, const char *old)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return errno == ENOENT ? 0 : -1;
-    if (unlink(old) != 0 && errno != ENOENT)
-        return -1;
-    if (link(path, old) == 0)
-        return 0;
-    return rename(path, old);
+    const s_image_t *im = ctx;
+    return fwrite(im->head->data, 1, im->head->len, f) != im->head->len ||
+           (im->len > 0 && fwrite(im->payload, 1, im->len, f) != im->len);
 }
 
 int ns_ckpt_write(const char *path, const ns_ckpt_ident_t *id, uint64_t iteration,
@@ -89,60 +43,21 @@ int ns_ckpt_write(const char *path, const ns_ckpt_ident_t *id, uint64_t iteratio
         ns_errf(err, errlen, "cannot encode the checkpoint header: %s", ns_strerror(rv));
         return rv;
     }
-    char *tmp = s_with_suffix(path, ".temp");
-    char *old = s_with_suffix(path, ".old");
-    if (!tmp || !old) {
-        rv = NS_ERR_NOMEM;
+    /* The new file is complete and on disk before the old ones are touched. */
+    const char *step = "write";
+    s_image_t im = {.head = &head, .payload = payload, .len = len};
+    rv = ns_write_file_atomic(path, 0644, NS_WRITE_FSYNC | NS_WRITE_KEEP_OLD, s_put_image, &im,
+                              &step);
+    if (rv == NS_ERR_NOMEM) {
         ns_errf(err, errlen, "out of memory");
-        goto done;
-    }
-
-    const char *step = "create";
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        goto io_error;
-    step = "write";
-    if (s_write_all(fd, head.data, head.len) != 0 || s_write_all(fd, payload, len) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        goto io_error;
-    }
-    step = "fsync";
-    if (fsync(fd) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        goto io_error;
-    }
-    step = "close";
-    if (close(fd) != 0)
-        goto io_error;
-    /* The new file is complete and on disk; only now touch the old ones. */
-    step = "keep the previous checkpoint as .old for";
-    if (s_keep_previous(path, old) != 0)
-        goto io_error;
-    step = "rename into place";
-    if (rename(tmp, path) != 0)
-        goto io_error;
-    step = "fsync the directory of";
-    if (s_sync_dir(path) != 0) {
+    } else if (rv != NS_OK) {
+        ns_errf(err, errlen, "cannot %s %s.temp: %s", step, path, strerror(errno));
+    } else if (ns_fsync_dir(path) != 0) {
         /* The checkpoint is in place; only its durability across a power
          * cut is in doubt. Worth a warning, not a failed run. */
         ns_warn("checkpoint", "fsync of directory failed path=%s error=%s", path,
                 strerror(errno));
     }
-    rv = NS_OK;
-    goto done;
-
-io_error:
-    rv = NS_ERR_IO;
-    ns_errf(err, errlen, "cannot %s %s: %s", step, tmp ? tmp : path, strerror(errno));
-    if (tmp)
-        unlink(tmp);
-done:
-    free(tmp);
-    free(old);
     ns_buf_free(&head);
     return rv;
 }
@@ -199,7 +114,7 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
                  ns_ckpt_loaded_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    char *old = s_with_suffix(path, ".old");
+    char *old = ns_str_concat(path, ".old");
     if (!old) {
         ns_errf(err, errlen, "out of memory");
         return NS_ERR_NOMEM;

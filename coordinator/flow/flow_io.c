@@ -2,6 +2,7 @@
  * [ADAM section] | u32 CRC-32 of every preceding byte. */
 #include "flow_io.h"
 #include "nessai/error.h"
+#include "nessai/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,39 +63,21 @@ int ns_flow_weights_decode(ns_flow_t *flow, ns_adamw_t *opt, const void *data, s
     return rc;
 }
 
+static int s_put_bytes(FILE *f, void *ctx)
+{
+    const ns_buf_t *b = ctx;
+    return fwrite(b->data, 1, b->len, f) != b->len;
+}
+
 int ns_flow_weights_write(const char *path, const ns_flow_t *flow, const ns_adamw_t *opt)
 {
     ns_buf_t b;
     ns_buf_init(&b);
     ns_flow_weights_encode(flow, opt, &b);
     int rc = ns_buf_error(&b);
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 8), *old = malloc(n + 8);
-    if (rc == NS_OK && (!tmp || !old))
-        rc = NS_ERR_NOMEM;
-    if (rc == NS_OK) {
-        snprintf(tmp, n + 8, "%s.tmp", path);
-        snprintf(old, n + 8, "%s.old", path);
-        FILE *f = fopen(tmp, "wb");
-        if (!f) {
-            rc = NS_ERR_IO;
-        } else {
-            if (fwrite(b.data, 1, b.len, f) != b.len)
-                rc = NS_ERR_IO;
-            if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-                rc = NS_ERR_IO;
-            if (fclose(f) != 0)
-                rc = NS_ERR_IO;
-        }
-        if (rc == NS_OK && access(path, F_OK) == 0 && rename(path, old) != 0)
-            rc = NS_ERR_IO;
-        if (rc == NS_OK && rename(tmp, path) != 0)
-            rc = NS_ERR_IO;
-        if (rc != NS_OK)
-            unlink(tmp);
-    }
-    free(tmp);
-    free(old);
+    if (rc == NS_OK)
+        rc = ns_write_file_atomic(path, 0666, NS_WRITE_FSYNC | NS_WRITE_KEEP_OLD, s_put_bytes, &b,
+                                  NULL);
     ns_buf_free(&b);
     return rc;
 }

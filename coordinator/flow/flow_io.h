@@ -19,8 +19,8 @@ void ns_flow_weights_encode(const ns_flow_t *flow, const ns_adamw_t *opt, ns_buf
  * different architecture; flow and opt are unchanged on error. */
 int ns_flow_weights_decode(ns_flow_t *flow, ns_adamw_t *opt, const void *data, size_t len);
 
-/* Write path atomically (path.tmp, then rename); an existing file is first
- * moved to path.old. NS_OK, NS_ERR_IO or NS_ERR_NOMEM. */
+/* Write path atomically (path.temp, fsync'ed, then renamed); an existing
+ * file is first kept as path.old. NS_OK, NS_ERR_IO or NS_ERR_NOMEM. */
 int ns_flow_weights_write(const char *path, const ns_flow_t *flow, const ns_adamw_t *opt);
 int ns_flow_weights_read(const char *path, ns_flow_t *flow, ns_adamw_t *opt);
 

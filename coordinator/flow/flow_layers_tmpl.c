@@ -439,57 +439,54 @@ static void NS_F(s_gather_I)(NS_T(ns_coupling) *c, const NS_R *x, size_t n)
             c->xI[i * c->nI + k] = x[i * c->d + c->idxI[k]];
 }
 
-void NS_F(ns_coupling_forward)(NS_T(ns_coupling) *c, const NS_R *p, const NS_R *x, size_t n,
-                         NS_R *y, double *logdet)
+/* y = x * s + t on the transformed dimensions (forward), or its inverse
+ * x = (y - t) / s; the forward pass keeps the sigmoids for the backward
+ * one. logdet gains sum ln s (forward) or loses it (inverse), summed as
+ * logs of products of NS_LOG_CHUNK factors. */
+static void NS_F(s_coupling_apply)(NS_T(ns_coupling) *c, const NS_R *p, const NS_R *in, size_t n,
+                                   NS_R *out, double *logdet, int inverse)
 {
     size_t d = c->d, nT = c->nT;
-    NS_F(s_gather_I)(c, x, n);
+    NS_F(s_gather_I)(c, in, n);
     NS_F(s_net_forward)(c, p, n);
-    if (y != x)
-        memcpy(y, x, n * d * sizeof(NS_R));
+    if (out != in)
+        memcpy(out, in, n * d * sizeof(NS_R));
     for (size_t i = 0; i < n; i++) {
         const NS_R *o = c->out + i * 2 * nT;
         double ld = 0.0;
         NS_R prod = NS_K(1.0);
         for (size_t k = 0; k < nT; k++) {
             NS_R sg = NS_F(s_sigmoid)(o[nT + k] + NS_K(2.0)), s = sg + NS_K(SCALE_EPS);
-            c->sig[i * nT + k] = sg;
             size_t j = c->idxT[k];
-            y[i * d + j] = x[i * d + j] * s + o[k];
+            if (inverse) {
+                out[i * d + j] = (in[i * d + j] - o[k]) / s;
+            } else {
+                c->sig[i * nT + k] = sg;
+                out[i * d + j] = in[i * d + j] * s + o[k];
+            }
             prod *= s;
             if ((k + 1) % NS_LOG_CHUNK == 0) {
                 ld += (double)log(prod);
                 prod = NS_K(1.0);
             }
         }
-        logdet[i] += ld + (double)log(prod);
+        if (inverse)
+            logdet[i] -= ld + (double)log(prod);
+        else
+            logdet[i] += ld + (double)log(prod);
     }
+}
+
+void NS_F(ns_coupling_forward)(NS_T(ns_coupling) *c, const NS_R *p, const NS_R *x, size_t n,
+                         NS_R *y, double *logdet)
+{
+    NS_F(s_coupling_apply)(c, p, x, n, y, logdet, 0);
 }
 
 void NS_F(ns_coupling_inverse)(NS_T(ns_coupling) *c, const NS_R *p, const NS_R *y, size_t n,
                          NS_R *x, double *logdet)
 {
-    size_t d = c->d, nT = c->nT;
-    NS_F(s_gather_I)(c, y, n);
-    NS_F(s_net_forward)(c, p, n);
-    if (x != y)
-        memcpy(x, y, n * d * sizeof(NS_R));
-    for (size_t i = 0; i < n; i++) {
-        const NS_R *o = c->out + i * 2 * nT;
-        double ld = 0.0;
-        NS_R prod = NS_K(1.0);
-        for (size_t k = 0; k < nT; k++) {
-            NS_R s = NS_F(s_sigmoid)(o[nT + k] + NS_K(2.0)) + NS_K(SCALE_EPS);
-            size_t j = c->idxT[k];
-            x[i * d + j] = (y[i * d + j] - o[k]) / s;
-            prod *= s;
-            if ((k + 1) % NS_LOG_CHUNK == 0) {
-                ld += (double)log(prod);
-                prod = NS_K(1.0);
-            }
-        }
-        logdet[i] -= ld + (double)log(prod);
-    }
+    NS_F(s_coupling_apply)(c, p, y, n, x, logdet, 1);
 }
 
 NS_SIMD void NS_F(ns_coupling_backward)(NS_T(ns_coupling) *c, const NS_R *p, const NS_R *x,

@@ -2,6 +2,7 @@
  * save/load and the start-up verification (docs/algorithm.md §3, docs/flow.md). */
 #include "flow_layers.h" /* ns_sigmoid */
 #include "nessai/error.h"
+#include "nessai/util.h"
 
 #include <gsl/gsl_cdf.h>
 
@@ -140,15 +141,6 @@ static int s_cmp_unit(const void *a, const void *b)
     return (mx > my) - (mx < my);
 }
 
-static char *s_strcat2(const char *a, const char *b)
-{
-    size_t n = strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (s)
-        snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
 int ns_rp_finish(ns_reparam_t *self, const char *const *names, char *err, size_t errlen)
 {
     qsort(self->u, self->nu, sizeof *self->u, s_cmp_unit);
@@ -256,7 +248,7 @@ int ns_rp_finish(ns_reparam_t *self, const char *const *names, char *err, size_t
         static const char *sfx[3] = {"_x", "_y", "_z"};
         for (size_t c = 0; c < u->nout; c++) {
             self->pnames[u->out + c] =
-                s_strcat2(stem, u->nout == 1 ? (u->kind == NS_RP_NONE ? "" : "_prime") : sfx[c]);
+                ns_str_concat(stem, u->nout == 1 ? (u->kind == NS_RP_NONE ? "" : "_prime") : sfx[c]);
             if (!self->pnames[u->out + c])
                 return NS_ERR_NOMEM;
         }

@@ -45,11 +45,22 @@ static void s_destroy(void *impl)
     free(self);
 }
 
+/* Pool row `slot` from drawn point i: x, its log prior, no likelihood yet. */
+static void s_put_row(s_uninformed_t *self, size_t slot, size_t i)
+{
+    const size_t d = self->env.dim;
+    double *r = self->rows + slot * NS_LP_STRIDE(d);
+    memcpy(r, self->x + i * d, d * sizeof(double));
+    r[NS_LP_LOGP(d)] = self->tmp[i];
+    r[NS_LP_LOGL(d)] = NAN;
+    r[NS_LP_IT(d)] = 0.0;
+}
+
 /* Fill the pool once. On failure the generator is rewound, so the same
  * population is repeated exactly when the call is retried (resume). */
 static int s_populate(s_uninformed_t *self)
 {
-    const size_t d = self->env.dim, st = NS_LP_STRIDE(d), n = self->poolsize;
+    const size_t n = self->poolsize;
     double t0 = ns_now();
     ns_rng_state_save(self->rng, self->rng_snap);
     int rc = ns_model_new_point(self->env.model, self->rng, n, self->x);
@@ -68,24 +79,13 @@ static int s_populate(s_uninformed_t *self)
             /* accept iff log_w - log u >= 0 (>= here, > in the flow: docs/algorithm.md §10.5) */
             for (size_t i = 0; i < n; i++) {
                 double log_u = log(ns_rng_uniform(self->rng));
-                if (self->tmp2[i] - mx - log_u >= 0.0) {
-                    double *r = self->rows + m * st;
-                    memcpy(r, self->x + i * d, d * sizeof(double));
-                    r[NS_LP_LOGP(d)] = self->tmp[i];
-                    r[NS_LP_LOGL(d)] = NAN;
-                    r[NS_LP_IT(d)] = 0.0;
-                    m++;
-                }
+                if (self->tmp2[i] - mx - log_u >= 0.0)
+                    s_put_row(self, m++, i);
             }
         }
     } else if (rc == NS_OK) {
-        for (size_t i = 0; i < n; i++) {
-            double *r = self->rows + i * st;
-            memcpy(r, self->x + i * d, d * sizeof(double));
-            r[NS_LP_LOGP(d)] = self->tmp[i];
-            r[NS_LP_LOGL(d)] = NAN;
-            r[NS_LP_IT(d)] = 0.0;
-        }
+        for (size_t i = 0; i < n; i++)
+            s_put_row(self, i, i);
         m = n;
     }
     if (rc != NS_OK) {
@@ -194,23 +194,14 @@ static int s_load(void *impl, ns_buf_t *b)
     return NS_OK;
 }
 
-static const ns_proposal_ops_t s_rejection_ops = {
-    .name = "rejection",
-    .draw = s_draw,
-    .is_populated = s_is_populated,
-    .save = s_save,
-    .load = s_load,
-    .destroy = s_destroy,
-};
-
-static const ns_proposal_ops_t s_analytic_ops = {
-    .name = "analytic",
-    .draw = s_draw,
-    .is_populated = s_is_populated,
-    .save = s_save,
-    .load = s_load,
-    .destroy = s_destroy,
-};
+/* The two proposals differ only in their name and in self->analytic. */
+#define S_UNINFORMED_OPS(proposal_name)                                                        \
+    {                                                                                          \
+        .name = proposal_name, .draw = s_draw, .is_populated = s_is_populated, .save = s_save, \
+        .load = s_load, .destroy = s_destroy,                                                  \
+    }
+static const ns_proposal_ops_t s_rejection_ops = S_UNINFORMED_OPS("rejection");
+static const ns_proposal_ops_t s_analytic_ops = S_UNINFORMED_OPS("analytic");
 
 static int s_new(const ns_proposal_env_t *env, size_t poolsize, int analytic, ns_proposal_t **out)
 {

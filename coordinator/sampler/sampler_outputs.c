@@ -12,6 +12,7 @@
 
 #include "nessai/error.h"
 #include "nessai/log.h"
+#include "nessai/util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,15 +27,6 @@ extern char **environ;
 
 /* nessai-plot exits with this status when numpy or matplotlib is missing. */
 enum { S_PLOT_MISSING_MODULES = 3 };
-
-static char *s_join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p)
-        snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
 
 /* The plotting program: NESSAI_PLOT_PROGRAM, else nessai-plot in the
  * directory of the running executable. */
@@ -52,7 +44,7 @@ static char *s_plot_program(void)
     if (!slash)
         return NULL;
     *slash = '\0';
-    return s_join(exe, "nessai-plot");
+    return ns_path_join(exe, "nessai-plot");
 }
 
 static void s_plot(const char *python, const char *output)
@@ -98,7 +90,7 @@ int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, c
     for (int nested = 0; nested < 2; nested++) {
         if (nested && !ns_config_bool(cfg, "nested-samples-csv"))
             continue;
-        char *path = s_join(output, files[nested]);
+        char *path = ns_path_join(output, files[nested]);
         int rc = path ? ns_sampler_write_csv(self, path, nested) : NS_ERR_NOMEM;
         if (rc == NS_OK)
             ns_info(NULL, "Samples saved to %s", path);

@@ -19,6 +19,7 @@
 #include "nessai/error.h"
 #include "nessai/hdf5out.h"
 #include "nessai/log.h"
+#include "nessai/util.h"
 #include "posterior.h"
 
 #include <cjson/cJSON.h>
@@ -130,7 +131,7 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     if (!r)
         return NULL;
     size_t n = self->nested.n / self->st;
-    cJSON_AddStringToObject(r, "version", NESSAI_FARM_VERSION);
+    cJSON_AddStringToObject(r, "version", NESSAI_VERSION);
     cJSON_AddNullToObject(r, "glasflow_version");
     cJSON_AddNumberToObject(r, "seed", (double)self->seed);
     s_add_num(r, "sampling_time", ns_sampler_sampling_time(self));
@@ -244,42 +245,42 @@ static void s_csv_num(FILE *f, double v)
     }
 }
 
+typedef struct {
+    const ns_sampler_t *self;
+    const size_t *rows;
+    size_t n;
+} s_csv_t;
+
+static int s_put_csv(FILE *f, void *ctx)
+{
+    const s_csv_t *w = ctx;
+    const ns_sampler_t *self = w->self;
+    const char *const *pn = ns_model_param_names(self->model);
+    for (size_t c = 0; c < self->d; c++)
+        fprintf(f, "%s,", pn[c]);
+    fputs("logP,logL,it\n", f);
+    for (size_t i = 0; i < w->n; i++) {
+        const double *x = self->nested.v + (w->rows ? w->rows[i] : i) * self->st;
+        for (size_t c = 0; c < self->st; c++) {
+            if (c == NS_LP_IT(self->d))
+                fprintf(f, "%.0f", x[c]);
+            else
+                s_csv_num(f, x[c]);
+            fputc(c + 1 < self->st ? ',' : '\n', f);
+        }
+    }
+    return ferror(f);
+}
+
 int ns_sampler_write_csv(const ns_sampler_t *self, const char *path, int nested)
 {
     if (!nested && !self->have_posterior)
         return NS_ERR_STATE;
-    size_t n = nested ? self->nested.n / self->st : self->n_post;
-    const size_t *rows = nested ? NULL : self->post_idx;
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return NS_ERR_NOMEM;
-    snprintf(tmp, len, "%s.temp", path);
-    FILE *f = fopen(tmp, "w");
-    int rc = NS_ERR_IO;
-    if (f) {
-        const char *const *pn = ns_model_param_names(self->model);
-        for (size_t c = 0; c < self->d; c++)
-            fprintf(f, "%s,", pn[c]);
-        fputs("logP,logL,it\n", f);
-        for (size_t i = 0; i < n; i++) {
-            const double *x = self->nested.v + (rows ? rows[i] : i) * self->st;
-            for (size_t c = 0; c < self->st; c++) {
-                if (c == NS_LP_IT(self->d))
-                    fprintf(f, "%.0f", x[c]);
-                else
-                    s_csv_num(f, x[c]);
-                fputc(c + 1 < self->st ? ',' : '\n', f);
-            }
-        }
-        int ok = !ferror(f);
-        if (fclose(f) == 0 && ok && rename(tmp, path) == 0)
-            rc = NS_OK;
-    }
-    if (rc != NS_OK) {
+    s_csv_t w = {.self = self,
+                 .rows = nested ? NULL : self->post_idx,
+                 .n = nested ? self->nested.n / self->st : self->n_post};
+    int rc = ns_write_file_atomic(path, 0666, 0, s_put_csv, &w, NULL);
+    if (rc == NS_ERR_IO)
         ns_error(NULL, "could not write %s: check that the output directory is writable", path);
-        remove(tmp);
-    }
-    free(tmp);
     return rc;
 }

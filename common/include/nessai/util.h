@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -32,6 +34,31 @@ char *ns_strdup(const char *s);
 
 /* Create a directory and its parents (mkdir -p). NS_OK or NS_ERR_IO. */
 int ns_mkdir_p(const char *path);
+
+/* a followed by b in a new allocation (free it); NULL when out of memory. */
+char *ns_str_concat(const char *a, const char *b);
+/* "dir/name" in a new allocation (free it); NULL when out of memory. */
+char *ns_path_join(const char *dir, const char *name);
+
+/* Flags of ns_write_file_atomic. */
+#define NS_WRITE_FSYNC 1u    /* fsync the new file before it replaces path */
+#define NS_WRITE_KEEP_OLD 2u /* the file replaced stays as <path>.old */
+
+/* Replace path atomically: fill(f, ctx) writes the content to <path>.temp
+ * (created with mode, less the umask), which is then renamed onto path, so
+ * a reader sees the previous file or the new one, never part of one. fill
+ * returns 0, or nonzero when it could not write. With NS_WRITE_KEEP_OLD
+ * the previous path (if any) is kept as <path>.old, by a hard link where
+ * the file system has them (path never goes missing), else by a rename.
+ * NS_OK; NS_ERR_NOMEM; or NS_ERR_IO with errno set and <path>.temp
+ * removed, *step (if step is not NULL) then naming what failed: "create",
+ * "write", "fsync", "close", "keep the previous file as .old for" or
+ * "rename into place". The directory is not fsync'ed: ns_fsync_dir. */
+int ns_write_file_atomic(const char *path, mode_t mode, unsigned flags,
+                         int (*fill)(FILE *f, void *ctx), void *ctx, const char **step);
+/* fsync the directory holding path (so that renames in it survive a power
+ * cut); 0, or -1 with errno set. */
+int ns_fsync_dir(const char *path);
 
 /* Process-wide stop request, set from signal handlers (async-signal-safe).
  * Long operations (flow training epochs, farm waits, the sampling loop)
