@@ -204,6 +204,7 @@ def t_csv(work):
         arr = np.genfromtxt(os.path.join(out, fname), delimiter=",", names=True)
         check(arr.dtype.names == tuple(names), f"{fname}: numpy names {arr.dtype.names}")
         check(same(arr["logL"], want[:, names.index("logL")]), f"{fname}: numpy logL column")
+    shutil.rmtree(os.path.join(work, "nocsv"), ignore_errors=True)  # no resume of an old run
     p = coordinator(os.path.join(work, "nocsv"), "--no-plot", "--max-iteration", "300")
     check(p.returncode == 0, "short run")
     check(os.path.exists(os.path.join(work, "nocsv", "posterior.csv")), "posterior.csv is written by default")
