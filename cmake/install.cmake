@@ -42,11 +42,11 @@ install(FILES ${PROJECT_SOURCE_DIR}/common/include/nessai/model.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/nessai)
 install(TARGETS nessai_model EXPORT nessai-farm-targets)
 file(GLOB NESSAI_INSTALL_EXAMPLES CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.c)
+# Every examples/*.c is a plugin target of examples/CMakeLists.txt (a file
+# without one is a configure error here, not a plugin left out).
 foreach(src ${NESSAI_INSTALL_EXAMPLES})
   get_filename_component(ex ${src} NAME_WE)
-  if(TARGET ${ex})
-    install(TARGETS ${ex} LIBRARY DESTINATION ${NESSAI_PLUGIN_INSTALL_DIR})
-  endif()
+  install(TARGETS ${ex} LIBRARY DESTINATION ${NESSAI_PLUGIN_INSTALL_DIR})
 endforeach()
 
 # CMake package: targets, config and version files.
