@@ -15,6 +15,9 @@ typedef struct ns_worker_config {
     int persistent;               /* after STOP, reconnect for the next run */
     int parent_pid;               /* local pool: exit when this parent is gone, 0 = none */
     int slot;                     /* index under one --slots launcher */
+    const char *keys;             /* --keys DIR: CURVE with DIR/coordinator.key pinned, NULL: none */
+    const char *cert;             /* --cert FILE: own secret key, NULL: DIR/worker.key_secret */
+    const char *allow_model_dirs; /* --allow-model-dir, ':'-separated, NULL: none */
 } ns_worker_config_t;
 
 /* Exit codes (README.md, "Exit codes"). */

@@ -40,6 +40,8 @@ typedef struct ns_broker_config {
     int64_t max_message;         /* data-plane message limit, bytes */
     int heartbeat_ms;            /* heartbeat interval */
     int liveness;                /* missed heartbeats before a peer is lost */
+    zcert_t *curve_cert;         /* CURVE server key pair, NULL: no CURVE (borrowed) */
+    const char *curve_allow;     /* directory of accepted worker public keys */
     char endpoint[256];          /* out: bound control endpoint (tcp://host:port) */
 } ns_broker_config_t;
 

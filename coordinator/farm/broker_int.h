@@ -107,6 +107,8 @@ struct ns_bstate {
     ns_broker_t *owner;
     ns_broker_config_t *cfg;
     zsock_t *router, *push, *pull;
+    zactor_t *auth;               /* ZAP handler (zauth) when CURVE is on */
+    int auth_held;                /* this farm holds the process's ZAP endpoint */
     unsigned work_port;           /* bound port of push, announced in WELCOME */
     unsigned results_port;        /* bound port of pull */
     uint64_t run;                 /* random per start */

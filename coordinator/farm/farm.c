@@ -2,6 +2,7 @@
 #include "farm.h"
 #include "broker.h"
 #include "nessai/codec.h"
+#include "nessai/keys.h"
 #include "pool.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -41,6 +42,18 @@ const ns_option_t ns_farm_options[] = {
      "A peer silent for this many heartbeat intervals is counted as lost: its chunks are sent "
      "again (coordinator side) or it reconnects (worker side). Raise both on congested "
      "networks; lower them to notice dead nodes sooner."},
+    {"insecure", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Likelihood farm",
+     "No CurveZMQ authentication and encryption, also on a non-loopback --bind (anyone who "
+     "can reach the port can then join the farm: docs/protocol.md section 8)."},
+    {"curve", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Likelihood farm",
+     "CurveZMQ also on a loopback farm (--bind tcp://127.0.0.1:..., local pools): for "
+     "machines shared with other users. Always on for other addresses."},
+    {"farm-keys", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Directory of the farm's key files (default: <output>/farm-keys); missing keys are "
+     "created. Workers join with nessai-worker --keys DIR."},
+    {"worker-keys", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Accept only the workers whose public key (nessai-keygen) is in this directory "
+     "(default: the shared worker key of --farm-keys)."},
     {"worker-path", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "nessai-worker program for local pools (default: next to this program)."},
 };
@@ -52,8 +65,68 @@ typedef struct {
     double *canary;               /* canary_n x dim points, then canary_n logL */
     char *model_name, *model_path, *model_args, *model_hash;   /* owned copies */
     ns_pool_t *pool;              /* local workers, NULL with --bind */
+    zcert_t *curve;               /* CURVE key pair, NULL without CURVE */
+    char keys[4096];              /* keys directory, "" without CURVE */
+    char allow[4200];             /* accepted worker keys directory */
     int stopped;                  /* STOP sent */
 } s_farm_t;
+
+static char s_output_dir[3900];
+
+void ns_farm_set_output(const char *dir)
+{
+    snprintf(s_output_dir, sizeof s_output_dir, "%s", dir ? dir : "");
+}
+
+/* CURVE (docs/protocol.md §8): on unless the farm is loopback only or
+ * --insecure; the keys directory ready, the server key loaded. */
+static int s_security(s_farm_t *f, const ns_config_t *cfg, const char *bind)
+{
+    int loopback = ns_keys_loopback(bind);
+    int on = ns_config_bool(cfg, "curve") || !loopback;
+    if (ns_config_bool(cfg, "insecure")) {
+        if (!loopback)
+            ns_warn(S_MOD, "--insecure: the farm on %s has no authentication; anyone who can "
+                    "reach it can join and return results", bind);
+        return NS_OK;
+    }
+    if (!on)
+        return NS_OK;
+    if (!ns_keys_available()) {
+        ns_error(S_MOD, "this libzmq has no CURVE support, needed to open the farm on %s; "
+                 "install libzmq with libsodium, or give --insecure on a trusted network", bind);
+        return NS_ERR_INVAL;
+    }
+    if (ns_config_is_set(cfg, "farm-keys"))
+        snprintf(f->keys, sizeof f->keys, "%s", ns_config_str(cfg, "farm-keys"));
+    else if (s_output_dir[0])
+        snprintf(f->keys, sizeof f->keys, "%s/farm-keys", s_output_dir);
+    else {
+        ns_error(S_MOD, "give the farm's keys directory with --farm-keys DIR");
+        return NS_ERR_INVAL;
+    }
+    char err[1024], path[4200];
+    if (ns_keys_prepare_run(f->keys, f->model_path, err, sizeof err) != NS_OK) {
+        ns_error(S_MOD, "%s", err);
+        return NS_ERR_IO;
+    }
+    snprintf(path, sizeof path, "%s/%s.key_secret", f->keys, NS_KEYS_COORDINATOR);
+    if (!(f->curve = ns_keys_load_secret(path, err, sizeof err))) {
+        ns_error(S_MOD, "%s", err);
+        return NS_ERR_IO;
+    }
+    if (ns_config_is_set(cfg, "worker-keys"))
+        snprintf(f->allow, sizeof f->allow, "%s", ns_config_str(cfg, "worker-keys"));
+    else
+        snprintf(f->allow, sizeof f->allow, "%s/%s", f->keys, NS_KEYS_ALLOWED);
+    if (access(f->allow, R_OK | X_OK) != 0) {
+        ns_error(S_MOD, "--worker-keys %s: not a readable directory", f->allow);
+        return NS_ERR_INVAL;
+    }
+    ns_info(S_MOD, "farm keys in %s (CurveZMQ on); accepted worker keys in %s", f->keys,
+            f->allow);
+    return NS_OK;
+}
 
 int ns_farm_wanted(const ns_config_t *cfg)
 {
@@ -97,6 +170,7 @@ static void s_destroy(void *impl)
      * register with the resumed run. Local workers never outlive us. */
     ns_broker_destroy(&f->broker);
     ns_pool_destroy(&f->pool);   /* kills anything still running */
+    zcert_destroy(&f->curve);
     free(f->canary);
     free(f->model_name);
     free(f->model_path);
@@ -215,6 +289,12 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->heartbeat_ms = (int)lround(1000.0 * ns_config_double(cfg, "heartbeat-interval"));
     bc->liveness = (int)ns_config_int(cfg, "heartbeat-liveness");
 
+    if ((rv = s_security(f, cfg, bc->bind)) != NS_OK) {
+        s_destroy(f);
+        return rv;
+    }
+    bc->curve_cert = f->curve;
+    bc->curve_allow = f->allow;
     char err[512];
     f->broker = ns_broker_new(bc, err, sizeof err);
     if (!f->broker) {
@@ -227,7 +307,8 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
         const char *given = ns_config_is_set(cfg, "worker-path") ? ns_config_str(cfg, "worker-path")
                                                                   : NULL;
         if ((rv = ns_pool_find_worker(given, argv0, path, sizeof path, err, sizeof err)) != NS_OK
-            || (rv = ns_pool_new(path, bc->endpoint, (size_t)n_pool, &f->pool, err, sizeof err))
+            || (rv = ns_pool_new(path, bc->endpoint, f->model_path, f->curve ? f->keys : NULL,
+                                 (size_t)n_pool, &f->pool, err, sizeof err))
                    != NS_OK) {
             ns_error(S_MOD, "%s", err);
             s_destroy(f);
@@ -237,8 +318,9 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
             ns_broker_watch_pid(f->broker, ns_pool_pid(f->pool, i));
         ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);
     } else {
-        ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s",
-                bc->bind, bc->endpoint);
+        ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s%s%s",
+                bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure",
+                f->curve ? f->keys : "");
     }
     *out = ns_evaluator_new(&s_farm_ops, f);
     if (!*out) {

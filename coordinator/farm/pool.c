@@ -58,8 +58,8 @@ int ns_pool_find_worker(const char *given, const char *argv0, char *out, size_t 
     return NS_ERR_INVAL;
 }
 
-int ns_pool_new(const char *worker_path, const char *endpoint, size_t n, ns_pool_t **out,
-                char *err, size_t errlen)
+int ns_pool_new(const char *worker_path, const char *endpoint, const char *model,
+                const char *keys, size_t n, ns_pool_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     ns_pool_t *self = calloc(1, sizeof *self);
@@ -73,8 +73,12 @@ int ns_pool_new(const char *worker_path, const char *endpoint, size_t n, ns_pool
     snprintf(parent, sizeof parent, "%d", (int)getpid());
     const char *level = ns_log_get_level() <= NS_LOG_DEBUG ? "debug" : "warning";
     for (size_t i = 0; i < n; i++) {
-        char *argv[] = {(char *)worker_path, "--connect", (char *)endpoint, "--parent-pid",
-                        parent, "--log-level", (char *)level, NULL};
+        char *argv[12] = {(char *)worker_path, "--connect", (char *)endpoint, "--parent-pid",
+                          parent, "--log-level", (char *)level, "--model", (char *)model, NULL};
+        if (keys) {
+            argv[9] = "--keys";
+            argv[10] = (char *)keys;
+        }
         pid_t pid;
         int rc = posix_spawn(&pid, worker_path, NULL, NULL, argv, environ);
         if (rc != 0) {
