@@ -40,6 +40,10 @@ typedef struct ns_broker_config {
     int64_t max_message;         /* data-plane message limit, bytes */
     int heartbeat_ms;            /* heartbeat interval */
     int liveness;                /* missed heartbeats before a peer is lost */
+    size_t max_workers;          /* registrations the descriptor limit allows, 0 = no limit */
+    long fd_limit;               /* the soft RLIMIT_NOFILE behind max_workers, for messages */
+    int local_pool;              /* workers are this process's children (--n-pool, no --bind) */
+    long max_chunk_faults;       /* holders lost / deadlines missed per chunk before the run stops */
     zcert_t *curve_cert;         /* CURVE server key pair, NULL: no CURVE (borrowed) */
     const char *curve_allow;     /* directory of accepted worker public keys */
     char endpoint[256];          /* out: bound control endpoint (tcp://host:port) */

@@ -31,14 +31,78 @@ static void s_enqueue(ns_bstate_t *s, size_t i)
     s->qlen++;
 }
 
+/* Up to three of the chunk's first coordinates, "(0.1, 2.3, ...)". */
+static void s_coords(const ns_bstate_t *s, const ns_bchunk_t *c, char *out, size_t size)
+{
+    const double *row = s->x + c->start * s->d;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < s->d && j < 3 && used < size; j++) {
+        int w = snprintf(out + used, size - used, "%s%.6g", j ? ", " : "(", row[j]);
+        if (w < 0)
+            return;
+        used += (size_t)w;
+    }
+    if (used < size)
+        snprintf(out + used, size - used, "%s)", s->d > 3 ? ", ..." : "");
+}
+
+/* A worker was lost, or missed the deadline, while holding chunk i. Past
+ * --max-chunk-faults the batch stops with everything known about the
+ * chunk: it crashes or hangs whoever evaluates it. Returns 1 if the batch
+ * ended. */
+static int s_fault(ns_bstate_t *s, size_t i, const char *what)
+{
+    ns_bchunk_t *c = &s->chunks[i];
+    if (c->faults < sizeof c->fault_log / sizeof c->fault_log[0])
+        snprintf(c->fault_log[c->faults], sizeof c->fault_log[0], "%s", what);
+    c->faults++;
+    if (c->faults <= (uint32_t)s->cfg->max_chunk_faults)
+        return 0;
+    char coords[200], log[1000];
+    s_coords(s, c, coords, sizeof coords);
+    size_t used = 0;
+    log[0] = '\0';
+    for (uint32_t f = 0; f < c->faults && f < 4 && used < sizeof log; f++) {
+        int w = snprintf(log + used, sizeof log - used, "%s%s", f ? "; " : "", c->fault_log[f]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    ns_error(S_MOD, "batch %llu, chunk %zu (points %zu..%zu, first x = %s): %u workers lost or "
+             "no result in time while evaluating it: %s; stopping (the model crashes or hangs "
+             "on these points; --max-chunk-faults %ld)",
+             (unsigned long long)s->batch, i, c->start, c->start + c->n - 1, coords, c->faults,
+             log, s->cfg->max_chunk_faults);
+    ns_batch_finish(s, NS_ERR_FARM);
+    return 1;
+}
+
 /* A worker is gone: its taken chunks and every chunk nobody has taken go
  * back to the queue (chunks in a dead worker's socket buffer are invisible).
  * Returns the number of its own chunks handed back. */
-size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq)
+size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq, const char *fault)
 {
     size_t own = 0;
     if (!s->active || !s->chunked)
         return 0;
+    /* the chunk it was evaluating (whichever attempt) counts the fault */
+    ns_bworker_t *w = fault ? ns_reg_find_seq(s, seq) : NULL;
+    if (w && w->evaluating && w->cur_batch == s->batch && w->cur_chunk < s->k) {
+        if (!s->chunks[w->cur_chunk].done && s_fault(s, w->cur_chunk, fault))
+            return 0;   /* the batch is over */
+    } else if (w && s->cfg->local_pool) {
+        /* A local worker that dies at once loses its TAKE with it: suspect
+         * every chunk sent and not taken by anyone. (A remote worker's loss
+         * is known only seconds later, when such a guess means nothing.) */
+        char what[240];
+        snprintf(what, sizeof what, "%s (before its TAKE arrived)", fault);
+        for (size_t i = 0; i < s->k; i++) {
+            ns_bchunk_t *c = &s->chunks[i];
+            if (!c->done && c->attempt > 0 && c->holder == 0 && s_fault(s, i, what))
+                return 0;
+        }
+    }
     for (size_t i = 0; i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
         if (c->done || c->queued || c->attempt == 0)
@@ -194,9 +258,16 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
 static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 {
     ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
-    if (w && w->taken > 0 && m->run == s->run && m->batch == s->batch)
+    if (!w || w->state != W_LIVE) {
+        /* not an accepted worker: nothing it says is counted or used */
+        s->stats.stale_results++;
+        return;
+    }
+    double now = ns_now();
+    w->last_seen = now;
+    w->stuck = 0;
+    w->evaluating = 0;
+    if (w->taken > 0 && m->run == s->run && m->batch == s->batch)
         w->taken--;
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
@@ -238,13 +309,35 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
     }
     /* Place by index: the values are the worker's bits, unchanged. */
     ns_msg_get_doubles(m, s->logl + c->start, c->n);
+    for (size_t j = 0; j < c->n; j++) {
+        double v = s->logl[c->start + j];
+        if (isinf(v) && v > 0) {
+            char coords[200];
+            ns_bchunk_t row = {.start = c->start + j};
+            s_coords(s, &row, coords, sizeof coords);
+            ns_error(S_MOD, "the model returned logL = +inf at point %zu of batch %llu (x = %s, "
+                     "worker %s); a log-likelihood must be finite or -inf: fix the model",
+                     c->start + j, (unsigned long long)s->batch, coords, w->id);
+            ns_batch_finish(s, NS_ERR_FARM);
+            return;
+        }
+    }
     c->done = 1;
     c->deadline = 0;
     s->remaining--;
-    s->stats.worker_cpu_s += m->cpu_s;
-    s->stats.worker_eval_wall_s += m->wall_s;
-    if (m->wall_s > 0 && isfinite(m->wall_s)) {
-        double spp = m->wall_s / (double)m->n;
+    /* Times as the worker reports them, but never more than the coordinator
+     * saw pass since it sent this attempt. */
+    double seen = now - c->sent_at;
+    double wall = isfinite(m->wall_s) && m->wall_s > 0 ? m->wall_s : 0;
+    double cpu = isfinite(m->cpu_s) && m->cpu_s > 0 ? m->cpu_s : 0;
+    if (m->attempt == c->attempt && wall > seen)
+        wall = seen;
+    if (cpu > 64.0 * wall + 1.0)
+        cpu = 64.0 * wall + 1.0;
+    s->stats.worker_cpu_s += cpu;
+    s->stats.worker_eval_wall_s += wall;
+    if (wall > 0) {
+        double spp = wall / (double)m->n;
         s->sec_per_point = s->sec_per_point > 0 ? 0.8 * s->sec_per_point + 0.2 * spp : spp;
     }
     if (s->remaining == 0)
@@ -254,8 +347,11 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
 {
     ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
+    if (!w || w->state != W_LIVE) {
+        s->stats.stale_results++;
+        return;
+    }
+    w->last_seen = ns_now();
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
         return;
@@ -265,7 +361,10 @@ static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
         return;
     }
     ns_bchunk_t *c = &s->chunks[m->chunk];
-    if (!w || c->done || c->queued || m->attempt != c->attempt)
+    w->evaluating = 1;
+    w->cur_batch = s->batch;
+    w->cur_chunk = m->chunk;
+    if (c->done || c->queued || m->attempt != c->attempt)
         return;
     c->holder = w->seq;
     w->taken++;
@@ -335,6 +434,14 @@ static void s_check_waiting(ns_bstate_t *s, double now)
         }
         return;
     }
+    if (s->cfg->local_pool && s->nwatched > 0 && ns_reg_local_count(s) == 0) {
+        /* every local worker has exited: nobody else will come */
+        char exits[1200];
+        ns_reg_exits(s, exits, sizeof exits);
+        ns_error(S_MOD, "all %zu local workers have exited (%s); stopping", s->nwatched, exits);
+        ns_batch_finish(s, NS_ERR_FARM);
+        return;
+    }
     if (s->waiting_since == 0) {
         s->waiting_since = now;
         s->last_wait_log = now;
@@ -377,7 +484,21 @@ static void s_check_deadlines(ns_bstate_t *s, double now)
         ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u, %.1f s); "
                 "re-sending", i, (unsigned long long)s->batch, c->attempt,
                 s_chunk_timeout(s, c->n));
+        ns_bworker_t *holder = c->holder ? ns_reg_find_seq(s, c->holder) : NULL;
+        if (holder) {   /* taken, and no result in time: count it against the chunk */
+            char what[200];
+            snprintf(what, sizeof what, "%s (host %s pid %u) no result within %.1f s",
+                     holder->id, holder->host, holder->pid, s_chunk_timeout(s, c->n));
+            holder->stuck = 1;
+            if (s_fault(s, i, what))
+                return;
+        }
         s_enqueue(s, i);
+    }
+    if (ns_reg_all_stuck(s)) {
+        ns_error(S_MOD, "batch %llu: every worker is still evaluating a chunk past its deadline "
+                 "(the model hangs?); stopping", (unsigned long long)s->batch);
+        ns_batch_finish(s, NS_ERR_FARM);
     }
 }
 

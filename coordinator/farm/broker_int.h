@@ -38,13 +38,19 @@ typedef struct {
     double last_seen;             /* any message, for heartbeat expiry */
     double welcomed_at;           /* WELCOME sent */
     int taken;                    /* chunks of this batch taken, not yet answered (batch) */
+    int stuck;                    /* holds an attempt past its deadline (batch) */
+    int evaluating;               /* took a chunk (TAKE) and has not answered it (batch) */
+    uint64_t cur_batch;           /* that chunk: batch and index */
+    uint32_t cur_chunk;
 } ns_bworker_t;
 
 /* What the registry tells the batch side. */
 typedef struct {
     /* Worker seq is gone (lost, left, or registering again): hand its work
-     * back. Returns how many of the chunks it had taken went back. */
-    size_t (*worker_gone)(ns_bstate_t *s, uint64_t seq);
+     * back. fault says how it ended when that counts against the chunks it
+     * held ("killed by signal 11"), NULL for a clean leave. Returns how many
+     * of the chunks it had taken went back. */
+    size_t (*worker_gone)(ns_bstate_t *s, uint64_t seq, const char *fault);
     /* A worker left cleanly: send what can be sent now. */
     void (*can_send)(ns_bstate_t *s);
 } ns_reg_hooks_t;
@@ -53,10 +59,16 @@ typedef struct {
 size_t ns_reg_live_count(const ns_bstate_t *s);
 /* The worker with this id ("w3"), NULL if unknown. */
 ns_bworker_t *ns_reg_find_id(ns_bstate_t *s, ns_str_t id);
+/* The worker with this id number, NULL if gone. */
+ns_bworker_t *ns_reg_find_seq(ns_bstate_t *s, uint64_t seq);
 /* 1 if some live worker holds no chunk of the current batch. */
 int ns_reg_any_idle(const ns_bstate_t *s);
 /* A new batch: no worker holds any of its chunks. */
 void ns_reg_reset_taken(ns_bstate_t *s);
+/* 1 if every live worker holds an attempt past its deadline. */
+int ns_reg_all_stuck(const ns_bstate_t *s);
+/* How local workers ended, "pid 123 killed by signal 11; ...", "" if none. */
+void ns_reg_exits(const ns_bstate_t *s, char *out, size_t size);
 /* Local pool processes not yet seen to exit. */
 size_t ns_reg_local_count(const ns_bstate_t *s);
 /* Watch a local worker's pid: its exit is logged. */
@@ -82,6 +94,8 @@ typedef struct {
     double deadline;              /* of the latest attempt, 0 when not in flight */
     double sent_at;               /* when the latest attempt was sent */
     uint32_t failures;            /* RESULTs with status 1 */
+    uint32_t faults;              /* holders lost, deadlines missed while held */
+    char fault_log[4][200];       /* the first of them: worker and how it ended */
 } ns_bchunk_t;
 
 /* Start evaluating n x d points into logl; the caller's pipe gets the
@@ -93,7 +107,7 @@ void ns_batch_finish(ns_bstate_t *s, int rv);
 void ns_batch_pump(ns_bstate_t *s);
 /* Worker seq is gone: re-queue its chunks and every untaken one. Returns
  * how many of its own chunks went back. (An ns_reg_hooks_t worker_gone.) */
-size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq);
+size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq, const char *fault);
 /* Read one message from the results socket (TAKE or RESULT). */
 void ns_batch_on_results(ns_bstate_t *s);
 /* Timers of the active batch: no workers, unclaimed chunks, deadlines. */
@@ -123,6 +137,12 @@ struct ns_bstate {
     size_t nworkers, capworkers;
     int pids[NS_BROKER_MAX_LOCAL];        /* local pool children still running */
     size_t npids;
+    size_t nwatched;              /* local pool children ever watched */
+    struct {
+        int pid;
+        char how[64];             /* "exited with status 1", "killed by signal 11" */
+    } exits[16];                  /* the first local workers that ended */
+    size_t nexits;
 
     /* batch: the one in progress */
     int active;

@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define S_MOD "farm"
 #define S_CANARY_N 4
+#define S_FD_RESERVE 64           /* descriptors kept for checkpoints, results, plots */
+#define S_FD_PER_WORKER 3         /* control, work and results connections */
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -34,6 +38,9 @@ const ns_option_t ns_farm_options[] = {
      "chunk not done by then is sent again."},
     {"max-retries", NS_OPT_INT, "3", 0, 1000, NULL, 0, "Likelihood farm",
      "Re-send a chunk whose evaluation failed at most this many times, then stop the run."},
+    {"max-chunk-faults", NS_OPT_INT, "2", 0, 1000, NULL, 0, "Likelihood farm",
+     "Stop the run when a chunk's worker was lost (crashed, killed, silent) or gave no result "
+     "by the deadline more than this many times: the model crashes or hangs on its points."},
     {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
      "Largest farm message in MiB; bigger batches are cut into more chunks."},
     {"heartbeat-interval", NS_OPT_DOUBLE, "1", 0.05, 600, NULL, 0, "Likelihood farm",
@@ -126,6 +133,36 @@ static int s_security(s_farm_t *f, const ns_config_t *cfg, const char *bind)
     ns_info(S_MOD, "farm keys in %s (CurveZMQ on); accepted worker keys in %s", f->keys,
             f->allow);
     return NS_OK;
+}
+
+/* Raise the soft descriptor limit to the hard one; how many workers fit,
+ * keeping S_FD_RESERVE for the files of the run. */
+static void s_fd_capacity(ns_broker_config_t *bc)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    long used = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        used += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    long room = (long)rl.rlim_cur - used - S_FD_RESERVE;
+    bc->fd_limit = (long)rl.rlim_cur;
+    bc->max_workers = room > S_FD_PER_WORKER ? (size_t)(room / S_FD_PER_WORKER) : 1;
+    ns_info(S_MOD, "file descriptors: limit %ld (hard %s), %ld in use: room for %zu workers "
+            "(%d descriptors each, %d kept for the run's files)", bc->fd_limit,
+            rl.rlim_max == RLIM_INFINITY ? "unlimited" : "the same", used, bc->max_workers,
+            S_FD_PER_WORKER, S_FD_RESERVE);
 }
 
 int ns_farm_wanted(const ns_config_t *cfg)
@@ -284,6 +321,15 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->worker_timeout = ns_config_double(cfg, "worker-timeout");
     bc->chunk_timeout = ns_config_double(cfg, "chunk-timeout");
     bc->max_retries = ns_config_int(cfg, "max-retries");
+    bc->max_chunk_faults = ns_config_int(cfg, "max-chunk-faults");
+    bc->local_pool = local && n_pool > 0;
+    s_fd_capacity(bc);
+    if (bc->local_pool && (size_t)n_pool > bc->max_workers && bc->max_workers > 0) {
+        ns_error(S_MOD, "--n-pool %ld: the file descriptor limit (%ld) allows %zu workers; raise "
+                 "ulimit -n or use fewer", n_pool, bc->fd_limit, bc->max_workers);
+        s_destroy(f);
+        return NS_ERR_INVAL;
+    }
     bc->max_message = (int64_t)ns_config_int(cfg, "max-message-size") << 20;
     /* heartbeats both ways (docs/protocol.md §3): 1 s x 3 by default */
     bc->heartbeat_ms = (int)lround(1000.0 * ns_config_double(cfg, "heartbeat-interval"));
