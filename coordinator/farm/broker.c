@@ -19,6 +19,7 @@
 
 #define S_MOD "farm"
 #define S_MAX_POLL_MS 200         /* upper bound on one poll while busy */
+#define S_STRAGGLER_POLL_MS 20    /* ... while chunks of it are done and others held */
 
 /* zauth binds one process-wide ZAP endpoint: one CURVE farm at a time. */
 static atomic_int s_auth_in_use = 0;
@@ -286,6 +287,9 @@ static void s_broker_actor(zsock_t *pipe, void *args)
             timeout = 0;
         if (s->active && timeout > S_MAX_POLL_MS)
             timeout = S_MAX_POLL_MS;
+        /* stragglers are judged against the batch's done chunks: look often */
+        if (s->active && s->chunked && s->ndurations > 0 && timeout > S_STRAGGLER_POLL_MS)
+            timeout = S_STRAGGLER_POLL_MS;
         int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0 && zmq_errno() != EINTR)
             break;

@@ -27,7 +27,7 @@ static void s_enqueue(ns_bstate_t *s, size_t i)
     c->queued = 1;
     c->deadline = 0;
     c->holder = 0;
-    s->queue[(s->qhead + s->qlen) % s->k] = i;
+    s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
     s->qlen++;
 }
 
@@ -135,8 +135,11 @@ void ns_batch_finish(ns_bstate_t *s, int rv)
     s->chunked = 0;
     free(s->chunks);
     free(s->queue);
+    free(s->durations);
     s->chunks = NULL;
     s->queue = NULL;
+    s->durations = NULL;
+    s->ndurations = 0;
     s->qlen = s->qhead = 0;
     zsock_send(s->pipe, "i", rv);
 }
@@ -162,8 +165,10 @@ static int s_chunk_batch(ns_bstate_t *s)
     if (k > s->n)
         k = s->n;
     s->chunks = calloc(k, sizeof *s->chunks);
-    s->queue = calloc(k, sizeof *s->queue);
-    if (!s->chunks || !s->queue)
+    s->queue = calloc(2 * k, sizeof *s->queue);
+    s->durations = calloc(k, sizeof *s->durations);
+    s->ndurations = 0;
+    if (!s->chunks || !s->queue || !s->durations)
         return NS_ERR_NOMEM;
     s->k = k;
     size_t base = s->n / k, extra = s->n % k, start = 0;
@@ -190,7 +195,7 @@ void ns_batch_pump(ns_bstate_t *s)
         ns_bchunk_t *c = &s->chunks[i];
         if (c->done) {   /* completed while it waited (an earlier attempt won) */
             c->queued = 0;
-            s->qhead = (s->qhead + 1) % s->k;
+            s->qhead = (s->qhead + 1) % (2 * s->k);
             s->qlen--;
             continue;
         }
@@ -220,7 +225,7 @@ void ns_batch_pump(ns_bstate_t *s)
         c->holder = 0;
         c->deadline = now + s_chunk_timeout(s, c->n);
         c->sent_at = now;
-        s->qhead = (s->qhead + 1) % s->k;
+        s->qhead = (s->qhead + 1) % (2 * s->k);
         s->qlen--;
     }
 }
@@ -325,6 +330,8 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
     c->done = 1;
     c->deadline = 0;
     s->remaining--;
+    if (c->taken_at > 0 && s->ndurations < s->k)
+        s->durations[s->ndurations++] = now - c->taken_at;
     /* Times as the worker reports them, but never more than the coordinator
      * saw pass since it sent this attempt. */
     double seen = now - c->sent_at;
@@ -367,6 +374,7 @@ static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
     if (c->done || c->queued || m->attempt != c->attempt)
         return;
     c->holder = w->seq;
+    c->taken_at = ns_now();
     w->taken++;
     c->deadline = ns_now() + s_chunk_timeout(s, c->n);
 }
@@ -399,6 +407,28 @@ void ns_batch_on_results(ns_bstate_t *s)
     ns_batch_pump(s);
 }
 
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median TAKE-to-RESULT time of the batch's done chunks, 0 if none. */
+static double s_typical(const ns_bstate_t *s)
+{
+    if (s->ndurations == 0)
+        return 0;
+    double sorted[64], *d = s->ndurations <= 64 ? sorted : malloc(s->ndurations * sizeof *d);
+    if (!d)
+        return 0;
+    memcpy(d, s->durations, s->ndurations * sizeof *d);
+    qsort(d, s->ndurations, sizeof *d, s_cmp_double);
+    double typical = d[s->ndurations / 2];
+    if (d != sorted)
+        free(d);
+    return typical;
+}
+
 /* A chunk nobody took while a worker sits idle was probably lost in the
  * socket buffer of a worker that went away (or waits behind a busy one):
  * send it again; the first valid result wins either way. */
@@ -407,14 +437,50 @@ static void s_check_claims(ns_bstate_t *s, double now)
     if (!s->active || !s->chunked)
         return;
     int idle = ns_reg_any_idle(s);
+    double typical = idle ? s_typical(s) : 0;
     for (size_t i = 0; idle && i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
         double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
+        if (typical > 0 && claim > 2.0 * typical + 0.02)   /* others are done by now */
+            claim = 2.0 * typical + 0.02;
         if (c->done || c->queued || c->attempt == 0 || c->holder != 0 || now - c->sent_at < claim)
             continue;
         ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.2f s while a worker is idle; "
                  "re-sending", i, (unsigned long long)s->batch, now - c->sent_at);
         s_enqueue(s, i);
+    }
+}
+
+/* Stragglers: while a worker is idle, a chunk held well past the batch's
+ * typical chunk time (2 x the median TAKE-to-RESULT time of its done
+ * chunks, + 20 ms) is sent once more; the first valid result wins and the
+ * values are the same bits either way. */
+static void s_check_stragglers(ns_bstate_t *s, double now)
+{
+    if (!s->active || !s->chunked || s->ndurations == 0 || !ns_reg_any_idle(s))
+        return;
+    double typical = s_typical(s);
+    size_t idle = ns_reg_idle_count(s);
+    for (size_t i = 0; i < s->k && idle > 0; i++) {
+        ns_bchunk_t *c = &s->chunks[i];
+        /* up to two copies at once: PUSH deals round-robin, so at most one
+         * of them can land behind the straggler itself */
+        if (c->done || c->queued || c->holder == 0 || c->speculative > 0
+            || now - c->taken_at < 2.0 * typical + 0.02)
+            continue;
+        uint32_t copies = idle >= 2 ? 2 : 1;
+        ns_debug(S_MOD, "chunk %zu of batch %llu held for %.3f s (typical %.3f s) while a "
+                 "worker is idle; sending a copy", i, (unsigned long long)s->batch,
+                 now - c->taken_at, typical);
+        c->speculative += copies;
+        s->stats.speculative += copies;
+        s_enqueue(s, i);
+        idle--;
+        if (copies == 2) {   /* the second copy: the same chunk queued once more */
+            s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
+            s->qlen++;
+            idle--;
+        }
     }
 }
 
@@ -506,5 +572,6 @@ void ns_batch_check(ns_bstate_t *s, double now)
 {
     s_check_waiting(s, now);
     s_check_claims(s, now);
+    s_check_stragglers(s, now);
     s_check_deadlines(s, now);
 }

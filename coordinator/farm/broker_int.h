@@ -61,6 +61,8 @@ size_t ns_reg_live_count(const ns_bstate_t *s);
 ns_bworker_t *ns_reg_find_id(ns_bstate_t *s, ns_str_t id);
 /* The worker with this id number, NULL if gone. */
 ns_bworker_t *ns_reg_find_seq(ns_bstate_t *s, uint64_t seq);
+/* Live workers holding no chunk of the current batch. */
+size_t ns_reg_idle_count(const ns_bstate_t *s);
 /* 1 if some live worker holds no chunk of the current batch. */
 int ns_reg_any_idle(const ns_bstate_t *s);
 /* A new batch: no worker holds any of its chunks. */
@@ -95,6 +97,8 @@ typedef struct {
     double sent_at;               /* when the latest attempt was sent */
     uint32_t failures;            /* RESULTs with status 1 */
     uint32_t faults;              /* holders lost, deadlines missed while held */
+    uint32_t speculative;         /* copies sent while a slow holder still works on it */
+    double taken_at;              /* TAKE of the latest attempt */
     char fault_log[4][200];       /* the first of them: worker and how it ended */
 } ns_bchunk_t;
 
@@ -151,11 +155,13 @@ struct ns_bstate {
     double *logl;
     size_t n, d, k;
     ns_bchunk_t *chunks;
-    size_t *queue;                /* chunk indices to send, FIFO */
+    size_t *queue;                /* chunk indices to send, FIFO (room for 2k: a chunk may be queued twice, see stragglers) */
     size_t qhead, qlen;
     size_t remaining;             /* chunks not done */
     int chunked;                  /* chunks laid out (k known) */
     double sec_per_point;         /* running estimate from results, 0 = unknown */
+    double *durations;            /* TAKE-to-RESULT seconds of this batch's done chunks */
+    size_t ndurations;
     double t_start;
     double waiting_since;         /* no live workers since, 0 = not waiting */
     double last_wait_log;

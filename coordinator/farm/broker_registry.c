@@ -369,10 +369,20 @@ void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
 
 /* ---- what the batch side asks ---------------------------------------------- */
 
+size_t ns_reg_idle_count(const ns_bstate_t *s)
+{
+    size_t idle = 0;
+    for (size_t i = 0; i < s->nworkers; i++)
+        idle += s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
+                && !s->workers[i]->evaluating;
+    return idle;
+}
+
 int ns_reg_any_idle(const ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0)
+        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
+            && !s->workers[i]->evaluating)
             return 1;
     return 0;
 }
@@ -380,7 +390,7 @@ int ns_reg_any_idle(const ns_bstate_t *s)
 void ns_reg_reset_taken(ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        s->workers[i]->taken = s->workers[i]->stuck = s->workers[i]->evaluating = 0;
+        s->workers[i]->taken = s->workers[i]->stuck = 0;   /* evaluating: until it answers */
 }
 
 int ns_reg_all_stuck(const ns_bstate_t *s)

@@ -243,6 +243,7 @@ static void s_stats_json(void *impl, cJSON *obj)
     cJSON_AddNumberToObject(obj, "last_k", (double)st.last_k);
     cJSON_AddNumberToObject(obj, "chunks_resent", (double)st.chunks_resent);
     cJSON_AddNumberToObject(obj, "deadline_misses", (double)st.deadline_misses);
+    cJSON_AddNumberToObject(obj, "speculative", (double)st.speculative);
     cJSON_AddNumberToObject(obj, "handed_back", (double)st.handed_back);
     cJSON_AddNumberToObject(obj, "failed_chunks", (double)st.failed_chunks);
     cJSON_AddNumberToObject(obj, "duplicate_results", (double)st.duplicate_results);
