@@ -263,6 +263,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
     s->run ^= (uint64_t)getpid() << 16 ^ (uint64_t)(ns_now() * 1e9);
     if (s->run == 0)
         s->run = 1;
+    s->spot_rng = s->run;
     if (s_bind(s, owner->err, sizeof owner->err) != NS_OK) {
         zsock_destroy(&s->router);
         zsock_destroy(&s->push);

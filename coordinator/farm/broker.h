@@ -40,6 +40,8 @@ typedef struct ns_broker_config {
     int64_t max_message;         /* data-plane message limit, bytes */
     int heartbeat_ms;            /* heartbeat interval */
     int liveness;                /* missed heartbeats before a peer is lost */
+    struct ns_model *spot_model; /* the coordinator's model for spot checks, NULL: none */
+    double spot_fraction;        /* share of each result's points re-evaluated here */
     size_t max_workers;          /* registrations the descriptor limit allows, 0 = no limit */
     long fd_limit;               /* the soft RLIMIT_NOFILE behind max_workers, for messages */
     int local_pool;              /* workers are this process's children (--n-pool, no --bind) */

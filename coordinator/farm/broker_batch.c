@@ -7,6 +7,7 @@
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
+#include "nessai/plugin.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -260,6 +261,78 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
     ns_batch_pump(s);
 }
 
+#define S_SPOT_MAX 64             /* points checked per result at most */
+#define S_SPOT_MAX_S 0.02         /* coordinator time per result at most */
+
+/* Spot check (docs/protocol.md §3): re-evaluate a few of the result's
+ * points with the coordinator's model; the values are in s->logl at the
+ * chunk's rows. Returns 1 if they differ (the worker is then refused and
+ * its chunks of this batch go back), else 0. */
+static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t ci, double now)
+{
+    if (!s->cfg->spot_model || s->cfg->spot_fraction <= 0)
+        return 0;
+    size_t cnt = (size_t)ceil(s->cfg->spot_fraction * (double)c->n);
+    if (cnt < 1)
+        cnt = 1;
+    if (cnt > c->n)
+        cnt = c->n;
+    if (cnt > S_SPOT_MAX)
+        cnt = S_SPOT_MAX;
+    /* the cost as the coordinator saw it (a worker cannot make it look dearer
+     * without being that slow) */
+    double per = (now - c->sent_at) / (double)c->n;
+    if (per * (double)cnt > S_SPOT_MAX_S) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    double ref[S_SPOT_MAX];
+    size_t idx[S_SPOT_MAX];
+    double *x = malloc(cnt * s->d * sizeof *x);
+    if (!x) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    s->spot_rng = s->spot_rng * 6364136223846793005ull + 1442695040888963407ull;
+    size_t off = (size_t)(s->spot_rng >> 33) % c->n;
+    for (size_t j = 0; j < cnt; j++) {
+        idx[j] = (off + j * c->n / cnt) % c->n;
+        memcpy(x + j * s->d, s->x + (c->start + idx[j]) * s->d, s->d * sizeof *x);
+    }
+    int rv = ns_model_log_likelihood(s->cfg->spot_model, x, cnt, ref);
+    free(x);
+    if (rv != NS_OK) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    s->stats.spot_checked += cnt;
+    for (size_t j = 0; j < cnt; j++) {
+        const double *got = s->logl + c->start + idx[j];
+        if (memcmp(got, &ref[j], sizeof *got) == 0)
+            continue;
+        char reason[512];
+        snprintf(reason, sizeof reason, "spot check failed: point %zu of batch %llu gives "
+                 "logL=%.17g on the worker but %.17g on the coordinator",
+                 c->start + idx[j], (unsigned long long)s->batch, *got, ref[j]);
+        s->stats.spot_failures++;
+        uint64_t seq = w->seq;
+        ns_error(S_MOD, "worker %s: %s; refusing it and evaluating its chunks again", w->id,
+                 reason);
+        ns_reg_refuse(s, w, reason);   /* hands back what it holds */
+        for (size_t i = 0; i < s->k; i++) {   /* and what it returned */
+            ns_bchunk_t *o = &s->chunks[i];
+            if (o->done && o->placed_by == seq) {
+                o->done = 0;
+                s->remaining++;
+                s_enqueue(s, i);
+            }
+        }
+        s_enqueue(s, ci);
+        return 1;
+    }
+    return 0;
+}
+
 static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 {
     ns_bworker_t *w = ns_reg_find_id(s, m->worker);
@@ -327,7 +400,12 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
             return;
         }
     }
+    if (s_spot_check(s, w, c, m->chunk, now)) {
+        ns_batch_pump(s);
+        return;
+    }
     c->done = 1;
+    c->placed_by = w->seq;
     c->deadline = 0;
     s->remaining--;
     if (c->taken_at > 0 && s->ndurations < s->k)

@@ -80,6 +80,8 @@ void ns_reg_on_control(ns_bstate_t *s);
 /* Every heartbeat interval: send HEARTBEATs, drop silent or never-ready
  * workers, log local workers that exited. */
 void ns_reg_tick(ns_bstate_t *s, double now);
+/* Refuse an accepted worker now (REFUSE with reason, its work handed back). */
+void ns_reg_refuse(ns_bstate_t *s, ns_bworker_t *w, const char *reason);
 /* STOP to every known worker. */
 void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason);
 /* Forget every worker (the thread is ending). */
@@ -100,6 +102,7 @@ typedef struct {
     uint32_t speculative;         /* copies sent while a slow holder still works on it */
     double taken_at;              /* TAKE of the latest attempt */
     char fault_log[4][200];       /* the first of them: worker and how it ended */
+    uint64_t placed_by;           /* seq of the worker whose values were placed */
 } ns_bchunk_t;
 
 /* Start evaluating n x d points into logl; the caller's pipe gets the
@@ -160,6 +163,7 @@ struct ns_bstate {
     size_t remaining;             /* chunks not done */
     int chunked;                  /* chunks laid out (k known) */
     double sec_per_point;         /* running estimate from results, 0 = unknown */
+    uint64_t spot_rng;            /* which points are checked (not the sampler's) */
     double *durations;            /* TAKE-to-RESULT seconds of this batch's done chunks */
     size_t ndurations;
     double t_start;

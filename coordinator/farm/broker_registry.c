@@ -358,6 +358,15 @@ void ns_reg_tick(ns_bstate_t *s, double now)
     s_watch_children(s);
 }
 
+void ns_reg_refuse(ns_bstate_t *s, ns_bworker_t *w, const char *reason)
+{
+    char who[256];
+    snprintf(who, sizeof who, "id=%s host=%s pid=%u", w->id, w->host, w->pid);
+    s->hooks.worker_gone(s, w->seq, NULL);
+    s_refuse(s, w->routing, who, reason);
+    s_remove_worker(s, w);
+}
+
 void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
 {
     ns_msg_t m;

@@ -41,6 +41,11 @@ const ns_option_t ns_farm_options[] = {
     {"max-chunk-faults", NS_OPT_INT, "2", 0, 1000, NULL, 0, "Likelihood farm",
      "Stop the run when a chunk's worker was lost (crashed, killed, silent) or gave no result "
      "by the deadline more than this many times: the model crashes or hangs on its points."},
+    {"spot-check", NS_OPT_DOUBLE, "0.01", 0, 1, NULL, 0, "Likelihood farm",
+     "Share of each worker result's points the coordinator evaluates again and compares bit "
+     "for bit (at least one point per result; skipped when that would take more than 20 ms, "
+     "and for Python models); a worker that differs is refused and its chunks of the batch "
+     "redone. 0 turns the checks off."},
     {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
      "Largest farm message in MiB; bigger batches are cut into more chunks."},
     {"heartbeat-interval", NS_OPT_DOUBLE, "1", 0.05, 600, NULL, 0, "Likelihood farm",
@@ -244,6 +249,9 @@ static void s_stats_json(void *impl, cJSON *obj)
     cJSON_AddNumberToObject(obj, "chunks_resent", (double)st.chunks_resent);
     cJSON_AddNumberToObject(obj, "deadline_misses", (double)st.deadline_misses);
     cJSON_AddNumberToObject(obj, "speculative", (double)st.speculative);
+    cJSON_AddNumberToObject(obj, "spot_checked", (double)st.spot_checked);
+    cJSON_AddNumberToObject(obj, "spot_skipped", (double)st.spot_skipped);
+    cJSON_AddNumberToObject(obj, "spot_failures", (double)st.spot_failures);
     cJSON_AddNumberToObject(obj, "handed_back", (double)st.handed_back);
     cJSON_AddNumberToObject(obj, "failed_chunks", (double)st.failed_chunks);
     cJSON_AddNumberToObject(obj, "duplicate_results", (double)st.duplicate_results);
@@ -324,6 +332,10 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->max_retries = ns_config_int(cfg, "max-retries");
     bc->max_chunk_faults = ns_config_int(cfg, "max-chunk-faults");
     bc->local_pool = local && n_pool > 0;
+    bc->spot_fraction = ns_config_double(cfg, "spot-check");
+    /* the model is idle while a batch runs (the sampler waits in evaluate());
+     * Python models are called from their own thread only */
+    bc->spot_model = bc->spot_fraction > 0 && !strstr(f->model_path, ".py") ? model : NULL;
     s_fd_capacity(bc);
     if (bc->local_pool && (size_t)n_pool > bc->max_workers && bc->max_workers > 0) {
         ns_error(S_MOD, "--n-pool %ld: the file descriptor limit (%ld) allows %zu workers; raise "

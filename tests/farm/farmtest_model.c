@@ -10,6 +10,8 @@
  *   NS_FARMTEST_HANG_X=1     calls with a point whose x0 < -4.9 never return
  *   NS_FARMTEST_POSINF=1     calls with more than 4 points give +inf for their first point
  *   NS_FARMTEST_SLOW=f       multiply delay_ms by f
+ *   NS_FARMTEST_LIE=v        add v to every logL of calls with more than 4 points
+ *                            (passes the 4-point canary)
  * --model-args: dim=N (default 4), delay_ms=X (sleep X ms per point).
  * Built twice: as "farmtest" and, with FARMTEST_NAME, as another model.
  */
@@ -30,7 +32,7 @@
 
 typedef struct {
     int dim;
-    double delay_ms, offset;
+    double delay_ms, offset, lie;
     int fail_batch, hang, crash, hang_x, posinf;
     char **names;
     double *lower, *upper;
@@ -77,6 +79,8 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
     }
     const char *e = getenv("NS_FARMTEST_OFFSET");
     c->offset = e ? atof(e) : 0.0;
+    e = getenv("NS_FARMTEST_LIE");
+    c->lie = e ? atof(e) : 0.0;
     c->fail_batch = getenv("NS_FARMTEST_FAIL_BATCH") != NULL;
     c->hang = getenv("NS_FARMTEST_HANG") != NULL;
     c->crash = getenv("NS_FARMTEST_CRASH") != NULL;
@@ -138,6 +142,8 @@ static int s_logl(void *p, const double *x, size_t n, double *logl)
         /* a zero-likelihood region, to carry -inf through the wire */
         logl[i] = x[i * (size_t)c->dim] > 4.9 ? -INFINITY : s + c->offset;
     }
+    for (size_t i = 0; c->lie != 0 && n > 4 && i < n; i++)
+        logl[i] += c->lie;
     if (c->posinf && n > 4)
         logl[0] = INFINITY;
     return 0;
