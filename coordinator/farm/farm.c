@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -122,6 +123,9 @@ static int s_security(s_farm_t *f, const ns_config_t *cfg, const char *bind)
         ns_error(S_MOD, "%s", err);
         return NS_ERR_IO;
     }
+    char real[PATH_MAX];
+    if (realpath(f->keys, real))   /* workers elsewhere are told an absolute path */
+        snprintf(f->keys, sizeof f->keys, "%s", real);
     snprintf(path, sizeof path, "%s/%s.key_secret", f->keys, NS_KEYS_COORDINATOR);
     if (!(f->curve = ns_keys_load_secret(path, err, sizeof err))) {
         ns_error(S_MOD, "%s", err);

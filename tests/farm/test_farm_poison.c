@@ -1,7 +1,8 @@
 /* test_farm_poison.c - points that crash or hang every worker end the run
  * with one clear error in bounded time (docs/protocol.md §3, "Poison
  * chunks"); a local pool whose workers are all gone fails at once, without
- * advice meant for remote workers; +inf from the model is an error. */
+ * advice meant for remote workers; +inf from the model is an error. The
+ * crash is SIGSEGV (SIGABRT under AddressSanitizer). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -81,7 +82,7 @@ static void test_crashing_points_local_pool(void **state)
     s_points(x, 40);   /* chunk 2: rows 32..47 */
     s_expect_failure(&f, x, 30);
     assert_true(ft_file_contains(f.log, "batch 1, chunk 2 (points 32..47"));
-    assert_true(ft_file_contains(f.log, "killed by signal 11"));
+    assert_true(ft_file_contains(f.log, "killed by signal "));
     assert_true(ft_file_contains(f.log, "3 workers lost or no result in time"));
     assert_false(ft_file_contains(f.log, "nessai-worker --connect"));
     s_close(&f);
@@ -98,7 +99,7 @@ static void test_local_pool_all_gone(void **state)
     s_points(x, 3);
     s_expect_failure(&f, x, 30);
     assert_true(ft_file_contains(f.log, "all 2 local workers have exited"));
-    assert_true(ft_file_contains(f.log, "killed by signal 11"));
+    assert_true(ft_file_contains(f.log, "killed by signal "));
     assert_false(ft_file_contains(f.log, "nessai-worker --connect"));
     assert_false(ft_file_contains(f.log, "--worker-timeout"));
     s_close(&f);
