@@ -217,6 +217,11 @@ static int s_load_keys(s_worker_t *w)
         return NS_OK;
     char path[4200], err[1024];
     snprintf(path, sizeof path, "%s/%s.key", w->cfg->keys, NS_KEYS_COORDINATOR);
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        /* the coordinator has not written its keys yet: wait for it */
+        ns_info(S_MOD, "waiting for the coordinator's key %s", path);
+        return NS_ERR_STATE;
+    }
     w->server = ns_keys_load_public(path, err, sizeof err);
     if (w->server) {
         if (w->cfg->cert)
@@ -615,8 +620,9 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
     w->phase = P_HELLO;
     w->hb_ms = S_DEFAULT_HB_MS;
     w->liveness = S_DEFAULT_LIVENESS;
-    if (s_load_keys(w) != NS_OK)
-        return S_FATAL;
+    int keys = s_load_keys(w);
+    if (keys != NS_OK)
+        return keys == NS_ERR_STATE ? S_LOST : S_FATAL;
     w->control = zsock_new(ZMQ_DEALER);
     if (!w->control)
         return S_FATAL;
