@@ -282,10 +282,16 @@ static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t 
     /* the cost as the coordinator saw it (a worker cannot make it look dearer
      * without being that slow) */
     double per = (now - c->sent_at) / (double)c->n;
-    if (per * (double)cnt > S_SPOT_MAX_S) {
+    /* The coordinator is one thread for all workers: checks share a budget
+     * of --spot-check x the farm's likelihood wall time (plus 20 ms, so
+     * that the first results are checked). */
+    double wall = s->stats.likelihood_wall_s + (now - s->t_start);
+    if (per * (double)cnt > S_SPOT_MAX_S
+        || s->spot_s + per * (double)cnt > s->cfg->spot_fraction * wall + S_SPOT_MAX_S) {
         s->stats.spot_skipped++;
         return 0;
     }
+    double t0 = ns_now();
     double ref[S_SPOT_MAX];
     size_t idx[S_SPOT_MAX];
     double *x = malloc(cnt * s->d * sizeof *x);
@@ -301,6 +307,8 @@ static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t 
     }
     int rv = ns_model_log_likelihood(s->cfg->spot_model, x, cnt, ref);
     free(x);
+    s->spot_s += ns_now() - t0;
+    w->spot_checked += cnt;
     if (rv != NS_OK) {
         s->stats.spot_skipped++;
         return 0;

@@ -39,6 +39,7 @@ typedef struct {
     double welcomed_at;           /* WELCOME sent */
     int taken;                    /* chunks of this batch taken, not yet answered (batch) */
     int stuck;                    /* holds an attempt past its deadline (batch) */
+    uint64_t spot_checked;        /* its points re-evaluated by the coordinator */
     int evaluating;               /* took a chunk (TAKE) and has not answered it (batch) */
     uint64_t cur_batch;           /* that chunk: batch and index */
     uint32_t cur_chunk;
@@ -163,6 +164,7 @@ struct ns_bstate {
     size_t remaining;             /* chunks not done */
     int chunked;                  /* chunks laid out (k known) */
     double sec_per_point;         /* running estimate from results, 0 = unknown */
+    double spot_s;                /* coordinator seconds spent on spot checks */
     uint64_t spot_rng;            /* which points are checked (not the sampler's) */
     double *durations;            /* TAKE-to-RESULT seconds of this batch's done chunks */
     size_t ndurations;
