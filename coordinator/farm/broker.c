@@ -145,8 +145,10 @@ static void s_on_pipe(ns_bstate_t *s)
         zsock_send(s->pipe, "i", rv == NS_OK && !out ? NS_ERR_INVAL : rv);
     } else if (cmd && streq(cmd, "STOP")) {
         int rv = s_args(msg, "");
-        if (rv == NS_OK)
+        if (rv == NS_OK) {
+            s->stopping = 1;   /* the pool is the caller's again */
             ns_reg_broadcast_stop(s, "the run is over");
+        }
         zsock_send(s->pipe, "i", rv);
     } else if (cmd && streq(cmd, "WATCH")) {
         int rv = s_args(msg, "i", &pid);

@@ -146,6 +146,8 @@ struct ns_bstate {
     int pids[NS_BROKER_MAX_LOCAL];        /* local pool children still running */
     size_t npids;
     size_t nwatched;              /* local pool children ever watched */
+    long respawned;               /* replacements started */
+    int stopping;                 /* STOP sent: no more replacements */
     struct {
         int pid;
         char how[64];             /* "exited with status 1", "killed by signal 11" */

@@ -278,6 +278,17 @@ static void s_local_exit(ns_bstate_t *s, int pid, const char *how)
     }
     if (!s->cfg->local_pool)
         return;
+    if (s->cfg->respawn && !s->stopping && s->respawned < s->cfg->max_respawns
+        && s->npids < NS_BROKER_MAX_LOCAL) {
+        int np = s->cfg->respawn(s->cfg->respawn_ctx, pid);
+        if (np > 0) {
+            s->respawned++;
+            s->pids[s->npids++] = np;
+            ns_warn(S_MOD, "local worker pid=%d %s; started pid=%d in its place (%ld of %ld "
+                    "replacements, --max-respawns)", pid, how, np, s->respawned,
+                    s->cfg->max_respawns);
+        }
+    }
     for (size_t i = 0; i < s->nworkers; i++) {
         ns_bworker_t *w = s->workers[i];
         if (w->pid != (uint32_t)pid)

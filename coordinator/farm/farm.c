@@ -47,6 +47,9 @@ const ns_option_t ns_farm_options[] = {
      "for bit (at least one point per result; skipped when that would take more than 20 ms, "
      "and for Python models); a worker that differs is refused and its chunks of the batch "
      "redone. 0 turns the checks off."},
+    {"max-respawns", NS_OPT_INT, NULL, 0, 100000, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "A local pool starts at most this many replacements for worker processes that exited "
+     "(none = --n-pool)."},
     {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
      "Largest farm message in MiB; bigger batches are cut into more chunks."},
     {"heartbeat-interval", NS_OPT_DOUBLE, "1", 0.05, 600, NULL, 0, "Likelihood farm",
@@ -225,6 +228,11 @@ static void s_destroy(void *impl)
     free(f);
 }
 
+static int s_respawn(void *ctx, int old_pid)
+{
+    return ns_pool_respawn(ctx, old_pid);
+}
+
 static int s_evaluate(void *impl, const double *x, size_t n, size_t d, double *logl)
 {
     s_farm_t *f = impl;
@@ -377,6 +385,12 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
             s_destroy(f);
             return rv;
         }
+        /* read by the broker thread only when a local worker exits, which
+         * it can learn only after the WATCH round trips below */
+        bc->respawn_ctx = f->pool;
+        bc->max_respawns = ns_config_is_set(cfg, "max-respawns") ? ns_config_int(cfg, "max-respawns")
+                                                                 : n_pool;
+        bc->respawn = s_respawn;
         for (size_t i = 0; i < ns_pool_size(f->pool); i++)
             ns_broker_watch_pid(f->broker, ns_pool_pid(f->pool, i));
         ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);

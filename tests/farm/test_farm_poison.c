@@ -76,11 +76,11 @@ static void test_crashing_points_local_pool(void **state)
     setenv("NS_FARMTEST_CRASH", "1", 1);
     s_fx_t f;
     s_open(&f, ft_farm_config("n-pool", "4", "worker-timeout", "300", NULL));
-    unsetenv("NS_FARMTEST_CRASH");
     assert_int_equal(ns_farm_wait_live(f.ev, 4, 30), NS_OK);
     double x[N * D];
     s_points(x, 40);   /* chunk 2: rows 32..47 */
-    s_expect_failure(&f, x, 30);
+    s_expect_failure(&f, x, 30);   /* replacements crash as well */
+    unsetenv("NS_FARMTEST_CRASH");
     assert_true(ft_file_contains(f.log, "batch 1, chunk 2 (points 32..47"));
     assert_true(ft_file_contains(f.log, "killed by signal "));
     assert_true(ft_file_contains(f.log, "3 workers lost or no result in time"));
@@ -92,7 +92,7 @@ static void test_local_pool_all_gone(void **state)
 {
     setenv("NS_FARMTEST_CRASH", "1", 1);
     s_fx_t f;
-    s_open(&f, ft_farm_config("n-pool", "2", "worker-timeout", "300", NULL));
+    s_open(&f, ft_farm_config("n-pool", "2", "worker-timeout", "300", "max-respawns", "0", NULL));
     unsetenv("NS_FARMTEST_CRASH");
     assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
     double x[N * D];
@@ -102,6 +102,29 @@ static void test_local_pool_all_gone(void **state)
     assert_true(ft_file_contains(f.log, "killed by signal "));
     assert_false(ft_file_contains(f.log, "nessai-worker --connect"));
     assert_false(ft_file_contains(f.log, "--worker-timeout"));
+    s_close(&f);
+}
+
+/* The first workers crash on the points, their replacements (started
+ * without the crash switch) evaluate them: the batch is exact. */
+static void test_local_workers_replaced(void **state)
+{
+    setenv("NS_FARMTEST_CRASH", "1", 1);
+    s_fx_t f;
+    s_open(&f, ft_farm_config("n-pool", "2", "max-chunk-faults", "5", NULL));
+    unsetenv("NS_FARMTEST_CRASH");
+    assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
+    ns_model_t *ref = ft_model("dim=2");
+    double x[N * D], want[N], got[N];
+    s_points(x, 3);
+    ft_inprocess(ref, x, N, want);
+    assert_int_equal(ns_evaluator_evaluate(f.ev, x, N, D, got), NS_OK);
+    assert_memory_equal(got, want, sizeof got);
+    assert_true(ft_file_contains(f.log, "started pid="));
+    ns_farm_stats_t st;
+    ns_farm_stats(f.ev, &st);
+    assert_true(st.workers_lost >= 1);
+    ns_model_destroy(&ref);
     s_close(&f);
 }
 
@@ -144,6 +167,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crashing_points_local_pool),
         cmocka_unit_test(test_local_pool_all_gone),
+        cmocka_unit_test(test_local_workers_replaced),
         cmocka_unit_test(test_hanging_points),
         cmocka_unit_test(test_positive_infinity_is_an_error),
     };
