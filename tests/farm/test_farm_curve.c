@@ -380,6 +380,72 @@ static void test_local_pool_with_curve(void **state)
     ft_rmtree(keys);
 }
 
+/* --worker-keys: only the keys of that directory (made with nessai-keygen)
+ * are accepted; the shared client key of the run is not. */
+static void test_strict_allow_list(void **state)
+{
+    s_has_curve();
+    char keys[256], allow[256], node[256], cmd[1200], wlog[128];
+    s_tmpdir(keys, sizeof keys, "keys");
+    s_tmpdir(allow, sizeof allow, "allow");
+    s_tmpdir(node, sizeof node, "node");
+    ft_tmpfile(wlog, sizeof wlog, "wlog");
+    snprintf(cmd, sizeof cmd, "%s/nessai-keygen '%s' node17 >/dev/null", NESSAI_BIN_DIR, node);
+    assert_int_equal(system(cmd), 0);
+    char secret[512];
+    snprintf(secret, sizeof secret, "%s/node17.key_secret", node);
+    struct stat st;
+    assert_int_equal(stat(secret, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_not_equal(system(cmd), 0);   /* never overwrites a pair */
+    snprintf(cmd, sizeof cmd, "cp '%s/node17.key' '%s/'", node, allow);
+    assert_int_equal(system(cmd), 0);
+
+    ns_model_t *model = ft_model("dim=2");
+    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
+                                      keys, "worker-keys", allow, NULL);
+    ns_evaluator_t *ev = NULL;
+    assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
+    const char *ep = ns_farm_endpoint(ev);
+    /* the run's shared key is not in the allow-list: never registered */
+    pid_t shared = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
+    zclock_sleep(2500);   /* time to try (and to retry once) */
+    ns_farm_stats_t fs;
+    ns_farm_stats(ev, &fs);
+    assert_int_equal(fs.workers_seen, 0);
+    assert_false(ft_file_contains(wlog, "registered"));
+    ft_kill(shared);
+    /* the node's own key is */
+    pid_t good = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, "--cert", secret, NULL},
+                                 NULL, NULL);
+    assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
+    size_t n = 100;
+    double *x = ft_points(n, 2, 4), *want = malloc(n * 8), *got = malloc(n * 8);
+    ft_inprocess(model, x, n, want);
+    assert_int_equal(ns_evaluator_evaluate(ev, x, n, 2, got), NS_OK);
+    assert_memory_equal(got, want, n * 8);
+    ns_evaluator_shutdown(ev);
+    ns_evaluator_destroy(&ev);
+    assert_true(ft_wait_exit(good, 10, NULL));
+    /* a secret key readable by others is refused by the worker */
+    chmod(secret, 0644);
+    pid_t loose = ft_spawn_worker("tcp://127.0.0.1:1", (const char *const[]){"--keys", keys,
+                                  "--cert", secret, NULL}, NULL, wlog);
+    int code = -1;
+    assert_true(ft_wait_exit(loose, 10, &code));
+    assert_int_equal(code, 1);
+    assert_true(ft_file_contains(wlog, "chmod 600"));
+    free(x);
+    free(want);
+    free(got);
+    ns_config_destroy(&cfg);
+    ns_model_destroy(&model);
+    ft_rmtree(keys);
+    ft_rmtree(allow);
+    ft_rmtree(node);
+    remove(wlog);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +454,7 @@ int main(void)
         cmocka_unit_test(test_pinned_worker_ignores_rogue_coordinator),
         cmocka_unit_test(test_announced_model_not_loaded),
         cmocka_unit_test(test_local_pool_with_curve),
+        cmocka_unit_test(test_strict_allow_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
