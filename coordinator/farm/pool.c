@@ -21,8 +21,9 @@ struct ns_pool {
     pid_t *pids;      /* started workers */
     int *running;     /* 1 until reaped */
     size_t n;
-    char *argv[12];   /* how they were started (borrowed strings but the parent pid) */
+    char *argv[12];   /* how they were started: the farm's strings, but these two */
     char parent[32];
+    char *path;       /* the worker program */
 };
 
 static int s_try(const char *dir, char *out, size_t size)
@@ -72,8 +73,13 @@ int ns_pool_new(const char *worker_path, const char *endpoint, const char *model
         return NS_ERR_NOMEM;
     }
     snprintf(self->parent, sizeof self->parent, "%d", (int)getpid());
+    if (!(self->path = ns_strdup(worker_path))) {
+        ns_pool_destroy(&self);
+        snprintf(err, errlen, "out of memory starting %zu local workers", n);
+        return NS_ERR_NOMEM;
+    }
     const char *level = ns_log_get_level() <= NS_LOG_DEBUG ? "debug" : "warning";
-    char *argv[12] = {(char *)worker_path, "--connect", (char *)endpoint, "--parent-pid",
+    char *argv[12] = {self->path, "--connect", (char *)endpoint, "--parent-pid",
                       self->parent, "--log-level", (char *)level, "--model", (char *)model, NULL};
     if (keys) {
         argv[9] = "--keys";
@@ -82,7 +88,7 @@ int ns_pool_new(const char *worker_path, const char *endpoint, const char *model
     memcpy(self->argv, argv, sizeof argv);
     for (size_t i = 0; i < n; i++) {
         pid_t pid;
-        int rc = posix_spawn(&pid, worker_path, NULL, NULL, argv, environ);
+        int rc = posix_spawn(&pid, self->path, NULL, NULL, argv, environ);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start %s: %s", worker_path, strerror(rc));
             ns_pool_destroy(&self);
@@ -153,6 +159,7 @@ void ns_pool_destroy(ns_pool_t **self_p)
         ns_pool_wait(self, 0);
     free(self->pids);
     free(self->running);
+    free(self->path);
     free(self);
     *self_p = NULL;
 }
