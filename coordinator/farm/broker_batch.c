@@ -420,10 +420,10 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
         s->durations[s->ndurations++] = now - c->taken_at;
     /* Times as the worker reports them, but never more than the coordinator
      * saw pass since it sent this attempt. */
-    double seen = now - c->sent_at;
+    double seen = m->attempt == c->attempt ? now - c->sent_at : now - s->t_start;
     double wall = isfinite(m->wall_s) && m->wall_s > 0 ? m->wall_s : 0;
     double cpu = isfinite(m->cpu_s) && m->cpu_s > 0 ? m->cpu_s : 0;
-    if (m->attempt == c->attempt && wall > seen)
+    if (wall > seen)
         wall = seen;
     if (cpu > 64.0 * wall + 1.0)
         cpu = 64.0 * wall + 1.0;

@@ -396,8 +396,8 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
         ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);
     } else {
         ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s%s%s",
-                bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure",
-                f->curve ? f->keys : "");
+                bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure --model ",
+                f->curve ? f->keys : f->model_path);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);
     if (!*out) {
