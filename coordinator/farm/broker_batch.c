@@ -636,12 +636,15 @@ static void s_check_deadlines(ns_bstate_t *s, double now)
         ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u, %.1f s); "
                 "re-sending", i, (unsigned long long)s->batch, c->attempt,
                 s_chunk_timeout(s, c->n));
-        ns_bworker_t *holder = c->holder ? ns_reg_find_seq(s, c->holder) : NULL;
-        if (holder) {   /* taken, and no result in time: count it against the chunk */
+        /* every worker that took it (any attempt) and has not answered
+         * counts once against the chunk */
+        ns_bworker_t *late[16];
+        size_t nlate = ns_reg_evaluating(s, i, late, 16);
+        for (size_t j = 0; j < nlate; j++) {
             char what[200];
             snprintf(what, sizeof what, "%s (host %s pid %u) no result within %.1f s",
-                     holder->id, holder->host, holder->pid, s_chunk_timeout(s, c->n));
-            holder->stuck = 1;
+                     late[j]->id, late[j]->host, late[j]->pid, s_chunk_timeout(s, c->n));
+            late[j]->stuck = 1;
             if (s_fault(s, i, what))
                 return;
         }

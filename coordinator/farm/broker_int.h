@@ -68,6 +68,9 @@ size_t ns_reg_idle_count(const ns_bstate_t *s);
 int ns_reg_any_idle(const ns_bstate_t *s);
 /* A new batch: no worker holds any of its chunks. */
 void ns_reg_reset_taken(ns_bstate_t *s);
+/* Up to max live workers evaluating chunk i of the current batch (any
+ * attempt) and not yet marked stuck; returns how many. */
+size_t ns_reg_evaluating(ns_bstate_t *s, size_t i, ns_bworker_t **out, size_t max);
 /* 1 if every live worker holds an attempt past its deadline. */
 int ns_reg_all_stuck(const ns_bstate_t *s);
 /* How local workers ended, "pid 123 killed by signal 11; ...", "" if none. */

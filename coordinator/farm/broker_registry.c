@@ -413,6 +413,18 @@ void ns_reg_reset_taken(ns_bstate_t *s)
         s->workers[i]->taken = s->workers[i]->stuck = 0;   /* evaluating: until it answers */
 }
 
+size_t ns_reg_evaluating(ns_bstate_t *s, size_t i, ns_bworker_t **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < s->nworkers && n < max; j++) {
+        ns_bworker_t *w = s->workers[j];
+        if (w->state == W_LIVE && w->evaluating && !w->stuck && w->cur_batch == s->batch
+            && w->cur_chunk == i)
+            out[n++] = w;
+    }
+    return n;
+}
+
 int ns_reg_all_stuck(const ns_bstate_t *s)
 {
     size_t live = 0;
