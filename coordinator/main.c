@@ -373,6 +373,7 @@ static int s_write_config(s_run_t *run)
 static int s_start_evaluator(s_run_t *run)
 {
     if (ns_farm_wanted(run->cfg)) {
+        ns_farm_set_output(run->output);
         int rc = ns_farm_evaluator_new(run->cfg, run->model, run->argv[0], &run->ev);
         if (rc != NS_OK) {
             fprintf(stderr, "nessai-coordinator: error: could not start the worker farm (%s); see "

@@ -1,6 +1,7 @@
 /* main.c - nessai-worker: command line and the --slots launcher. */
 #include "worker.h"
 #include "nessai/wire.h"
+#include "nessai/keys.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/options.h"
@@ -14,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const ns_option_t s_options[] = {
@@ -30,6 +32,22 @@ static const ns_option_t s_options[] = {
     {"model", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
      "Model plugin to load (default: the path the coordinator announces). Must be the same "
      "build as the coordinator's."},
+    {"keys", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "The farm's keys directory (the coordinator's <output>/farm-keys, or --farm-keys): "
+     "authenticate and encrypt with CurveZMQ, talking only to the coordinator whose "
+     "coordinator.key is there. Needed for a non-loopback --connect (docs/protocol.md "
+     "section 8); with --connect-file, the farm-keys directory beside that file is used "
+     "when it exists."},
+    {"cert", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "This worker's secret key file (from nessai-keygen; default: worker.key_secret of "
+     "--keys)."},
+    {"insecure", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Worker",
+     "Connect without CurveZMQ to a non-loopback address (only for a coordinator started "
+     "with --insecure on a trusted network)."},
+    {"allow-model-dir", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Worker",
+     "Load a model the coordinator announces if it lies in one of these directories "
+     "(separated by ':'). Without --model, only such a path or the one in the model file of "
+     "--keys is loaded."},
     {"slots", NS_OPT_INT, "1", 1, 1024, NULL, 0, "Worker",
      "Start this many worker processes from this launcher."},
     {"persistent", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Worker",
@@ -163,6 +181,42 @@ static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
     wc->max_wait = ns_config_is_set(cfg, "max-wait") ? ns_config_double(cfg, "max-wait") : 0.0;
     wc->model_override = ns_config_is_set(cfg, "model") ? ns_config_str(cfg, "model") : NULL;
     wc->persistent = ns_config_bool(cfg, "persistent");
+    wc->keys = ns_config_is_set(cfg, "keys") ? ns_config_str(cfg, "keys") : NULL;
+    wc->cert = ns_config_is_set(cfg, "cert") ? ns_config_str(cfg, "cert") : NULL;
+    wc->allow_model_dirs = ns_config_is_set(cfg, "allow-model-dir")
+                               ? ns_config_str(cfg, "allow-model-dir") : NULL;
+    if (wc->cert && !wc->keys) {
+        fprintf(stderr, "nessai-worker: --cert needs --keys DIR (where coordinator.key is)\n");
+        return NS_WORKER_EXIT_USAGE;
+    }
+    if (wc->keys && !ns_keys_available()) {
+        fprintf(stderr, "nessai-worker: --keys: this libzmq has no CURVE support\n");
+        return NS_WORKER_EXIT_USAGE;
+    }
+    /* --connect-file: the coordinator writes farm.address and its keys
+     * directory side by side in its output directory, so a worker that
+     * follows the file finds the keys there unless told otherwise. */
+    static char beside[4096];
+    if (connect_file && !wc->keys && !ns_config_bool(cfg, "insecure")) {
+        const char *slash = strrchr(connect_file, '/');
+        struct stat st;
+        snprintf(beside, sizeof beside, "%.*s%sfarm-keys", slash ? (int)(slash - connect_file) : 0,
+                 connect_file, slash ? "/" : "");
+        if (stat(beside, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (!ns_keys_available()) {
+                fprintf(stderr, "nessai-worker: %s: this libzmq has no CURVE support\n", beside);
+                return NS_WORKER_EXIT_USAGE;
+            }
+            wc->keys = beside;
+        }
+    }
+    if (!wc->keys && !connect_file && !ns_config_bool(cfg, "insecure") &&
+        !ns_keys_loopback(connect)) {
+        fprintf(stderr, "nessai-worker: give the farm's keys directory with --keys DIR (the "
+                "coordinator's <output>/farm-keys) to connect to %s, or --insecure if the "
+                "coordinator runs with --insecure\n", connect);
+        return NS_WORKER_EXIT_USAGE;
+    }
     if (ns_config_is_set(cfg, "parent-pid")) {
         wc->parent_pid = (int)ns_config_int(cfg, "parent-pid");
         /* Die with the coordinator; check after the prctl in case it is

@@ -2,12 +2,14 @@
  * results PUSH, and an evaluation thread so heartbeats never stop. */
 #include "worker.h"
 #include "nessai/wire.h"
+#include "nessai/keys.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/plugin.h"
 #include "nessai/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
@@ -19,7 +21,7 @@
 
 #define S_MOD "worker"
 #define S_BACKOFF_MIN_S 1.0      /* Paranoid Pirate reconnect back-off */
-#define S_BACKOFF_MAX_S 32.0
+#define S_BACKOFF_MAX_S 4.0
 #define S_DEFAULT_HB_MS 1000     /* until WELCOME says otherwise */
 #define S_DEFAULT_LIVENESS 3
 #define S_INLINE_MAX_S 0.05      /* chunks expected faster than this skip the eval thread */
@@ -138,6 +140,7 @@ typedef struct {
     size_t cap_x, cap_logl;
     /* the current session */
     zsock_t *control, *work, *results;
+    zcert_t *cert, *server;       /* CURVE: our key pair, the coordinator's public key */
     s_phase_t phase;
     uint64_t run;
     char id[64];                  /* our id at the coordinator */
@@ -205,6 +208,105 @@ static void s_close_session(s_worker_t *w)
     zsock_destroy(&w->control);
     zsock_destroy(&w->work);
     zsock_destroy(&w->results);
+    zcert_destroy(&w->cert);
+    zcert_destroy(&w->server);
+}
+
+/* --keys: our key pair and the pinned coordinator key, read for every
+ * session (a resumed coordinator may have new keys in the same place). */
+static int s_load_keys(s_worker_t *w)
+{
+    if (!w->cfg->keys)
+        return NS_OK;
+    char path[4200], err[1024];
+    snprintf(path, sizeof path, "%s/%s.key", w->cfg->keys, NS_KEYS_COORDINATOR);
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        /* the coordinator has not written its keys yet: wait for it */
+        ns_info(S_MOD, "waiting for the coordinator's key %s", path);
+        return NS_ERR_STATE;
+    }
+    w->server = ns_keys_load_public(path, err, sizeof err);
+    if (w->server) {
+        if (w->cfg->cert)
+            snprintf(path, sizeof path, "%s", w->cfg->cert);
+        else
+            snprintf(path, sizeof path, "%s/%s.key_secret", w->cfg->keys, NS_KEYS_WORKER);
+        w->cert = ns_keys_load_secret(path, err, sizeof err);
+    }
+    if (!w->server || !w->cert) {
+        ns_error(S_MOD, "%s", err);
+        return NS_ERR_IO;
+    }
+    return NS_OK;
+}
+
+static void s_secure(s_worker_t *w, zsock_t *sock)
+{
+    if (w->cert)
+        ns_keys_client(sock, w->cert, w->server);
+}
+
+/* 1 if the directory dir (resolved) contains the resolved file real. */
+static int s_inside(const char *dir, size_t dlen, const char *real)
+{
+    char d[PATH_MAX], rd[PATH_MAX];
+    if (dlen == 0 || dlen >= sizeof d)
+        return 0;
+    memcpy(d, dir, dlen);
+    d[dlen] = '\0';
+    if (!realpath(d, rd))
+        return 0;
+    size_t n = strlen(rd);
+    if (n == 1 && rd[0] == '/')
+        return 1;
+    return strncmp(real, rd, n) == 0 && real[n] == '/';
+}
+
+/* docs/protocol.md §8, "Models": may we load the announced path? */
+static int s_model_trusted(const s_worker_t *w, const char *announced, char *why, size_t whylen)
+{
+    const char *py = strstr(announced, ".py:");
+    char file[PATH_MAX], real[PATH_MAX];
+    size_t flen = py ? (size_t)(py - announced) + 3 : strlen(announced);
+    if (flen == 0 || flen >= sizeof file) {
+        snprintf(why, whylen, "the announced model path is empty or too long");
+        return 0;
+    }
+    memcpy(file, announced, flen);
+    file[flen] = '\0';
+    if (!realpath(file, real)) {
+        snprintf(why, whylen, "the announced model %.400s is not on this host: %s", file,
+                 strerror(errno));
+        return 0;
+    }
+    for (const char *p = w->cfg->allow_model_dirs; p && *p;) {
+        const char *colon = strchr(p, ':');
+        size_t len = colon ? (size_t)(colon - p) : strlen(p);
+        if (s_inside(p, len, real))
+            return 1;
+        p = colon ? colon + 1 : p + len;
+    }
+    if (w->cfg->keys) {
+        char path[4200], line[PATH_MAX + 2], pinned[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", w->cfg->keys, NS_KEYS_MODEL);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\n")] = '\0';
+            const char *lpy = strstr(line, ".py:");
+            if (lpy)
+                line[lpy - line + 3] = '\0';
+            if (realpath(line, pinned) && strcmp(pinned, real) == 0) {
+                fclose(f);
+                return 1;
+            }
+        }
+        if (f)
+            fclose(f);
+    }
+    snprintf(why, whylen, "the worker does not trust the model path %.400s announced by the "
+             "coordinator: start it with --model PATH, or --allow-model-dir DIR%s",
+             announced, w->cfg->keys ? "" : ", or --keys DIR of the run");
+    return 0;
 }
 
 /* Load the announced model, or reuse the one already loaded for it. */
@@ -217,6 +319,8 @@ static int s_load_model(s_worker_t *w, const ns_msg_t *m, char *err, size_t errl
     snprintf(key, sizeof key, "%s\n%s", use, args);
     if (w->model && strcmp(key, w->model_key) == 0)
         return NS_OK;
+    if (!w->cfg->model_override && !s_model_trusted(w, path, err, errlen))
+        return NS_ERR_INVAL;
     ns_model_destroy(&w->model);
     w->model_key[0] = '\0';
     int rv = ns_model_load(use, args, &w->model, err, errlen);
@@ -287,6 +391,8 @@ static int s_on_accept(s_worker_t *w)
     w->results = zsock_new(ZMQ_PUSH);
     if (!w->work || !w->results)
         return NS_ERR_IO;
+    s_secure(w, w->work);
+    s_secure(w, w->results);
     ns_wire_tune(w->work, w->max_message, 0);
     zsock_set_rcvhwm(w->work, 1);
     ns_wire_tune(w->results, w->max_message, 2000);
@@ -539,9 +645,13 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
     w->phase = P_HELLO;
     w->hb_ms = S_DEFAULT_HB_MS;
     w->liveness = S_DEFAULT_LIVENESS;
+    int keys = s_load_keys(w);
+    if (keys != NS_OK)
+        return keys == NS_ERR_STATE ? S_LOST : S_FATAL;
     w->control = zsock_new(ZMQ_DEALER);
     if (!w->control)
         return S_FATAL;
+    s_secure(w, w->control);
     ns_wire_tune(w->control, NS_FARM_CONTROL_MAX, 0);
     if (zsock_connect(w->control, "%s", w->cfg->connect) != 0) {
         ns_error(S_MOD, "cannot connect to %s: give an endpoint such as tcp://host:5555",

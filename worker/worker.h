@@ -19,6 +19,9 @@ typedef struct ns_worker_config {
     int slot;                     /* index under one --slots launcher */
     const char *connect_file;     /* --connect-file: read connect from it, follow its changes */
     double max_wait;              /* --max-wait: give up after this long unanswered, 0 = never */
+    const char *keys;             /* --keys DIR: CURVE with DIR/coordinator.key pinned, NULL: none */
+    const char *cert;             /* --cert FILE: own secret key, NULL: DIR/worker.key_secret */
+    const char *allow_model_dirs; /* --allow-model-dir, ':'-separated, NULL: none */
 } ns_worker_config_t;
 
 /* Exit codes (README.md, "Exit codes"). */

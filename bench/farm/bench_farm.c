@@ -5,7 +5,9 @@
  *             workers, trivial likelihood, median, against in-process;
  *             points per second through the farm;
  *   speedup   delay_ms = 1 and 10 per point, 1..32 workers, against ideal;
- *   memory    coordinator RSS with 256 connected workers, RSS per worker.
+ *   memory    coordinator RSS with 256 connected workers, RSS per worker;
+ *   curve     (--curve, alone) a 2000 x 16 batch with 4 workers, CurveZMQ
+ *             off and on (docs/protocol.md §8).
  * Uses build/examples/libgaussian.so (S1) and local pools (--n-pool).
  */
 #include "../bench_util.h"
@@ -28,6 +30,7 @@ typedef struct {
     int repeats;         /* timed batches for the overhead rows */
     int quick;           /* fewer rows, for a smoke run */
     int skip_memory;
+    int curve;           /* only the CURVE on/off table */
 } s_opts_t;
 
 static ns_model_t *s_model(const s_opts_t *o, int dim, double delay_ms)
@@ -42,12 +45,16 @@ static ns_model_t *s_model(const s_opts_t *o, int dim, double delay_ms)
     return m;
 }
 
-static ns_evaluator_t *s_farm(ns_model_t *model, int workers)
+static ns_evaluator_t *s_farm_keys(ns_model_t *model, int workers, const char *keys)
 {
     ns_config_t *cfg = ns_config_new(ns_farm_options, ns_farm_options_count);
     char err[256], k[32];
     snprintf(k, sizeof k, "%d", workers);
     ns_evaluator_t *ev = NULL;
+    if (cfg && keys
+        && (ns_config_set(cfg, "curve", "true", err, sizeof err) != NS_OK
+            || ns_config_set(cfg, "farm-keys", keys, err, sizeof err) != NS_OK))
+        ns_config_destroy(&cfg);
     if (!cfg || ns_config_set(cfg, "n-pool", k, err, sizeof err) != NS_OK
         || ns_farm_evaluator_new(cfg, model, NULL, &ev) != NS_OK
         || ns_farm_wait_live(ev, (size_t)workers, 180) != NS_OK) {
@@ -56,6 +63,11 @@ static ns_evaluator_t *s_farm(ns_model_t *model, int workers)
     }
     ns_config_destroy(&cfg);   /* the farm keeps copies of what it needs */
     return ev;
+}
+
+static ns_evaluator_t *s_farm(ns_model_t *model, int workers)
+{
+    return s_farm_keys(model, workers, NULL);
 }
 
 static double *s_points(size_t n, int d, unsigned seed)
@@ -246,6 +258,44 @@ static void s_memory(const s_opts_t *o)
     ns_model_destroy(&m);
 }
 
+/* CurveZMQ off and on: a 2000 x 16 batch with 4 local workers. */
+static void s_curve(const s_opts_t *o)
+{
+    const size_t n = 2000;
+    const int d = 16, workers = 4;
+    char keys[] = "/tmp/nessai-bench-keys-XXXXXX";
+    if (!mkdtemp(keys)) {
+        fprintf(stderr, "nessai-bench-farm: cannot make a keys directory\n");
+        exit(1);
+    }
+    printf("\n(f) CurveZMQ: %zu x %d batch, %d local workers, trivial likelihood (S1), median "
+           "of %d\n\n| CURVE | farm µs | points/s |\n|---|---|---|\n", n, d, workers, o->repeats);
+    ns_model_t *m = s_model(o, d, 0);
+    double *x = s_points(n, d, 16), *logl = malloc(n * sizeof *logl);
+    double *t = malloc((size_t)o->repeats * sizeof *t);
+    double med[2];
+    for (int on = 0; on < 2; on++) {
+        ns_evaluator_t *ev = s_farm_keys(m, workers, on ? keys : NULL);
+        for (int r = 0; r < 5; r++)
+            s_time_batch(ev, m, x, n, d, logl);
+        for (int r = 0; r < o->repeats; r++)
+            t[r] = s_time_batch(ev, m, x, n, d, logl);
+        med[on] = s_median(t, o->repeats);
+        printf("| %s | %.1f | %.3g |\n", on ? "on" : "off", med[on] * 1e6, (double)n / med[on]);
+        fflush(stdout);
+        ns_evaluator_destroy(&ev);
+    }
+    printf("\nCURVE adds %.0f %% to the batch\n", 100.0 * (med[1] / med[0] - 1.0));
+    free(t);
+    free(x);
+    free(logl);
+    ns_model_destroy(&m);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", keys);
+    if (system(cmd) != 0)
+        fprintf(stderr, "nessai-bench-farm: could not remove %s\n", keys);
+}
+
 int main(int argc, char **argv)
 {
     s_opts_t o;
@@ -257,10 +307,13 @@ int main(int argc, char **argv)
             o.quick = 1;
         else if (strcmp(argv[i], "--no-memory") == 0)
             o.skip_memory = 1;
+        else if (strcmp(argv[i], "--curve") == 0)
+            o.curve = 1;
         else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc)
             plugin = argv[++i];
         else {
-            printf("usage: nessai-bench-farm [--quick] [--no-memory] [--plugin libgaussian.so]\n"
+            printf("usage: nessai-bench-farm [--quick] [--no-memory] [--curve] "
+                   "[--plugin libgaussian.so]\n"
                    "Farm overhead, throughput, speed-up and memory (docs/benchmarks.md, Farm).\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
@@ -277,6 +330,10 @@ int main(int argc, char **argv)
         o.repeats = 11;
     ns_log_set_level(NS_LOG_WARNING);
     printf("nessai-bench-farm: %s, %ld CPUs online\n", o.plugin, sysconf(_SC_NPROCESSORS_ONLN));
+    if (o.curve) {
+        s_curve(&o);
+        return 0;
+    }
     s_overhead(&o);
     s_speedup(&o);
     if (!o.skip_memory)

@@ -86,11 +86,15 @@ void ns_vlog(ns_log_level_t level, const char *module, const char *fmt, va_list 
         return;
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    char stamp[32];
-    time_t t = time(NULL);
+    char stamp[48];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
     struct tm tm;
-    localtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%m-%d %H:%M", &tm);
+    localtime_r(&now.tv_sec, &tm);
+    /* seconds and milliseconds: farm events (heartbeats, deadlines) are
+     * sub-second, and coordinator and worker logs are read side by side */
+    size_t len = strftime(stamp, sizeof stamp, "%m-%d %H:%M:%S", &tm);
+    snprintf(stamp + len, sizeof stamp - len, ".%03ld", (long)(now.tv_nsec / 1000000));
     pthread_mutex_lock(&s_lock);
     /* nessai: "%(asctime)s nessai %(levelname)-8s: %(message)s" */
     if (s_stderr)

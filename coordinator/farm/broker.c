@@ -3,11 +3,13 @@
  * broker_batch.c (broker_int.h). */
 #include "broker_int.h"
 #include "nessai/wire.h"
+#include "nessai/keys.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +19,10 @@
 
 #define S_MOD "farm"
 #define S_MAX_POLL_MS 200         /* upper bound on one poll while busy */
+#define S_STRAGGLER_POLL_MS 20    /* ... while chunks of it are done and others held */
+
+/* zauth binds one process-wide ZAP endpoint: one CURVE farm at a time. */
+static atomic_int s_auth_in_use = 0;
 
 struct ns_broker {
     zactor_t *actor;              /* the thread */
@@ -139,8 +145,10 @@ static void s_on_pipe(ns_bstate_t *s)
         zsock_send(s->pipe, "i", rv == NS_OK && !out ? NS_ERR_INVAL : rv);
     } else if (cmd && streq(cmd, "STOP")) {
         int rv = s_args(msg, "");
-        if (rv == NS_OK)
+        if (rv == NS_OK) {
+            s->stopping = 1;   /* the pool is the caller's again */
             ns_reg_broadcast_stop(s, "the run is over");
+        }
         zsock_send(s->pipe, "i", rv);
     } else if (cmd && streq(cmd, "WATCH")) {
         int rv = s_args(msg, "i", &pid);
@@ -171,6 +179,26 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
     if (!s->router || !s->push || !s->pull) {
         snprintf(err, errlen, "cannot create ZeroMQ sockets");
         return NS_ERR_IO;
+    }
+    if (cfg->curve_cert) {
+        /* docs/protocol.md §8: the ZAP handler accepts the clients whose
+         * public key is in curve_allow; every socket is a CURVE server. */
+        int expected = 0;
+        if (!atomic_compare_exchange_strong(&s_auth_in_use, &expected, 1)) {
+            snprintf(err, errlen, "another farm with CURVE is open in this process");
+            return NS_ERR_STATE;
+        }
+        s->auth_held = 1;
+        s->auth = zactor_new(zauth, NULL);
+        if (!s->auth || zstr_sendx(s->auth, "CURVE", cfg->curve_allow, NULL) != 0
+            || zsock_wait(s->auth) != 0) {
+            snprintf(err, errlen, "cannot start the farm's authentication handler (one farm "
+                     "with CURVE per process)");
+            return NS_ERR_IO;
+        }
+        ns_keys_server(s->router, cfg->curve_cert);
+        ns_keys_server(s->push, cfg->curve_cert);
+        ns_keys_server(s->pull, cfg->curve_cert);
     }
     ns_wire_tune(s->router, NS_FARM_CONTROL_MAX, 0);
     zsock_set_router_handover(s->router, 1);
@@ -210,6 +238,15 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
     return NS_OK;
 }
 
+static void s_auth_release(ns_bstate_t *s)
+{
+    if (!s->auth_held)
+        return;
+    zactor_destroy(&s->auth);
+    s->auth_held = 0;
+    atomic_store(&s_auth_in_use, 0);
+}
+
 static void s_broker_actor(zsock_t *pipe, void *args)
 {
     ns_broker_t *owner = args;
@@ -228,10 +265,12 @@ static void s_broker_actor(zsock_t *pipe, void *args)
     s->run ^= (uint64_t)getpid() << 16 ^ (uint64_t)(ns_now() * 1e9);
     if (s->run == 0)
         s->run = 1;
+    s->spot_rng = s->run;
     if (s_bind(s, owner->err, sizeof owner->err) != NS_OK) {
         zsock_destroy(&s->router);
         zsock_destroy(&s->push);
         zsock_destroy(&s->pull);
+        s_auth_release(s);
         zsock_signal(pipe, 1);
         return;
     }
@@ -251,6 +290,9 @@ static void s_broker_actor(zsock_t *pipe, void *args)
             timeout = 0;
         if (s->active && timeout > S_MAX_POLL_MS)
             timeout = S_MAX_POLL_MS;
+        /* stragglers are judged against the batch's done chunks: look often */
+        if (s->active && s->chunked && s->ndurations > 0 && timeout > S_STRAGGLER_POLL_MS)
+            timeout = S_STRAGGLER_POLL_MS;
         int rc = zmq_poll(items, nitems, timeout);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
@@ -287,6 +329,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
     zsock_destroy(&s->router);
     zsock_destroy(&s->push);
     zsock_destroy(&s->pull);
+    s_auth_release(s);
 }
 
 ns_broker_t *ns_broker_new(ns_broker_config_t *cfg, char *err, size_t errlen)

@@ -40,6 +40,20 @@ typedef struct ns_broker_config {
     int64_t max_message;         /* data-plane message limit, bytes */
     int heartbeat_ms;            /* heartbeat interval */
     int liveness;                /* missed heartbeats before a peer is lost */
+    struct ns_model *spot_model; /* the coordinator's model for spot checks, NULL: none */
+    double spot_fraction;        /* share of each result's points re-evaluated here */
+    size_t max_workers;          /* registrations the descriptor limit allows, 0 = no limit */
+    long fd_limit;               /* the soft RLIMIT_NOFILE behind max_workers, for messages */
+    int local_pool;              /* workers are this process's children (--n-pool, no --bind) */
+    /* Local pool: start a replacement for the worker process old_pid, which
+     * has exited (the broker has not reaped it). Returns the new pid, or -1.
+     * Called from the broker thread, at most max_respawns times. */
+    int (*respawn)(void *ctx, int old_pid);
+    void *respawn_ctx;
+    long max_respawns;
+    long max_chunk_faults;       /* holders lost / deadlines missed per chunk before the run stops */
+    zcert_t *curve_cert;         /* CURVE server key pair, NULL: no CURVE (borrowed) */
+    const char *curve_allow;     /* directory of accepted worker public keys */
     char endpoint[256];          /* out: bound control endpoint (tcp://host:port) */
 } ns_broker_config_t;
 

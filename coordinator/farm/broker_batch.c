@@ -7,6 +7,7 @@
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
+#include "nessai/plugin.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,18 +28,82 @@ static void s_enqueue(ns_bstate_t *s, size_t i)
     c->queued = 1;
     c->deadline = 0;
     c->holder = 0;
-    s->queue[(s->qhead + s->qlen) % s->k] = i;
+    s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
     s->qlen++;
+}
+
+/* Up to three of the chunk's first coordinates, "(0.1, 2.3, ...)". */
+static void s_coords(const ns_bstate_t *s, const ns_bchunk_t *c, char *out, size_t size)
+{
+    const double *row = s->x + c->start * s->d;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t j = 0; j < s->d && j < 3 && used < size; j++) {
+        int w = snprintf(out + used, size - used, "%s%.6g", j ? ", " : "(", row[j]);
+        if (w < 0)
+            return;
+        used += (size_t)w;
+    }
+    if (used < size)
+        snprintf(out + used, size - used, "%s)", s->d > 3 ? ", ..." : "");
+}
+
+/* A worker was lost, or missed the deadline, while holding chunk i. Past
+ * --max-chunk-faults the batch stops with everything known about the
+ * chunk: it crashes or hangs whoever evaluates it. Returns 1 if the batch
+ * ended. */
+static int s_fault(ns_bstate_t *s, size_t i, const char *what)
+{
+    ns_bchunk_t *c = &s->chunks[i];
+    if (c->faults < sizeof c->fault_log / sizeof c->fault_log[0])
+        snprintf(c->fault_log[c->faults], sizeof c->fault_log[0], "%s", what);
+    c->faults++;
+    if (c->faults <= (uint32_t)s->cfg->max_chunk_faults)
+        return 0;
+    char coords[200], log[1000];
+    s_coords(s, c, coords, sizeof coords);
+    size_t used = 0;
+    log[0] = '\0';
+    for (uint32_t f = 0; f < c->faults && f < 4 && used < sizeof log; f++) {
+        int w = snprintf(log + used, sizeof log - used, "%s%s", f ? "; " : "", c->fault_log[f]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+    ns_error(S_MOD, "batch %llu, chunk %zu (points %zu..%zu, first x = %s): %u workers lost or "
+             "no result in time while evaluating it: %s; stopping (the model crashes or hangs "
+             "on these points; --max-chunk-faults %ld)",
+             (unsigned long long)s->batch, i, c->start, c->start + c->n - 1, coords, c->faults,
+             log, s->cfg->max_chunk_faults);
+    ns_batch_finish(s, NS_ERR_FARM);
+    return 1;
 }
 
 /* A worker is gone: its taken chunks and every chunk nobody has taken go
  * back to the queue (chunks in a dead worker's socket buffer are invisible).
  * Returns the number of its own chunks handed back. */
-size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq)
+size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq, const char *fault)
 {
     size_t own = 0;
     if (!s->active || !s->chunked)
         return 0;
+    /* the chunk it was evaluating (whichever attempt) counts the fault */
+    ns_bworker_t *w = fault ? ns_reg_find_seq(s, seq) : NULL;
+    if (w && w->evaluating && w->cur_batch == s->batch && w->cur_chunk < s->k) {
+        if (!s->chunks[w->cur_chunk].done && s_fault(s, w->cur_chunk, fault))
+            return 0;   /* the batch is over */
+    } else if (w && s->cfg->local_pool) {
+        /* A local worker that dies at once loses its TAKE with it: suspect
+         * every chunk sent and not taken by anyone. (A remote worker's loss
+         * is known only seconds later, when such a guess means nothing.) */
+        char what[240];
+        snprintf(what, sizeof what, "%s (before its TAKE arrived)", fault);
+        for (size_t i = 0; i < s->k; i++) {
+            ns_bchunk_t *c = &s->chunks[i];
+            if (!c->done && c->attempt > 0 && c->holder == 0 && s_fault(s, i, what))
+                return 0;
+        }
+    }
     for (size_t i = 0; i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
         if (c->done || c->queued || c->attempt == 0)
@@ -71,8 +136,11 @@ void ns_batch_finish(ns_bstate_t *s, int rv)
     s->chunked = 0;
     free(s->chunks);
     free(s->queue);
+    free(s->durations);
     s->chunks = NULL;
     s->queue = NULL;
+    s->durations = NULL;
+    s->ndurations = 0;
     s->qlen = s->qhead = 0;
     zsock_send(s->pipe, "i", rv);
 }
@@ -98,8 +166,10 @@ static int s_chunk_batch(ns_bstate_t *s)
     if (k > s->n)
         k = s->n;
     s->chunks = calloc(k, sizeof *s->chunks);
-    s->queue = calloc(k, sizeof *s->queue);
-    if (!s->chunks || !s->queue)
+    s->queue = calloc(2 * k, sizeof *s->queue);
+    s->durations = calloc(k, sizeof *s->durations);
+    s->ndurations = 0;
+    if (!s->chunks || !s->queue || !s->durations)
         return NS_ERR_NOMEM;
     s->k = k;
     size_t base = s->n / k, extra = s->n % k, start = 0;
@@ -126,7 +196,7 @@ void ns_batch_pump(ns_bstate_t *s)
         ns_bchunk_t *c = &s->chunks[i];
         if (c->done) {   /* completed while it waited (an earlier attempt won) */
             c->queued = 0;
-            s->qhead = (s->qhead + 1) % s->k;
+            s->qhead = (s->qhead + 1) % (2 * s->k);
             s->qlen--;
             continue;
         }
@@ -156,7 +226,7 @@ void ns_batch_pump(ns_bstate_t *s)
         c->holder = 0;
         c->deadline = now + s_chunk_timeout(s, c->n);
         c->sent_at = now;
-        s->qhead = (s->qhead + 1) % s->k;
+        s->qhead = (s->qhead + 1) % (2 * s->k);
         s->qlen--;
     }
 }
@@ -191,12 +261,99 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
     ns_batch_pump(s);
 }
 
+#define S_SPOT_MAX 64             /* points checked per result at most */
+#define S_SPOT_MAX_S 0.02         /* coordinator time per result at most */
+
+/* Spot check (docs/protocol.md §3): re-evaluate a few of the result's
+ * points with the coordinator's model; the values are in s->logl at the
+ * chunk's rows. Returns 1 if they differ (the worker is then refused and
+ * its chunks of this batch go back), else 0. */
+static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t ci, double now)
+{
+    if (!s->cfg->spot_model || s->cfg->spot_fraction <= 0)
+        return 0;
+    size_t cnt = (size_t)ceil(s->cfg->spot_fraction * (double)c->n);
+    if (cnt < 1)
+        cnt = 1;
+    if (cnt > c->n)
+        cnt = c->n;
+    if (cnt > S_SPOT_MAX)
+        cnt = S_SPOT_MAX;
+    /* the cost as the coordinator saw it (a worker cannot make it look dearer
+     * without being that slow) */
+    double per = (now - c->sent_at) / (double)c->n;
+    /* The coordinator is one thread for all workers: checks share a budget
+     * of --spot-check x the farm's likelihood wall time (plus 20 ms, so
+     * that the first results are checked). */
+    double wall = s->stats.likelihood_wall_s + (now - s->t_start);
+    if (per * (double)cnt > S_SPOT_MAX_S
+        || s->spot_s + per * (double)cnt > s->cfg->spot_fraction * wall + S_SPOT_MAX_S) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    double t0 = ns_now();
+    double ref[S_SPOT_MAX];
+    size_t idx[S_SPOT_MAX];
+    double *x = malloc(cnt * s->d * sizeof *x);
+    if (!x) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    s->spot_rng = s->spot_rng * 6364136223846793005ull + 1442695040888963407ull;
+    size_t off = (size_t)(s->spot_rng >> 33) % c->n;
+    for (size_t j = 0; j < cnt; j++) {
+        idx[j] = (off + j * c->n / cnt) % c->n;
+        memcpy(x + j * s->d, s->x + (c->start + idx[j]) * s->d, s->d * sizeof *x);
+    }
+    int rv = ns_model_log_likelihood(s->cfg->spot_model, x, cnt, ref);
+    free(x);
+    s->spot_s += ns_now() - t0;
+    w->spot_checked += cnt;
+    if (rv != NS_OK) {
+        s->stats.spot_skipped++;
+        return 0;
+    }
+    s->stats.spot_checked += cnt;
+    for (size_t j = 0; j < cnt; j++) {
+        const double *got = s->logl + c->start + idx[j];
+        if (memcmp(got, &ref[j], sizeof *got) == 0)
+            continue;
+        char reason[512];
+        snprintf(reason, sizeof reason, "spot check failed: point %zu of batch %llu gives "
+                 "logL=%.17g on the worker but %.17g on the coordinator",
+                 c->start + idx[j], (unsigned long long)s->batch, *got, ref[j]);
+        s->stats.spot_failures++;
+        uint64_t seq = w->seq;
+        ns_error(S_MOD, "worker %s: %s; refusing it and evaluating its chunks again", w->id,
+                 reason);
+        ns_reg_refuse(s, w, reason);   /* hands back what it holds */
+        for (size_t i = 0; i < s->k; i++) {   /* and what it returned */
+            ns_bchunk_t *o = &s->chunks[i];
+            if (o->done && o->placed_by == seq) {
+                o->done = 0;
+                s->remaining++;
+                s_enqueue(s, i);
+            }
+        }
+        s_enqueue(s, ci);
+        return 1;
+    }
+    return 0;
+}
+
 static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 {
     ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
-    if (w && w->taken > 0 && m->run == s->run && m->batch == s->batch)
+    if (!w || w->state != W_LIVE) {
+        /* not an accepted worker: nothing it says is counted or used */
+        s->stats.stale_results++;
+        return;
+    }
+    double now = ns_now();
+    w->last_seen = now;
+    w->stuck = 0;
+    w->evaluating = 0;
+    if (w->taken > 0 && m->run == s->run && m->batch == s->batch)
         w->taken--;
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
@@ -238,13 +395,42 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
     }
     /* Place by index: the values are the worker's bits, unchanged. */
     ns_msg_get_doubles(m, s->logl + c->start, c->n);
+    for (size_t j = 0; j < c->n; j++) {
+        double v = s->logl[c->start + j];
+        if (isinf(v) && v > 0) {
+            char coords[200];
+            ns_bchunk_t row = {.start = c->start + j};
+            s_coords(s, &row, coords, sizeof coords);
+            ns_error(S_MOD, "the model returned logL = +inf at point %zu of batch %llu (x = %s, "
+                     "worker %s); a log-likelihood must be finite or -inf: fix the model",
+                     c->start + j, (unsigned long long)s->batch, coords, w->id);
+            ns_batch_finish(s, NS_ERR_FARM);
+            return;
+        }
+    }
+    if (s_spot_check(s, w, c, m->chunk, now)) {
+        ns_batch_pump(s);
+        return;
+    }
     c->done = 1;
+    c->placed_by = w->seq;
     c->deadline = 0;
     s->remaining--;
-    s->stats.worker_cpu_s += m->cpu_s;
-    s->stats.worker_eval_wall_s += m->wall_s;
-    if (m->wall_s > 0 && isfinite(m->wall_s)) {
-        double spp = m->wall_s / (double)m->n;
+    if (c->taken_at > 0 && s->ndurations < s->k)
+        s->durations[s->ndurations++] = now - c->taken_at;
+    /* Times as the worker reports them, but never more than the coordinator
+     * saw pass since it sent this attempt. */
+    double seen = m->attempt == c->attempt ? now - c->sent_at : now - s->t_start;
+    double wall = isfinite(m->wall_s) && m->wall_s > 0 ? m->wall_s : 0;
+    double cpu = isfinite(m->cpu_s) && m->cpu_s > 0 ? m->cpu_s : 0;
+    if (wall > seen)
+        wall = seen;
+    if (cpu > 64.0 * wall + 1.0)
+        cpu = 64.0 * wall + 1.0;
+    s->stats.worker_cpu_s += cpu;
+    s->stats.worker_eval_wall_s += wall;
+    if (wall > 0) {
+        double spp = wall / (double)m->n;
         s->sec_per_point = s->sec_per_point > 0 ? 0.8 * s->sec_per_point + 0.2 * spp : spp;
     }
     if (s->remaining == 0)
@@ -254,8 +440,11 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
 static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
 {
     ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (w)
-        w->last_seen = ns_now();
+    if (!w || w->state != W_LIVE) {
+        s->stats.stale_results++;
+        return;
+    }
+    w->last_seen = ns_now();
     if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
         return;
@@ -265,9 +454,13 @@ static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
         return;
     }
     ns_bchunk_t *c = &s->chunks[m->chunk];
-    if (!w || c->done || c->queued || m->attempt != c->attempt)
+    w->evaluating = 1;
+    w->cur_batch = s->batch;
+    w->cur_chunk = m->chunk;
+    if (c->done || c->queued || m->attempt != c->attempt)
         return;
     c->holder = w->seq;
+    c->taken_at = ns_now();
     w->taken++;
     c->deadline = ns_now() + s_chunk_timeout(s, c->n);
 }
@@ -300,6 +493,28 @@ void ns_batch_on_results(ns_bstate_t *s)
     ns_batch_pump(s);
 }
 
+static int s_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median TAKE-to-RESULT time of the batch's done chunks, 0 if none. */
+static double s_typical(const ns_bstate_t *s)
+{
+    if (s->ndurations == 0)
+        return 0;
+    double sorted[64], *d = s->ndurations <= 64 ? sorted : malloc(s->ndurations * sizeof *d);
+    if (!d)
+        return 0;
+    memcpy(d, s->durations, s->ndurations * sizeof *d);
+    qsort(d, s->ndurations, sizeof *d, s_cmp_double);
+    double typical = d[s->ndurations / 2];
+    if (d != sorted)
+        free(d);
+    return typical;
+}
+
 /* A chunk nobody took while a worker sits idle was probably lost in the
  * socket buffer of a worker that went away (or waits behind a busy one):
  * send it again; the first valid result wins either way. */
@@ -308,14 +523,50 @@ static void s_check_claims(ns_bstate_t *s, double now)
     if (!s->active || !s->chunked)
         return;
     int idle = ns_reg_any_idle(s);
+    double typical = idle ? s_typical(s) : 0;
     for (size_t i = 0; idle && i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
         double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
+        if (typical > 0 && claim > 2.0 * typical + 0.02)   /* others are done by now */
+            claim = 2.0 * typical + 0.02;
         if (c->done || c->queued || c->attempt == 0 || c->holder != 0 || now - c->sent_at < claim)
             continue;
         ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.2f s while a worker is idle; "
                  "re-sending", i, (unsigned long long)s->batch, now - c->sent_at);
         s_enqueue(s, i);
+    }
+}
+
+/* Stragglers: while a worker is idle, a chunk held well past the batch's
+ * typical chunk time (2 x the median TAKE-to-RESULT time of its done
+ * chunks, + 20 ms) is sent once more; the first valid result wins and the
+ * values are the same bits either way. */
+static void s_check_stragglers(ns_bstate_t *s, double now)
+{
+    if (!s->active || !s->chunked || s->ndurations == 0 || !ns_reg_any_idle(s))
+        return;
+    double typical = s_typical(s);
+    size_t idle = ns_reg_idle_count(s);
+    for (size_t i = 0; i < s->k && idle > 0; i++) {
+        ns_bchunk_t *c = &s->chunks[i];
+        /* up to two copies at once: PUSH deals round-robin, so at most one
+         * of them can land behind the straggler itself */
+        if (c->done || c->queued || c->holder == 0 || c->speculative > 0
+            || now - c->taken_at < 2.0 * typical + 0.02)
+            continue;
+        uint32_t copies = idle >= 2 ? 2 : 1;
+        ns_debug(S_MOD, "chunk %zu of batch %llu held for %.3f s (typical %.3f s) while a "
+                 "worker is idle; sending a copy", i, (unsigned long long)s->batch,
+                 now - c->taken_at, typical);
+        c->speculative += copies;
+        s->stats.speculative += copies;
+        s_enqueue(s, i);
+        idle--;
+        if (copies == 2) {   /* the second copy: the same chunk queued once more */
+            s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
+            s->qlen++;
+            idle--;
+        }
     }
 }
 
@@ -333,6 +584,14 @@ static void s_check_waiting(ns_bstate_t *s, double now)
                 return;
             }
         }
+        return;
+    }
+    if (s->cfg->local_pool && s->nwatched > 0 && ns_reg_local_count(s) == 0) {
+        /* every local worker has exited: nobody else will come */
+        char exits[1200];
+        ns_reg_exits(s, exits, sizeof exits);
+        ns_error(S_MOD, "all %zu local workers have exited (%s); stopping", s->nwatched, exits);
+        ns_batch_finish(s, NS_ERR_FARM);
         return;
     }
     if (s->waiting_since == 0) {
@@ -377,7 +636,24 @@ static void s_check_deadlines(ns_bstate_t *s, double now)
         ns_warn(S_MOD, "chunk %zu of batch %llu missed its deadline (attempt %u, %.1f s); "
                 "re-sending", i, (unsigned long long)s->batch, c->attempt,
                 s_chunk_timeout(s, c->n));
+        /* every worker that took it (any attempt) and has not answered
+         * counts once against the chunk */
+        ns_bworker_t *late[16];
+        size_t nlate = ns_reg_evaluating(s, i, late, 16);
+        for (size_t j = 0; j < nlate; j++) {
+            char what[200];
+            snprintf(what, sizeof what, "%s (host %s pid %u) no result within %.1f s",
+                     late[j]->id, late[j]->host, late[j]->pid, s_chunk_timeout(s, c->n));
+            late[j]->stuck = 1;
+            if (s_fault(s, i, what))
+                return;
+        }
         s_enqueue(s, i);
+    }
+    if (ns_reg_all_stuck(s)) {
+        ns_error(S_MOD, "batch %llu: every worker is still evaluating a chunk past its deadline "
+                 "(the model hangs?); stopping", (unsigned long long)s->batch);
+        ns_batch_finish(s, NS_ERR_FARM);
     }
 }
 
@@ -385,5 +661,6 @@ void ns_batch_check(ns_bstate_t *s, double now)
 {
     s_check_waiting(s, now);
     s_check_claims(s, now);
+    s_check_stragglers(s, now);
     s_check_deadlines(s, now);
 }

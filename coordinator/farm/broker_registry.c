@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 
 #define S_MOD "farm"
-#define S_WELCOME_TIMEOUT_S 60.0  /* welcomed but no READY: dropped */
+#define S_WELCOME_TIMEOUT_S 20.0  /* welcomed but no READY: dropped (the slot is freed) */
 
 size_t ns_reg_live_count(const ns_bstate_t *s)
 {
@@ -38,6 +38,14 @@ ns_bworker_t *ns_reg_find_id(ns_bstate_t *s, ns_str_t id)
 {
     for (size_t i = 0; i < s->nworkers; i++)
         if (ns_str_eq(id, s->workers[i]->id))
+            return s->workers[i];
+    return NULL;
+}
+
+ns_bworker_t *ns_reg_find_seq(ns_bstate_t *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (s->workers[i]->seq == seq)
             return s->workers[i];
     return NULL;
 }
@@ -80,8 +88,16 @@ static void s_on_hello(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
     snprintf(who, sizeof who, "host=%s pid=%u", host, m->pid);
     ns_bworker_t *old = s_find_routing(s, routing);
     if (old) {   /* the same peer registering again: forget the old session */
-        s->hooks.worker_gone(s, old->seq);
+        s->hooks.worker_gone(s, old->seq, NULL);
         s_remove_worker(s, old);
+    }
+    if (s->cfg->max_workers > 0 && s->nworkers >= s->cfg->max_workers) {
+        char reason[300];
+        snprintf(reason, sizeof reason, "the coordinator is full: its file descriptor limit (%ld) "
+                 "allows %zu workers; raise ulimit -n where the coordinator runs",
+                 s->cfg->fd_limit, s->cfg->max_workers);
+        s_refuse(s, routing, who, reason);
+        return;
     }
     ns_bworker_t *w = calloc(1, sizeof *w);
     if (!w || (s->nworkers == s->capworkers && s->capworkers >= 65536)) {
@@ -186,7 +202,7 @@ static void s_on_ready(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
 static void s_on_bye(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
 {
     char reason[256];
-    size_t own = s->hooks.worker_gone(s, w->seq);
+    size_t own = s->hooks.worker_gone(s, w->seq, NULL);
     s->stats.handed_back += own;
     if (w->state == W_LIVE)
         s->stats.workers_left++;
@@ -251,6 +267,44 @@ done:
 
 /* ---- timers and local processes ------------------------------------------ */
 
+/* A local worker process ended: remember how, and drop its registration
+ * at once (its chunks go back now, not after the heartbeat silence). */
+static void s_local_exit(ns_bstate_t *s, int pid, const char *how)
+{
+    if (s->nexits < sizeof s->exits / sizeof s->exits[0]) {
+        s->exits[s->nexits].pid = pid;
+        snprintf(s->exits[s->nexits].how, sizeof s->exits[s->nexits].how, "%s", how);
+        s->nexits++;
+    }
+    if (!s->cfg->local_pool)
+        return;
+    if (s->cfg->respawn && !s->stopping && s->respawned < s->cfg->max_respawns
+        && s->npids < NS_BROKER_MAX_LOCAL) {
+        int np = s->cfg->respawn(s->cfg->respawn_ctx, pid);
+        if (np > 0) {
+            s->respawned++;
+            s->pids[s->npids++] = np;
+            ns_warn(S_MOD, "local worker pid=%d %s; started pid=%d in its place (%ld of %ld "
+                    "replacements, --max-respawns)", pid, how, np, s->respawned,
+                    s->cfg->max_respawns);
+        }
+    }
+    for (size_t i = 0; i < s->nworkers; i++) {
+        ns_bworker_t *w = s->workers[i];
+        if (w->pid != (uint32_t)pid)
+            continue;
+        char fault[160];
+        snprintf(fault, sizeof fault, "%s (pid %d) %s", w->id, pid, how);
+        int live = w->state == W_LIVE;
+        size_t own = s->hooks.worker_gone(s, w->seq, fault);
+        if (live)
+            s->stats.workers_lost++;
+        ns_warn(S_MOD, "worker lost id=%s pid=%d: %s; resent=%zu", w->id, pid, how, own);
+        s_remove_worker(s, w);
+        break;
+    }
+}
+
 /* Log local workers that died. Peeks with WNOWAIT: reaping belongs to
  * the pool (pool.c), which must never signal a recycled pid. */
 static void s_watch_children(ns_bstate_t *s)
@@ -260,13 +314,19 @@ static void s_watch_children(ns_bstate_t *s)
         memset(&si, 0, sizeof si);
         int r = waitid(P_PID, (id_t)s->pids[i], &si, WEXITED | WNOHANG | WNOWAIT);
         if (r == 0 && si.si_pid == s->pids[i]) {
-            if (si.si_code == CLD_EXITED && si.si_status != 0)
+            char how[64] = "exited with status 0";
+            if (si.si_code == CLD_EXITED && si.si_status != 0) {
                 ns_warn(S_MOD, "local worker pid=%d exited with status %d", s->pids[i],
                         si.si_status);
-            else if (si.si_code != CLD_EXITED)
+                snprintf(how, sizeof how, "exited with status %d", si.si_status);
+            } else if (si.si_code != CLD_EXITED) {
                 ns_warn(S_MOD, "local worker pid=%d was killed by signal %d", s->pids[i],
                         si.si_status);
+                snprintf(how, sizeof how, "killed by signal %d", si.si_status);
+            }
+            int pid = s->pids[i];
             s->pids[i] = s->pids[--s->npids];
+            s_local_exit(s, pid, how);
             continue;
         }
         if (r < 0 && errno == ECHILD) {   /* already reaped by the pool */
@@ -287,7 +347,10 @@ void ns_reg_tick(ns_bstate_t *s, double now)
     for (size_t i = 0; i < s->nworkers;) {
         ns_bworker_t *w = s->workers[i];
         if (w->state == W_LIVE && now - w->last_seen > silence) {
-            size_t own = s->hooks.worker_gone(s, w->seq);
+            char fault[200];
+            snprintf(fault, sizeof fault, "%s (host %s pid %u) silent for %.1f s", w->id, w->host,
+                     w->pid, now - w->last_seen);
+            size_t own = s->hooks.worker_gone(s, w->seq, fault);
             s->stats.workers_lost++;
             ns_warn(S_MOD, "worker lost id=%s host=%s pid=%u silent=%.1fs resent=%zu live=%zu",
                     w->id, w->host, w->pid, now - w->last_seen, own, ns_reg_live_count(s) - 1);
@@ -306,6 +369,15 @@ void ns_reg_tick(ns_bstate_t *s, double now)
     s_watch_children(s);
 }
 
+void ns_reg_refuse(ns_bstate_t *s, ns_bworker_t *w, const char *reason)
+{
+    char who[256];
+    snprintf(who, sizeof who, "id=%s host=%s pid=%u", w->id, w->host, w->pid);
+    s->hooks.worker_gone(s, w->seq, NULL);
+    s_refuse(s, w->routing, who, reason);
+    s_remove_worker(s, w);
+}
+
 void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
 {
     ns_msg_t m;
@@ -317,10 +389,20 @@ void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
 
 /* ---- what the batch side asks ---------------------------------------------- */
 
+size_t ns_reg_idle_count(const ns_bstate_t *s)
+{
+    size_t idle = 0;
+    for (size_t i = 0; i < s->nworkers; i++)
+        idle += s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
+                && !s->workers[i]->evaluating;
+    return idle;
+}
+
 int ns_reg_any_idle(const ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0)
+        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
+            && !s->workers[i]->evaluating)
             return 1;
     return 0;
 }
@@ -328,7 +410,45 @@ int ns_reg_any_idle(const ns_bstate_t *s)
 void ns_reg_reset_taken(ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        s->workers[i]->taken = 0;
+        s->workers[i]->taken = s->workers[i]->stuck = 0;   /* evaluating: until it answers */
+}
+
+size_t ns_reg_evaluating(ns_bstate_t *s, size_t i, ns_bworker_t **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t j = 0; j < s->nworkers && n < max; j++) {
+        ns_bworker_t *w = s->workers[j];
+        if (w->state == W_LIVE && w->evaluating && !w->stuck && w->cur_batch == s->batch
+            && w->cur_chunk == i)
+            out[n++] = w;
+    }
+    return n;
+}
+
+int ns_reg_all_stuck(const ns_bstate_t *s)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i]->state != W_LIVE)
+            continue;
+        live++;
+        if (!s->workers[i]->stuck)
+            return 0;
+    }
+    return live > 0;
+}
+
+void ns_reg_exits(const ns_bstate_t *s, char *out, size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < s->nexits && used < size; i++) {
+        int w = snprintf(out + used, size - used, "%spid %d %s", i ? "; " : "", s->exits[i].pid,
+                         s->exits[i].how);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
 }
 
 size_t ns_reg_local_count(const ns_bstate_t *s)
@@ -338,8 +458,10 @@ size_t ns_reg_local_count(const ns_bstate_t *s)
 
 void ns_reg_watch_pid(ns_bstate_t *s, int pid)
 {
-    if (s->npids < NS_BROKER_MAX_LOCAL)
+    if (s->npids < NS_BROKER_MAX_LOCAL) {
         s->pids[s->npids++] = pid;
+        s->nwatched++;
+    }
 }
 
 void ns_reg_clear(ns_bstate_t *s)

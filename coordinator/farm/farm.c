@@ -2,6 +2,7 @@
 #include "farm.h"
 #include "broker.h"
 #include "nessai/codec.h"
+#include "nessai/keys.h"
 #include "pool.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -13,10 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <limits.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define S_MOD "farm"
 #define S_CANARY_N 4
+#define S_FD_RESERVE 64           /* descriptors kept for checkpoints, results, plots */
+#define S_FD_PER_WORKER 3         /* control, work and results connections */
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -35,6 +41,17 @@ const ns_option_t ns_farm_options[] = {
      "chunk not done by then is sent again."},
     {"max-retries", NS_OPT_INT, "3", 0, 1000, NULL, 0, "Likelihood farm",
      "Re-send a chunk whose evaluation failed at most this many times, then stop the run."},
+    {"max-chunk-faults", NS_OPT_INT, "2", 0, 1000, NULL, 0, "Likelihood farm",
+     "Stop the run when a chunk's worker was lost (crashed, killed, silent) or gave no result "
+     "by the deadline more than this many times: the model crashes or hangs on its points."},
+    {"spot-check", NS_OPT_DOUBLE, "0.01", 0, 1, NULL, 0, "Likelihood farm",
+     "Share of each worker result's points the coordinator evaluates again and compares bit "
+     "for bit (at least one point per result; skipped when that would take more than 20 ms, "
+     "and for Python models); a worker that differs is refused and its chunks of the batch "
+     "redone. 0 turns the checks off."},
+    {"max-respawns", NS_OPT_INT, NULL, 0, 100000, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "A local pool starts at most this many replacements for worker processes that exited "
+     "(none = --n-pool)."},
     {"max-message-size", NS_OPT_INT, "256", 1, 2047, NULL, 0, "Likelihood farm",
      "Largest farm message in MiB; bigger batches are cut into more chunks."},
     {"heartbeat-interval", NS_OPT_DOUBLE, "1", 0.05, 600, NULL, 0, "Likelihood farm",
@@ -43,6 +60,18 @@ const ns_option_t ns_farm_options[] = {
      "A peer silent for this many heartbeat intervals is counted as lost: its chunks are sent "
      "again (coordinator side) or it reconnects (worker side). Raise both on congested "
      "networks; lower them to notice dead nodes sooner."},
+    {"insecure", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Likelihood farm",
+     "No CurveZMQ authentication and encryption, also on a non-loopback --bind (anyone who "
+     "can reach the port can then join the farm: docs/protocol.md section 8)."},
+    {"curve", NS_OPT_BOOL, "false", 0, 0, NULL, 0, "Likelihood farm",
+     "CurveZMQ also on a loopback farm (--bind tcp://127.0.0.1:..., local pools): for "
+     "machines shared with other users. Always on for other addresses."},
+    {"farm-keys", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Directory of the farm's key files (default: <output>/farm-keys); missing keys are "
+     "created. Workers join with nessai-worker --keys DIR."},
+    {"worker-keys", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
+     "Accept only the workers whose public key (nessai-keygen) is in this directory "
+     "(default: the shared worker key of --farm-keys)."},
     {"worker-path", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "nessai-worker program for local pools (default: next to this program)."},
 };
@@ -54,8 +83,101 @@ typedef struct {
     double *canary;               /* canary_n x dim points, then canary_n logL */
     char *model_name, *model_path, *model_args, *model_hash;   /* owned copies */
     ns_pool_t *pool;              /* local workers, NULL with --bind */
+    zcert_t *curve;               /* CURVE key pair, NULL without CURVE */
+    char keys[4096];              /* keys directory, "" without CURVE */
+    char allow[4200];             /* accepted worker keys directory */
     int stopped;                  /* STOP sent */
 } s_farm_t;
+
+static char s_output_dir[3900];
+
+void ns_farm_set_output(const char *dir)
+{
+    snprintf(s_output_dir, sizeof s_output_dir, "%s", dir ? dir : "");
+}
+
+/* CURVE (docs/protocol.md §8): on unless the farm is loopback only or
+ * --insecure; the keys directory ready, the server key loaded. */
+static int s_security(s_farm_t *f, const ns_config_t *cfg, const char *bind)
+{
+    int loopback = ns_keys_loopback(bind);
+    int on = ns_config_bool(cfg, "curve") || !loopback;
+    if (ns_config_bool(cfg, "insecure")) {
+        if (!loopback)
+            ns_warn(S_MOD, "--insecure: the farm on %s has no authentication; anyone who can "
+                    "reach it can join and return results", bind);
+        return NS_OK;
+    }
+    if (!on)
+        return NS_OK;
+    if (!ns_keys_available()) {
+        ns_error(S_MOD, "this libzmq has no CURVE support, needed to open the farm on %s; "
+                 "install libzmq with libsodium, or give --insecure on a trusted network", bind);
+        return NS_ERR_INVAL;
+    }
+    if (ns_config_is_set(cfg, "farm-keys"))
+        snprintf(f->keys, sizeof f->keys, "%s", ns_config_str(cfg, "farm-keys"));
+    else if (s_output_dir[0])
+        snprintf(f->keys, sizeof f->keys, "%s/farm-keys", s_output_dir);
+    else {
+        ns_error(S_MOD, "give the farm's keys directory with --farm-keys DIR");
+        return NS_ERR_INVAL;
+    }
+    char err[1024], path[4200];
+    if (ns_keys_prepare_run(f->keys, f->model_path, err, sizeof err) != NS_OK) {
+        ns_error(S_MOD, "%s", err);
+        return NS_ERR_IO;
+    }
+    char real[PATH_MAX];
+    if (realpath(f->keys, real))   /* workers elsewhere are told an absolute path */
+        snprintf(f->keys, sizeof f->keys, "%s", real);
+    snprintf(path, sizeof path, "%s/%s.key_secret", f->keys, NS_KEYS_COORDINATOR);
+    if (!(f->curve = ns_keys_load_secret(path, err, sizeof err))) {
+        ns_error(S_MOD, "%s", err);
+        return NS_ERR_IO;
+    }
+    if (ns_config_is_set(cfg, "worker-keys"))
+        snprintf(f->allow, sizeof f->allow, "%s", ns_config_str(cfg, "worker-keys"));
+    else
+        snprintf(f->allow, sizeof f->allow, "%s/%s", f->keys, NS_KEYS_ALLOWED);
+    if (access(f->allow, R_OK | X_OK) != 0) {
+        ns_error(S_MOD, "--worker-keys %s: not a readable directory", f->allow);
+        return NS_ERR_INVAL;
+    }
+    ns_info(S_MOD, "farm keys in %s (CurveZMQ on); accepted worker keys in %s", f->keys,
+            f->allow);
+    return NS_OK;
+}
+
+/* Raise the soft descriptor limit to the hard one; how many workers fit,
+ * keeping S_FD_RESERVE for the files of the run. */
+static void s_fd_capacity(ns_broker_config_t *bc)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit up = rl;
+        up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? 1048576 : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    long used = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        used += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    long room = (long)rl.rlim_cur - used - S_FD_RESERVE;
+    bc->fd_limit = (long)rl.rlim_cur;
+    bc->max_workers = room > S_FD_PER_WORKER ? (size_t)(room / S_FD_PER_WORKER) : 1;
+    ns_info(S_MOD, "file descriptors: limit %ld (hard %s), %ld in use: room for %zu workers "
+            "(%d descriptors each, %d kept for the run's files)", bc->fd_limit,
+            rl.rlim_max == RLIM_INFINITY ? "unlimited" : "the same", used, bc->max_workers,
+            S_FD_PER_WORKER, S_FD_RESERVE);
+}
 
 int ns_farm_wanted(const ns_config_t *cfg)
 {
@@ -99,12 +221,18 @@ static void s_destroy(void *impl)
      * register with the resumed run. Local workers never outlive us. */
     ns_broker_destroy(&f->broker);
     ns_pool_destroy(&f->pool);   /* kills anything still running */
+    zcert_destroy(&f->curve);
     free(f->canary);
     free(f->model_name);
     free(f->model_path);
     free(f->model_args);
     free(f->model_hash);
     free(f);
+}
+
+static int s_respawn(void *ctx, int old_pid)
+{
+    return ns_pool_respawn(ctx, old_pid);
 }
 
 static int s_evaluate(void *impl, const double *x, size_t n, size_t d, double *logl)
@@ -134,6 +262,10 @@ static void s_stats_json(void *impl, cJSON *obj)
     cJSON_AddNumberToObject(obj, "last_k", (double)st.last_k);
     cJSON_AddNumberToObject(obj, "chunks_resent", (double)st.chunks_resent);
     cJSON_AddNumberToObject(obj, "deadline_misses", (double)st.deadline_misses);
+    cJSON_AddNumberToObject(obj, "speculative", (double)st.speculative);
+    cJSON_AddNumberToObject(obj, "spot_checked", (double)st.spot_checked);
+    cJSON_AddNumberToObject(obj, "spot_skipped", (double)st.spot_skipped);
+    cJSON_AddNumberToObject(obj, "spot_failures", (double)st.spot_failures);
     cJSON_AddNumberToObject(obj, "handed_back", (double)st.handed_back);
     cJSON_AddNumberToObject(obj, "failed_chunks", (double)st.failed_chunks);
     cJSON_AddNumberToObject(obj, "duplicate_results", (double)st.duplicate_results);
@@ -239,11 +371,30 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     bc->worker_timeout = ns_config_double(cfg, "worker-timeout");
     bc->chunk_timeout = ns_config_double(cfg, "chunk-timeout");
     bc->max_retries = ns_config_int(cfg, "max-retries");
+    bc->max_chunk_faults = ns_config_int(cfg, "max-chunk-faults");
+    bc->local_pool = local && n_pool > 0;
+    bc->spot_fraction = ns_config_double(cfg, "spot-check");
+    /* the model is idle while a batch runs (the sampler waits in evaluate());
+     * Python models are called from their own thread only */
+    bc->spot_model = bc->spot_fraction > 0 && !strstr(f->model_path, ".py") ? model : NULL;
+    s_fd_capacity(bc);
+    if (bc->local_pool && (size_t)n_pool > bc->max_workers && bc->max_workers > 0) {
+        ns_error(S_MOD, "--n-pool %ld: the file descriptor limit (%ld) allows %zu workers; raise "
+                 "ulimit -n or use fewer", n_pool, bc->fd_limit, bc->max_workers);
+        s_destroy(f);
+        return NS_ERR_INVAL;
+    }
     bc->max_message = (int64_t)ns_config_int(cfg, "max-message-size") << 20;
     /* heartbeats both ways (docs/protocol.md §3): 1 s x 3 by default */
     bc->heartbeat_ms = (int)lround(1000.0 * ns_config_double(cfg, "heartbeat-interval"));
     bc->liveness = (int)ns_config_int(cfg, "heartbeat-liveness");
 
+    if ((rv = s_security(f, cfg, bc->bind)) != NS_OK) {
+        s_destroy(f);
+        return rv;
+    }
+    bc->curve_cert = f->curve;
+    bc->curve_allow = f->allow;
     char err[512];
     f->broker = ns_broker_new(bc, err, sizeof err);
     if (!f->broker) {
@@ -256,18 +407,26 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
         const char *given = ns_config_is_set(cfg, "worker-path") ? ns_config_str(cfg, "worker-path")
                                                                   : NULL;
         if ((rv = ns_pool_find_worker(given, argv0, path, sizeof path, err, sizeof err)) != NS_OK
-            || (rv = ns_pool_new(path, bc->endpoint, (size_t)n_pool, &f->pool, err, sizeof err))
+            || (rv = ns_pool_new(path, bc->endpoint, f->model_path, f->curve ? f->keys : NULL,
+                                 (size_t)n_pool, &f->pool, err, sizeof err))
                    != NS_OK) {
             ns_error(S_MOD, "%s", err);
             s_destroy(f);
             return rv;
         }
+        /* read by the broker thread only when a local worker exits, which
+         * it can learn only after the WATCH round trips below */
+        bc->respawn_ctx = f->pool;
+        bc->max_respawns = ns_config_is_set(cfg, "max-respawns") ? ns_config_int(cfg, "max-respawns")
+                                                                 : n_pool;
+        bc->respawn = s_respawn;
         for (size_t i = 0; i < ns_pool_size(f->pool); i++)
             ns_broker_watch_pid(f->broker, ns_pool_pid(f->pool, i));
         ns_info(S_MOD, "started %ld local workers (%s) on %s", n_pool, path, bc->endpoint);
     } else {
-        ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s",
-                bc->bind, bc->endpoint);
+        ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s%s%s",
+                bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure --model ",
+                f->curve ? f->keys : f->model_path);
         s_write_address(cfg, bc->endpoint);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);

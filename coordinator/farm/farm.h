@@ -22,6 +22,10 @@ extern "C" {
 extern const ns_option_t ns_farm_options[];
 extern const size_t ns_farm_options_count;
 
+/* The run's output directory: the default keys directory is
+ * <dir>/farm-keys (docs/protocol.md §8). Call before ns_farm_evaluator_new. */
+void ns_farm_set_output(const char *dir);
+
 /* 1 if cfg asks for a farm (--bind given, or --n-pool >= 1), else 0: then
  * the caller uses ns_evaluator_inprocess_new(). */
 int ns_farm_wanted(const ns_config_t *cfg);

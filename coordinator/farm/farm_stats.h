@@ -18,6 +18,10 @@ typedef struct ns_farm_stats {
     uint64_t last_k;              /* chunk count of the last batch */
     uint64_t chunks_resent;       /* re-sends for any reason */
     uint64_t deadline_misses;     /* re-sends because a deadline passed */
+    uint64_t speculative;         /* re-sends of chunks held by a straggler */
+    uint64_t spot_checked;        /* points re-evaluated by the coordinator */
+    uint64_t spot_skipped;        /* results not checked (too costly to re-evaluate) */
+    uint64_t spot_failures;       /* workers refused for a spot-check mismatch */
     uint64_t handed_back;         /* chunks re-sent because a worker left */
     uint64_t failed_chunks;       /* RESULTs reporting a failed evaluation */
     uint64_t duplicate_results;   /* RESULTs for chunks already done */

@@ -21,6 +21,9 @@ struct ns_pool {
     pid_t *pids;      /* started workers */
     int *running;     /* 1 until reaped */
     size_t n;
+    char *argv[12];   /* how they were started: the farm's strings, but these two */
+    char parent[32];
+    char *path;       /* the worker program */
 };
 
 static int s_try(const char *dir, char *out, size_t size)
@@ -58,8 +61,8 @@ int ns_pool_find_worker(const char *given, const char *argv0, char *out, size_t 
     return NS_ERR_INVAL;
 }
 
-int ns_pool_new(const char *worker_path, const char *endpoint, size_t n, ns_pool_t **out,
-                char *err, size_t errlen)
+int ns_pool_new(const char *worker_path, const char *endpoint, const char *model,
+                const char *keys, size_t n, ns_pool_t **out, char *err, size_t errlen)
 {
     *out = NULL;
     ns_pool_t *self = calloc(1, sizeof *self);
@@ -69,14 +72,23 @@ int ns_pool_new(const char *worker_path, const char *endpoint, size_t n, ns_pool
         snprintf(err, errlen, "out of memory starting %zu local workers", n);
         return NS_ERR_NOMEM;
     }
-    char parent[32];
-    snprintf(parent, sizeof parent, "%d", (int)getpid());
+    snprintf(self->parent, sizeof self->parent, "%d", (int)getpid());
+    if (!(self->path = ns_strdup(worker_path))) {
+        ns_pool_destroy(&self);
+        snprintf(err, errlen, "out of memory starting %zu local workers", n);
+        return NS_ERR_NOMEM;
+    }
     const char *level = ns_log_get_level() <= NS_LOG_DEBUG ? "debug" : "warning";
+    char *argv[12] = {self->path, "--connect", (char *)endpoint, "--parent-pid",
+                      self->parent, "--log-level", (char *)level, "--model", (char *)model, NULL};
+    if (keys) {
+        argv[9] = "--keys";
+        argv[10] = (char *)keys;
+    }
+    memcpy(self->argv, argv, sizeof argv);
     for (size_t i = 0; i < n; i++) {
-        char *argv[] = {(char *)worker_path, "--connect", (char *)endpoint, "--parent-pid",
-                        parent, "--log-level", (char *)level, NULL};
         pid_t pid;
-        int rc = posix_spawn(&pid, worker_path, NULL, NULL, argv, environ);
+        int rc = posix_spawn(&pid, self->path, NULL, NULL, argv, environ);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start %s: %s", worker_path, strerror(rc));
             ns_pool_destroy(&self);
@@ -106,6 +118,25 @@ static size_t s_reap(ns_pool_t *self, int options)
     return left;
 }
 
+int ns_pool_respawn(ns_pool_t *self, int old_pid)
+{
+    if (!self)
+        return -1;
+    for (size_t i = 0; i < self->n; i++) {
+        if (self->pids[i] != old_pid || !self->running[i])
+            continue;
+        waitpid(self->pids[i], NULL, 0);   /* it has exited: this does not block */
+        self->running[i] = 0;
+        pid_t pid;
+        if (posix_spawn(&pid, self->argv[0], NULL, NULL, self->argv, environ) != 0)
+            return -1;
+        self->pids[i] = pid;
+        self->running[i] = 1;
+        return (int)pid;
+    }
+    return -1;
+}
+
 void ns_pool_wait(ns_pool_t *self, double timeout_s)
 {
     if (!self)
@@ -128,6 +159,7 @@ void ns_pool_destroy(ns_pool_t **self_p)
         ns_pool_wait(self, 0);
     free(self->pids);
     free(self->running);
+    free(self->path);
     free(self);
     *self_p = NULL;
 }

@@ -15,9 +15,15 @@ typedef struct ns_pool ns_pool_t;
 int ns_pool_find_worker(const char *given, const char *argv0, char *out, size_t size,
                         char *err, size_t errlen);
 
-/* Start n workers connecting to endpoint. Caller owns *out. */
-int ns_pool_new(const char *worker_path, const char *endpoint, size_t n, ns_pool_t **out,
-                char *err, size_t errlen);
+/* Start n workers connecting to endpoint, loading model (--model: a local
+ * worker never loads a path it hears on the network), with --keys keys when
+ * not NULL (CURVE). Caller owns *out. */
+int ns_pool_new(const char *worker_path, const char *endpoint, const char *model,
+                const char *keys, size_t n, ns_pool_t **out, char *err, size_t errlen);
+
+/* Replace the worker process old_pid, which has exited: reap it and start
+ * another with the same arguments. Returns the new pid, or -1. */
+int ns_pool_respawn(ns_pool_t *self, int old_pid);
 
 /* Wait up to timeout_s for the workers to exit (after STOP), then SIGKILL
  * the rest. */

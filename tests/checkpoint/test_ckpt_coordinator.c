@@ -534,7 +534,7 @@ static void s_workers_survive(s_fx_t *f, int sig, int expect_exit)
     th_proc_t w[3];
     char wlog[3][400];
     for (int i = 0; i < 3; i++) {
-        char *argv[] = {NS_WORKER, "--connect", ep, NULL};
+        char *argv[] = {NS_WORKER, "--connect", ep, "--allow-model-dir", NS_EXAMPLES_DIR, NULL};
         snprintf(wlog[i], sizeof wlog[i], "%s/worker%d.log", f->dir, i);
         assert_int_equal(th_spawn(&w[i], argv, TH_MERGE), 0);
         th_set_log(&w[i], wlog[i]);

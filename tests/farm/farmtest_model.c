@@ -6,6 +6,12 @@
  *   NS_FARMTEST_FAIL_INIT=1  init fails
  *   NS_FARMTEST_FAIL_BATCH=1 calls with more than 4 points fail
  *   NS_FARMTEST_HANG=1       calls with more than 4 points never return
+ *   NS_FARMTEST_CRASH=1      calls with a point whose x0 < -4.9 raise SIGSEGV
+ *   NS_FARMTEST_HANG_X=1     calls with a point whose x0 < -4.9 never return
+ *   NS_FARMTEST_POSINF=1     calls with more than 4 points give +inf for their first point
+ *   NS_FARMTEST_SLOW=f       multiply delay_ms by f
+ *   NS_FARMTEST_LIE=v        add v to every logL of calls with more than 4 points
+ *                            (passes the 4-point canary)
  * --model-args: dim=N (default 4), delay_ms=X (sleep X ms per point).
  * Built twice: as "farmtest" and, with FARMTEST_NAME, as another model.
  */
@@ -13,6 +19,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +32,8 @@
 
 typedef struct {
     int dim;
-    double delay_ms, offset;
-    int fail_batch, hang;
+    double delay_ms, offset, lie;
+    int fail_batch, hang, crash, hang_x, posinf;
     char **names;
     double *lower, *upper;
     char err[128];
@@ -72,8 +79,15 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
     }
     const char *e = getenv("NS_FARMTEST_OFFSET");
     c->offset = e ? atof(e) : 0.0;
+    e = getenv("NS_FARMTEST_LIE");
+    c->lie = e ? atof(e) : 0.0;
     c->fail_batch = getenv("NS_FARMTEST_FAIL_BATCH") != NULL;
     c->hang = getenv("NS_FARMTEST_HANG") != NULL;
+    c->crash = getenv("NS_FARMTEST_CRASH") != NULL;
+    c->hang_x = getenv("NS_FARMTEST_HANG_X") != NULL;
+    c->posinf = getenv("NS_FARMTEST_POSINF") != NULL;
+    if ((e = getenv("NS_FARMTEST_SLOW")) != NULL)
+        c->delay_ms *= atof(e);
     c->names = calloc((size_t)c->dim, sizeof *c->names);
     c->lower = calloc((size_t)c->dim, sizeof *c->lower);
     c->upper = calloc((size_t)c->dim, sizeof *c->upper);
@@ -106,6 +120,13 @@ static int s_logl(void *p, const double *x, size_t n, double *logl)
     }
     while (c->hang && n > 4)
         pause();
+    for (size_t i = 0; (c->crash || c->hang_x) && i < n; i++) {
+        if (x[i * (size_t)c->dim] >= -4.9)
+            continue;
+        while (c->hang_x)
+            pause();
+        raise(SIGSEGV);
+    }
     if (c->delay_ms > 0) {
         double total = c->delay_ms * 1e-3 * (double)n;
         struct timespec ts = {(time_t)total, (long)((total - (double)(time_t)total) * 1e9)};
@@ -121,6 +142,10 @@ static int s_logl(void *p, const double *x, size_t n, double *logl)
         /* a zero-likelihood region, to carry -inf through the wire */
         logl[i] = x[i * (size_t)c->dim] > 4.9 ? -INFINITY : s + c->offset;
     }
+    for (size_t i = 0; c->lie != 0 && n > 4 && i < n; i++)
+        logl[i] += c->lie;
+    if (c->posinf && n > 4)
+        logl[0] = INFINITY;
     return 0;
 }
 

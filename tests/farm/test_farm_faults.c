@@ -106,6 +106,13 @@ static double s_batch_with_signal(s_farm_t *f, int sig, size_t n, int *fired)
     return dt;
 }
 
+static int s_lost_one(void *ev)
+{
+    ns_farm_stats_t st;
+    ns_farm_stats(ev, &st);
+    return st.workers_lost >= 1;
+}
+
 static void test_sigkill_mid_batch(void **state)
 {
     s_farm_t f;
@@ -115,6 +122,9 @@ static void test_sigkill_mid_batch(void **state)
     print_message("batch with a SIGKILLed worker, default heartbeats: %.2f s\n", dt0);
     assert_true(fired);
     ns_farm_stats_t st;
+    /* the dead worker's chunk may be done already (sent again as a
+     * straggler's): its loss is still noticed, by heartbeat silence */
+    assert_true(ft_wait_for(s_lost_one, f.ev, 10));
     ns_farm_stats(f.ev, &st);
     assert_int_equal(st.workers_lost, 1);
     assert_true(st.chunks_resent >= 1);
@@ -188,7 +198,8 @@ static void test_stuck_worker_deadline(void **state)
     assert_true(th_farm_matches_inprocess(f.ev, f.model, x, n, 4));
     ns_farm_stats_t st;
     ns_farm_stats(f.ev, &st);
-    assert_true(st.deadline_misses >= 1);
+    /* re-sent by its deadline, or earlier as a straggler's chunk */
+    assert_true(st.deadline_misses + st.speculative >= 1);
     assert_int_equal(st.workers_lost, 0);   /* it still heartbeats */
     free(x);
     s_stop(&f);

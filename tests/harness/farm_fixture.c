@@ -15,6 +15,13 @@ pid_t th_farm_spawn_worker(const char *endpoint, const char *const *args,
     argv[na++] = NESSAI_WORKER_BIN;
     argv[na++] = "--connect";
     argv[na++] = endpoint;
+    /* the test plugins and the examples may be loaded when announced */
+    static char allow[8192];
+    const char *slash = strrchr(FARMTEST_PLUGIN, '/');
+    snprintf(allow, sizeof allow, "%.*s:%s", slash ? (int)(slash - FARMTEST_PLUGIN) : 1,
+             slash ? FARMTEST_PLUGIN : ".", NESSAI_EXAMPLES_DIR);
+    argv[na++] = "--allow-model-dir";
+    argv[na++] = allow;
     for (size_t i = 0; args && args[i] && na < 62; i++)
         argv[na++] = args[i];
     argv[na] = NULL;

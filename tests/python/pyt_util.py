@@ -77,7 +77,8 @@ def differences(a, b, path=""):
 def spawn_worker(endpoint, *extra, log=None):
     err = open(log, "w") if log else subprocess.DEVNULL
     try:
-        return subprocess.Popen([WORKER, "--connect", endpoint] + list(extra),
+        return subprocess.Popen([WORKER, "--connect", endpoint,
+                                 "--allow-model-dir", MODELS + ":" + EXAMPLES] + list(extra),
                                 stdout=subprocess.DEVNULL, stderr=err)
     finally:
         if log:

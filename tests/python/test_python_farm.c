@@ -101,7 +101,8 @@ static void test_python_workers(void **state)
     s_model_spec(same, sizeof same, dirs[3]);
     pid_t w1 = th_farm_spawn_worker(ns_farm_endpoint(ev), (const char *const[]){"--model", same, NULL}, NULL,
                                NULL);
-    pid_t w2 = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+    pid_t w2 = th_farm_spawn_worker(ns_farm_endpoint(ev),
+                               (const char *const[]){"--allow-model-dir", run_dir, NULL}, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 2, 60), NS_OK);
     enum { N = 500 };
     double *x = th_farm_points(N, 3, 11), want[N], got[N];
