@@ -280,7 +280,7 @@ static void s_curve(const s_opts_t *o)
             s_time_batch(ev, m, x, n, d, logl);
         for (int r = 0; r < o->repeats; r++)
             t[r] = s_time_batch(ev, m, x, n, d, logl);
-        med[on] = s_median(t, o->repeats);
+        med[on] = bench_median(t, o->repeats);
         printf("| %s | %.1f | %.3g |\n", on ? "on" : "off", med[on] * 1e6, (double)n / med[on]);
         fflush(stdout);
         ns_evaluator_destroy(&ev);
