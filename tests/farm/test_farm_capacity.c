@@ -16,7 +16,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 
@@ -56,8 +56,8 @@ static int s_refused(void *arg)
 static void test_workers_past_the_limit_are_refused(void **state)
 {
     char log[128], wlog[128];
-    ft_tmpfile(log, sizeof log, "cap");
-    ft_tmpfile(wlog, sizeof wlog, "capw");
+    th_tmpfile(log, sizeof log, "cap");
+    th_tmpfile(wlog, sizeof wlog, "capw");
     assert_int_equal(ns_log_open_file(log), NS_OK);
     /* a hard limit the farm can only raise its soft limit to */
     struct rlimit rl = {.rlim_cur = 0, .rlim_max = 0};
@@ -66,8 +66,8 @@ static void test_workers_past_the_limit_are_refused(void **state)
     struct rlimit soft = rl;
     soft.rlim_cur = (rlim_t)(limit - 10);
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &soft), 0);
-    ns_model_t *model = ft_model("dim=2");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_model_t *model = th_farm_model("dim=2");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     struct rlimit now;
@@ -78,19 +78,19 @@ static void test_workers_past_the_limit_are_refused(void **state)
     assert_true(room >= 1 && room <= 5);
     pid_t w[8];
     for (size_t i = 0; i < room; i++)
-        w[i] = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
+        w[i] = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, room, 30), NS_OK);
-    pid_t extra = ft_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, wlog);
-    assert_true(ft_wait_for(s_refused, ev, 20));
+    pid_t extra = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, wlog);
+    assert_true(th_wait_for(s_refused, ev, 20));
     int code = -1;
-    assert_true(ft_wait_exit(extra, 20, &code));
+    assert_true(th_wait_pid(extra, 20, &code));
     assert_int_equal(code, 1);
-    assert_true(ft_file_contains(wlog, "the coordinator is full"));
-    assert_true(ft_file_contains(log, "the coordinator is full"));
+    assert_true(th_file_contains(wlog, "the coordinator is full"));
+    assert_true(th_file_contains(log, "the coordinator is full"));
 
     size_t n = 500;
-    double *x = ft_points(n, 2, 3), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
+    double *x = th_farm_points(n, 2, 3), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);
     assert_int_equal(ns_evaluator_evaluate(ev, x, n, 2, got), NS_OK);
     assert_memory_equal(got, want, n * 8);
     ns_farm_stats_t st;
@@ -107,7 +107,7 @@ static void test_workers_past_the_limit_are_refused(void **state)
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     for (size_t i = 0; i < room; i++)
-        assert_true(ft_wait_exit(w[i], 10, NULL));
+        assert_true(th_wait_pid(w[i], 10, NULL));
     free(x);
     free(want);
     free(got);

@@ -19,7 +19,7 @@
 
 #include "nessai/codec.h"
 #include "nessai/keys.h"
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 
 static zframe_t *s_encode(const ns_msg_t *m)
@@ -106,8 +106,8 @@ static int s_hello_answered(zsock_t *dealer, int wait_ms)
  * fail). */
 static void test_plain_farm_answers_anyone(void **state)
 {
-    ns_model_t *model = ft_model("dim=2");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_model_t *model = th_farm_model("dim=2");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     zsock_t *dealer = zsock_new_dealer(ns_farm_endpoint(ev));
@@ -124,9 +124,9 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     char keys[256], other[256], wlog[256];
     s_tmpdir(keys, sizeof keys, "keys");
     s_tmpdir(other, sizeof other, "other");
-    ft_tmpfile(wlog, sizeof wlog, "wlog");
-    ns_model_t *model = ft_model("dim=3");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
+    th_tmpfile(wlog, sizeof wlog, "wlog");
+    ns_model_t *model = th_farm_model("dim=3");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
                                       keys, NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
@@ -183,11 +183,11 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     }
 
     /* the honest worker, with the run's keys */
-    pid_t good = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
+    pid_t good = th_farm_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
     assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
     size_t n = 400;
-    double *x = ft_points(n, 3, 5), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
+    double *x = th_farm_points(n, 3, 5), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);
     for (int b = 0; b < 3; b++) {
         assert_int_equal(ns_evaluator_evaluate(ev, x, n, 3, got), NS_OK);
         assert_memory_equal(got, want, n * 8);
@@ -218,15 +218,15 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     int code = -1;
-    assert_true(ft_wait_exit(good, 10, &code));
+    assert_true(th_wait_pid(good, 10, &code));
     assert_int_equal(code, 0);
     free(x);
     free(want);
     free(got);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
-    ft_rmtree(keys);
-    ft_rmtree(other);
+    th_rm_rf(keys);
+    th_rm_rf(other);
     remove(wlog);
 }
 
@@ -251,7 +251,7 @@ static void test_pinned_worker_ignores_rogue_coordinator(void **state)
     char keys[256], rogue_keys[256], wlog[256], err[512], ep[256];
     s_tmpdir(keys, sizeof keys, "keys");
     s_tmpdir(rogue_keys, sizeof rogue_keys, "rogue");
-    ft_tmpfile(wlog, sizeof wlog, "wlog");
+    th_tmpfile(wlog, sizeof wlog, "wlog");
     assert_int_equal(ns_keys_prepare_run(keys, FARMTEST_PLUGIN, err, sizeof err), NS_OK);
     assert_int_equal(ns_keys_generate(rogue_keys, "coordinator", err, sizeof err), NS_OK);
     char file[512];
@@ -263,25 +263,25 @@ static void test_pinned_worker_ignores_rogue_coordinator(void **state)
     zstr_sendx(auth, "CURVE", CURVE_ALLOW_ANY, NULL);
     zsock_wait(auth);
     zsock_t *curve_rogue = s_rogue(ep, sizeof ep, rc);
-    pid_t w = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
+    pid_t w = th_farm_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
     zsock_set_rcvtimeo(curve_rogue, 4000);
     zmsg_t *m = zmsg_recv(curve_rogue);
     assert_null(m);   /* no HELLO: the handshake failed on the worker's side */
-    ft_kill(w);
+    th_kill_pid(w);
     zsock_destroy(&curve_rogue);
     /* a plain rogue gets nothing from a --keys worker either */
     zsock_t *plain_rogue = s_rogue(ep, sizeof ep, NULL);
-    w = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
+    w = th_farm_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
     zsock_set_rcvtimeo(plain_rogue, 3000);
     m = zmsg_recv(plain_rogue);
     assert_null(m);
-    ft_kill(w);
-    assert_false(ft_file_contains(wlog, "loaded model"));
+    th_kill_pid(w);
+    assert_false(th_file_contains(wlog, "loaded model"));
     zsock_destroy(&plain_rogue);
     zactor_destroy(&auth);
     zcert_destroy(&rc);
-    ft_rmtree(keys);
-    ft_rmtree(rogue_keys);
+    th_rm_rf(keys);
+    th_rm_rf(rogue_keys);
     remove(wlog);
 }
 
@@ -292,13 +292,13 @@ static void test_announced_model_not_loaded(void **state)
 {
     char dir[256], lib[512], wlog[256], ep[256];
     s_tmpdir(dir, sizeof dir, "lib");
-    ft_tmpfile(wlog, sizeof wlog, "wlog");
+    th_tmpfile(wlog, sizeof wlog, "wlog");
     snprintf(lib, sizeof lib, "%s/librogue.so", dir);
     char cmd[1200];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", FARMOTHER_PLUGIN, lib);
     assert_int_equal(system(cmd), 0);
     zsock_t *rogue = s_rogue(ep, sizeof ep, NULL);
-    pid_t w = ft_spawn_worker(ep, (const char *const[]){"--log-level", "debug", NULL}, NULL, wlog);
+    pid_t w = th_farm_spawn_worker(ep, (const char *const[]){"--log-level", "debug", NULL}, NULL, wlog);
     zsock_set_rcvtimeo(rogue, 10000);
     zmsg_t *m = zmsg_recv(rogue);
     assert_non_null(m);
@@ -342,11 +342,11 @@ static void test_announced_model_not_loaded(void **state)
         zmsg_destroy(&m);
     }
     assert_true(ready_seen);
-    ft_kill(w);
-    assert_false(ft_file_contains(wlog, "loaded model"));
+    th_kill_pid(w);
+    assert_false(th_file_contains(wlog, "loaded model"));
     zframe_destroy(&id);
     zsock_destroy(&rogue);
-    ft_rmtree(dir);
+    th_rm_rf(dir);
     remove(wlog);
 }
 
@@ -357,14 +357,14 @@ static void test_local_pool_with_curve(void **state)
     s_has_curve();
     char keys[256];
     s_tmpdir(keys, sizeof keys, "keys");
-    ns_model_t *model = ft_model("dim=2");
-    ns_config_t *cfg = ft_farm_config("n-pool", "3", "curve", "true", "farm-keys", keys, NULL);
+    ns_model_t *model = th_farm_model("dim=2");
+    ns_config_t *cfg = th_farm_config("n-pool", "3", "curve", "true", "farm-keys", keys, NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     assert_int_equal(ns_farm_wait_live(ev, 3, 30), NS_OK);
     size_t n = 301;
-    double *x = ft_points(n, 2, 9), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
+    double *x = th_farm_points(n, 2, 9), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);
     assert_int_equal(ns_evaluator_evaluate(ev, x, n, 2, got), NS_OK);
     assert_memory_equal(got, want, n * 8);
     zsock_t *plain = zsock_new_dealer(ns_farm_endpoint(ev));
@@ -377,7 +377,7 @@ static void test_local_pool_with_curve(void **state)
     free(got);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
-    ft_rmtree(keys);
+    th_rm_rf(keys);
 }
 
 /* --worker-keys: only the keys of that directory (made with nessai-keygen)
@@ -389,7 +389,7 @@ static void test_strict_allow_list(void **state)
     s_tmpdir(keys, sizeof keys, "keys");
     s_tmpdir(allow, sizeof allow, "allow");
     s_tmpdir(node, sizeof node, "node");
-    ft_tmpfile(wlog, sizeof wlog, "wlog");
+    th_tmpfile(wlog, sizeof wlog, "wlog");
     snprintf(cmd, sizeof cmd, "%s/nessai-keygen '%s' node17 >/dev/null", NESSAI_BIN_DIR, node);
     assert_int_equal(system(cmd), 0);
     char secret[512];
@@ -401,48 +401,48 @@ static void test_strict_allow_list(void **state)
     snprintf(cmd, sizeof cmd, "cp '%s/node17.key' '%s/'", node, allow);
     assert_int_equal(system(cmd), 0);
 
-    ns_model_t *model = ft_model("dim=2");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
+    ns_model_t *model = th_farm_model("dim=2");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
                                       keys, "worker-keys", allow, NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     const char *ep = ns_farm_endpoint(ev);
     /* the run's shared key is not in the allow-list: never registered */
-    pid_t shared = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
+    pid_t shared = th_farm_spawn_worker(ep, (const char *const[]){"--keys", keys, NULL}, NULL, wlog);
     zclock_sleep(2500);   /* time to try (and to retry once) */
     ns_farm_stats_t fs;
     ns_farm_stats(ev, &fs);
     assert_int_equal(fs.workers_seen, 0);
-    assert_false(ft_file_contains(wlog, "registered"));
-    ft_kill(shared);
+    assert_false(th_file_contains(wlog, "registered"));
+    th_kill_pid(shared);
     /* the node's own key is */
-    pid_t good = ft_spawn_worker(ep, (const char *const[]){"--keys", keys, "--cert", secret, NULL},
+    pid_t good = th_farm_spawn_worker(ep, (const char *const[]){"--keys", keys, "--cert", secret, NULL},
                                  NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 1, 30), NS_OK);
     size_t n = 100;
-    double *x = ft_points(n, 2, 4), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
+    double *x = th_farm_points(n, 2, 4), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);
     assert_int_equal(ns_evaluator_evaluate(ev, x, n, 2, got), NS_OK);
     assert_memory_equal(got, want, n * 8);
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
-    assert_true(ft_wait_exit(good, 10, NULL));
+    assert_true(th_wait_pid(good, 10, NULL));
     /* a secret key readable by others is refused by the worker */
     chmod(secret, 0644);
-    pid_t loose = ft_spawn_worker("tcp://127.0.0.1:1", (const char *const[]){"--keys", keys,
+    pid_t loose = th_farm_spawn_worker("tcp://127.0.0.1:1", (const char *const[]){"--keys", keys,
                                   "--cert", secret, NULL}, NULL, wlog);
     int code = -1;
-    assert_true(ft_wait_exit(loose, 10, &code));
+    assert_true(th_wait_pid(loose, 10, &code));
     assert_int_equal(code, 1);
-    assert_true(ft_file_contains(wlog, "chmod 600"));
+    assert_true(th_file_contains(wlog, "chmod 600"));
     free(x);
     free(want);
     free(got);
     ns_config_destroy(&cfg);
     ns_model_destroy(&model);
-    ft_rmtree(keys);
-    ft_rmtree(allow);
-    ft_rmtree(node);
+    th_rm_rf(keys);
+    th_rm_rf(allow);
+    th_rm_rf(node);
     remove(wlog);
 }
 

@@ -124,7 +124,7 @@ static void test_sigkill_mid_batch(void **state)
     ns_farm_stats_t st;
     /* the dead worker's chunk may be done already (sent again as a
      * straggler's): its loss is still noticed, by heartbeat silence */
-    assert_true(ft_wait_for(s_lost_one, f.ev, 10));
+    assert_true(th_wait_for(s_lost_one, f.ev, 10));
     ns_farm_stats(f.ev, &st);
     assert_int_equal(st.workers_lost, 1);
     assert_true(st.chunks_resent >= 1);

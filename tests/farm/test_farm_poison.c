@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
@@ -41,9 +41,9 @@ typedef struct {
 
 static void s_open(s_fx_t *f, ns_config_t *cfg)
 {
-    ft_tmpfile(f->log, sizeof f->log, "poison");
+    th_tmpfile(f->log, sizeof f->log, "poison");
     assert_int_equal(ns_log_open_file(f->log), NS_OK);
-    f->model = ft_model("dim=2");
+    f->model = th_farm_model("dim=2");
     assert_non_null(f->model);
     f->cfg = cfg;
     assert_non_null(cfg);
@@ -75,16 +75,16 @@ static void test_crashing_points_local_pool(void **state)
 {
     setenv("NS_FARMTEST_CRASH", "1", 1);
     s_fx_t f;
-    s_open(&f, ft_farm_config("n-pool", "4", "worker-timeout", "300", NULL));
+    s_open(&f, th_farm_config("n-pool", "4", "worker-timeout", "300", NULL));
     assert_int_equal(ns_farm_wait_live(f.ev, 4, 30), NS_OK);
     double x[N * D];
     s_points(x, 40);   /* chunk 2: rows 32..47 */
     s_expect_failure(&f, x, 30);   /* replacements crash as well */
     unsetenv("NS_FARMTEST_CRASH");
-    assert_true(ft_file_contains(f.log, "batch 1, chunk 2 (points 32..47"));
-    assert_true(ft_file_contains(f.log, "killed by signal "));
-    assert_true(ft_file_contains(f.log, "3 workers lost or no result in time"));
-    assert_false(ft_file_contains(f.log, "nessai-worker --connect"));
+    assert_true(th_file_contains(f.log, "batch 1, chunk 2 (points 32..47"));
+    assert_true(th_file_contains(f.log, "killed by signal "));
+    assert_true(th_file_contains(f.log, "3 workers lost or no result in time"));
+    assert_false(th_file_contains(f.log, "nessai-worker --connect"));
     s_close(&f);
 }
 
@@ -92,16 +92,16 @@ static void test_local_pool_all_gone(void **state)
 {
     setenv("NS_FARMTEST_CRASH", "1", 1);
     s_fx_t f;
-    s_open(&f, ft_farm_config("n-pool", "2", "worker-timeout", "300", "max-respawns", "0", NULL));
+    s_open(&f, th_farm_config("n-pool", "2", "worker-timeout", "300", "max-respawns", "0", NULL));
     unsetenv("NS_FARMTEST_CRASH");
     assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
     double x[N * D];
     s_points(x, 3);
     s_expect_failure(&f, x, 30);
-    assert_true(ft_file_contains(f.log, "all 2 local workers have exited"));
-    assert_true(ft_file_contains(f.log, "killed by signal "));
-    assert_false(ft_file_contains(f.log, "nessai-worker --connect"));
-    assert_false(ft_file_contains(f.log, "--worker-timeout"));
+    assert_true(th_file_contains(f.log, "all 2 local workers have exited"));
+    assert_true(th_file_contains(f.log, "killed by signal "));
+    assert_false(th_file_contains(f.log, "nessai-worker --connect"));
+    assert_false(th_file_contains(f.log, "--worker-timeout"));
     s_close(&f);
 }
 
@@ -111,16 +111,16 @@ static void test_local_workers_replaced(void **state)
 {
     setenv("NS_FARMTEST_CRASH", "1", 1);
     s_fx_t f;
-    s_open(&f, ft_farm_config("n-pool", "2", "max-chunk-faults", "5", NULL));
+    s_open(&f, th_farm_config("n-pool", "2", "max-chunk-faults", "5", NULL));
     unsetenv("NS_FARMTEST_CRASH");
     assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
-    ns_model_t *ref = ft_model("dim=2");
+    ns_model_t *ref = th_farm_model("dim=2");
     double x[N * D], want[N], got[N];
     s_points(x, 3);
-    ft_inprocess(ref, x, N, want);
+    th_farm_inprocess(ref, x, N, want);
     assert_int_equal(ns_evaluator_evaluate(f.ev, x, N, D, got), NS_OK);
     assert_memory_equal(got, want, sizeof got);
-    assert_true(ft_file_contains(f.log, "started pid="));
+    assert_true(th_file_contains(f.log, "started pid="));
     ns_farm_stats_t st;
     ns_farm_stats(f.ev, &st);
     assert_true(st.workers_lost >= 1);
@@ -131,34 +131,34 @@ static void test_local_workers_replaced(void **state)
 static void test_hanging_points(void **state)
 {
     s_fx_t f;
-    s_open(&f, ft_farm_config("bind", "tcp://127.0.0.1:*", "chunk-timeout", "0.5", NULL));
+    s_open(&f, th_farm_config("bind", "tcp://127.0.0.1:*", "chunk-timeout", "0.5", NULL));
     pid_t w[3];
     const char *const env[] = {"NS_FARMTEST_HANG_X=1", NULL};
     for (int i = 0; i < 3; i++)
-        w[i] = ft_spawn_worker(ns_farm_endpoint(f.ev), NULL, env, NULL);
+        w[i] = th_farm_spawn_worker(ns_farm_endpoint(f.ev), NULL, env, NULL);
     assert_int_equal(ns_farm_wait_live(f.ev, 3, 30), NS_OK);
     double x[N * D];
     s_points(x, 10);
     s_expect_failure(&f, x, 30);
-    assert_true(ft_file_contains(f.log, "no result within 0.5 s"));
-    assert_true(ft_file_contains(f.log, "the model crashes or hangs on these points"));
-    assert_true(ft_file_contains(f.log, "batch 1, chunk 0 (points 0..21, first x = ("));
+    assert_true(th_file_contains(f.log, "no result within 0.5 s"));
+    assert_true(th_file_contains(f.log, "the model crashes or hangs on these points"));
+    assert_true(th_file_contains(f.log, "batch 1, chunk 0 (points 0..21, first x = ("));
     s_close(&f);
     for (int i = 0; i < 3; i++)
-        ft_kill(w[i]);
+        th_kill_pid(w[i]);
 }
 
 static void test_positive_infinity_is_an_error(void **state)
 {
     setenv("NS_FARMTEST_POSINF", "1", 1);
     s_fx_t f;
-    s_open(&f, ft_farm_config("n-pool", "2", NULL));
+    s_open(&f, th_farm_config("n-pool", "2", NULL));
     unsetenv("NS_FARMTEST_POSINF");
     assert_int_equal(ns_farm_wait_live(f.ev, 2, 30), NS_OK);
     double x[N * D];
     s_points(x, 0);
     s_expect_failure(&f, x, 30);
-    assert_true(ft_file_contains(f.log, "the model returned logL = +inf at point"));
+    assert_true(th_file_contains(f.log, "the model returned logL = +inf at point"));
     s_close(&f);
 }
 

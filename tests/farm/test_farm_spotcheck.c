@@ -13,26 +13,26 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 
 static void s_run(const char *fraction, int expect_caught)
 {
-    ns_model_t *model = ft_model("dim=3");
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", "spot-check", fraction, NULL);
+    ns_model_t *model = th_farm_model("dim=3");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "spot-check", fraction, NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     char wlog[128];
-    ft_tmpfile(wlog, sizeof wlog, "liar");
+    th_tmpfile(wlog, sizeof wlog, "liar");
     pid_t w[4];
     const char *const lie[] = {"NS_FARMTEST_LIE=1e-9", NULL};
     for (int i = 0; i < 4; i++)
-        w[i] = ft_spawn_worker(ns_farm_endpoint(ev), NULL, i == 0 ? lie : NULL,
+        w[i] = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, i == 0 ? lie : NULL,
                                i == 0 ? wlog : NULL);
     assert_int_equal(ns_farm_wait_live(ev, 4, 30), NS_OK);
     size_t n = 1000;
-    double *x = ft_points(n, 3, 21), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);
+    double *x = th_farm_points(n, 3, 21), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);
     int differs = 0;
     for (int b = 0; b < 10; b++) {
         assert_int_equal(ns_evaluator_evaluate(ev, x, n, 3, got), NS_OK);
@@ -47,9 +47,9 @@ static void s_run(const char *fraction, int expect_caught)
         assert_int_equal(st.refused, 1);
         assert_true(st.spot_checked >= 4);
         int code = -1;
-        assert_true(ft_wait_exit(w[0], 10, &code));
+        assert_true(th_wait_pid(w[0], 10, &code));
         assert_int_equal(code, 1);
-        assert_true(ft_file_contains(wlog, "spot check failed"));
+        assert_true(th_file_contains(wlog, "spot check failed"));
         w[0] = 0;
     } else {
         assert_true(differs);   /* without checks the liar's values are used */
@@ -58,8 +58,8 @@ static void s_run(const char *fraction, int expect_caught)
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     for (int i = 0; i < 4; i++)
-        if (w[i] > 0 && !ft_wait_exit(w[i], 10, NULL))
-            ft_kill(w[i]);
+        if (w[i] > 0 && !th_wait_pid(w[i], 10, NULL))
+            th_kill_pid(w[i]);
     free(x);
     free(want);
     free(got);

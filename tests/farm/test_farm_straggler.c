@@ -12,26 +12,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "farm_testutil.h"
+#include "farm_fixture.h"
 #include "nessai/error.h"
 #include "nessai/util.h"
 
 static void test_one_slow_worker_of_four(void **state)
 {
-    ns_model_t *model = ft_model("dim=2,delay_ms=1");
+    ns_model_t *model = th_farm_model("dim=2,delay_ms=1");
     assert_non_null(model);
-    ns_config_t *cfg = ft_farm_config("bind", "tcp://127.0.0.1:*", NULL);
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
     pid_t w[4];
     const char *const slow[] = {"NS_FARMTEST_SLOW=20", NULL};
     for (int i = 0; i < 4; i++)
-        w[i] = ft_spawn_worker(ns_farm_endpoint(ev), NULL, i == 0 ? slow : NULL, NULL);
+        w[i] = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, i == 0 ? slow : NULL, NULL);
     assert_int_equal(ns_farm_wait_live(ev, 4, 30), NS_OK);
     /* 4 chunks of 100 points: 0.1 s on a fast worker, 2 s on the slow one */
     size_t n = 400;
-    double *x = ft_points(n, 2, 17), *want = malloc(n * 8), *got = malloc(n * 8);
-    ft_inprocess(model, x, n, want);   /* 0.4 s */
+    double *x = th_farm_points(n, 2, 17), *want = malloc(n * 8), *got = malloc(n * 8);
+    th_farm_inprocess(model, x, n, want);   /* 0.4 s */
     double worst = 0;
     for (int b = 0; b < 4; b++) {
         double t0 = ns_now();
@@ -51,8 +51,8 @@ static void test_one_slow_worker_of_four(void **state)
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     for (int i = 0; i < 4; i++)
-        if (!ft_wait_exit(w[i], 10, NULL))
-            ft_kill(w[i]);
+        if (!th_wait_pid(w[i], 10, NULL))
+            th_kill_pid(w[i]);
     free(x);
     free(want);
     free(got);
