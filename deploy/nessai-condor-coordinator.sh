@@ -26,6 +26,17 @@ rm -f "$out/farm.address"
         i=$((i + 1))
     done
     if [ -s "$out/farm.address" ]; then
+        # What workers need of the farm's keys, first (they look for them
+        # beside the address): the coordinator's public key, the shared
+        # worker pair and the model line; never the coordinator's secret.
+        if [ -d "$out/farm-keys" ]; then
+            keys=$(dirname "$publish")/farm-keys
+            rm -rf "$keys.tmp.$$" && mkdir -m 700 "$keys.tmp.$$" \
+                && for f in coordinator.key worker.key worker.key_secret model; do
+                       [ ! -e "$out/farm-keys/$f" ] || cp -p "$out/farm-keys/$f" "$keys.tmp.$$/"
+                   done \
+                && rm -rf "$keys" && mv -f "$keys.tmp.$$" "$keys"
+        fi
         cp "$out/farm.address" "$publish.tmp.$$" && mv -f "$publish.tmp.$$" "$publish"
     fi
 ) &

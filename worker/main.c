@@ -158,6 +158,28 @@ static int s_parse(ns_config_t *cfg, int argc, char **argv)
     return RUN_ON;
 }
 
+static volatile sig_atomic_t s_config_stop;
+static void s_config_signal(int sig)
+{
+    (void)sig;
+    s_config_stop = 1;
+}
+
+/* SIGINT/SIGTERM while waiting for the address file end the wait. */
+static int s_stop_requested(void)
+{
+    static int installed;
+    if (!installed) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = s_config_signal;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        installed = 1;
+    }
+    return s_config_stop;
+}
+
 /* The worker's settings; its strings stay owned by cfg. */
 static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
 {
@@ -200,6 +222,19 @@ static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
     if (connect_file && !wc->keys && !ns_config_bool(cfg, "insecure")) {
         const char *slash = strrchr(connect_file, '/');
         struct stat st;
+        /* The keys exist before the address file is written: wait for the
+         * file (bounded by --max-wait), then look beside it. */
+        double waited = 0.0;
+        if (stat(connect_file, &st) != 0)
+            ns_info("worker", "waiting for %s to appear", connect_file);
+        while (stat(connect_file, &st) != 0 && !s_stop_requested()) {
+            if (wc->max_wait > 0 && waited >= wc->max_wait)
+                return NS_WORKER_EXIT_NO_COORDINATOR;
+            usleep(250000);
+            waited += 0.25;
+        }
+        if (s_config_stop)
+            return NS_WORKER_EXIT_OK;
         snprintf(beside, sizeof beside, "%.*s%sfarm-keys", slash ? (int)(slash - connect_file) : 0,
                  connect_file, slash ? "/" : "");
         if (stat(beside, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -267,13 +302,13 @@ int main(int argc, char **argv)
         return NS_WORKER_EXIT_FAIL;
     }
     ns_worker_config_t wc;
+    memset(&wc, 0, sizeof wc);
     int code = s_parse(cfg, argc, argv);
     if (code == RUN_ON)
         code = s_configure(cfg, &wc);
-    if (code == RUN_ON) {
+    if (code == RUN_ON)
         code = s_serve(&wc, ns_config_int(cfg, "slots"));
-        s_report_exit(&wc, code);
-    }
+    s_report_exit(&wc, code);
     ns_config_destroy(&cfg);
     return code;
 }

@@ -262,6 +262,28 @@ static int s_inside(const char *dir, size_t dlen, const char *real)
     return strncmp(real, rd, n) == 0 && real[n] == '/';
 }
 
+/* 1 if the address file (--connect-file) names real as the run's model on
+ * its "model PATH" line. */
+static int s_model_in_address_file(const char *file, const char *real)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return 0;
+    char line[PATH_MAX + 16], named[PATH_MAX];
+    int ok = 0;
+    while (!ok && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, "model ", 6) != 0)
+            continue;
+        char *m = line + 6, *py = strstr(m, ".py:");
+        if (py)
+            py[3] = '\0';
+        ok = realpath(m, named) && strcmp(named, real) == 0;
+    }
+    fclose(f);
+    return ok;
+}
+
 /* docs/protocol.md §8, "Models": may we load the announced path? */
 static int s_model_trusted(const s_worker_t *w, const char *announced, char *why, size_t whylen)
 {
@@ -303,6 +325,8 @@ static int s_model_trusted(const s_worker_t *w, const char *announced, char *why
         if (f)
             fclose(f);
     }
+    if (w->cfg->connect_file && s_model_in_address_file(w->cfg->connect_file, real))
+        return 1;
     snprintf(why, whylen, "the worker does not trust the model path %.400s announced by the "
              "coordinator: start it with --model PATH, or --allow-model-dir DIR%s",
              announced, w->cfg->keys ? "" : ", or --keys DIR of the run");

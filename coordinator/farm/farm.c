@@ -304,7 +304,10 @@ static int s_copy_model(s_farm_t *f, ns_model_t *model)
 /* <output>/farm.address: the endpoint workers should use, one line, for
  * nessai-worker --connect-file (docs/cluster.md). Written to a temporary
  * file and renamed, so a reader sees the old file or the new one, whole. */
-static void s_write_address(const ns_config_t *cfg, const char *endpoint)
+/* <output>/farm.address: the endpoint workers connect to, then "model PATH",
+ * the model this run announces (a worker following the file may load it:
+ * the file is the run's own, not something received over the network). */
+static void s_write_address(const ns_config_t *cfg, const char *endpoint, const char *model)
 {
     cJSON *all = ns_config_to_json(cfg);   /* a farm-only table has no "output" */
     const cJSON *out = cJSON_GetObjectItemCaseSensitive(all, "output");
@@ -313,7 +316,7 @@ static void s_write_address(const ns_config_t *cfg, const char *endpoint)
         snprintf(path, sizeof path, "%s/farm.address", out->valuestring);
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
         FILE *fp = fopen(tmp, "w");
-        int ok = fp && fprintf(fp, "%s\n", endpoint) > 0 && fflush(fp) == 0
+        int ok = fp && fprintf(fp, "%s\nmodel %s\n", endpoint, model) > 0 && fflush(fp) == 0
                  && fsync(fileno(fp)) == 0;
         if (fp && fclose(fp) != 0)
             ok = 0;
@@ -427,7 +430,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
         ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s%s%s",
                 bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure --model ",
                 f->curve ? f->keys : f->model_path);
-        s_write_address(cfg, bc->endpoint);
+        s_write_address(cfg, bc->endpoint, f->model_path);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);
     if (!*out) {

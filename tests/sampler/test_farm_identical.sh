@@ -55,9 +55,9 @@ for _ in $(seq 1 300); do
     sleep 0.1
 done
 [ -n "$ep" ] || { kill -9 $coord 2>/dev/null; tail -5 "$work/remote.err"; fail "no endpoint in the coordinator's log"; }
-"$NS_WORKER" --connect "$ep" --log-level error 2>"$work/worker1.err" &
+"$NS_WORKER" --connect "$ep" --model "$NS_EXAMPLES/libgaussian.so" --log-level error 2>"$work/worker1.err" &
 w1=$!
-"$NS_WORKER" --connect "$ep" --log-level error 2>"$work/worker2.err" &
+"$NS_WORKER" --connect "$ep" --model "$NS_EXAMPLES/libgaussian.so" --log-level error 2>"$work/worker2.err" &
 w2=$!
 wait $coord
 rc=$?
