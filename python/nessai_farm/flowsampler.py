@@ -31,7 +31,8 @@ ALIASES = {"pytorch_threads": "threads"}
 
 class FarmPool:
     """A farm that remote workers join: ``pool=FarmPool(bind="tcp://*:5555")``
-    (``nessai-worker --connect tcp://this-host:5555`` on each node)."""
+    (``nessai-worker --connect tcp://this-host:5555 --keys OUTPUT/farm-keys`` on
+    each node, OUTPUT being the run's output directory)."""
 
     def __init__(self, bind="tcp://*:5555"):
         if not isinstance(bind, str) or not bind.startswith("tcp://"):
