@@ -22,15 +22,6 @@
 #include "farm_fixture.h"
 #include "nessai/error.h"
 
-static zframe_t *s_encode(const ns_msg_t *m)
-{
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    assert_int_equal(ns_msg_encode(m, &bytes, &len), NS_OK);
-    zframe_t *f = zframe_new(bytes, len);
-    free(bytes);
-    return f;
-}
 
 static void s_tmpdir(char *out, size_t size, const char *tag)
 {
@@ -92,7 +83,7 @@ static int s_hello_answered(zsock_t *dealer, int wait_ms)
     ns_msg_t hello;
     ns_msg_init(&hello, NS_MSG_HELLO);
     hello.host = ns_str_of("intruder");
-    zframe_t *f = s_encode(&hello);
+    zframe_t *f = th_farm_frame(&hello);
     zsock_set_sndtimeo(dealer, 500);
     zframe_send(&f, dealer, 0);
     zsock_set_rcvtimeo(dealer, wait_ms);
@@ -177,7 +168,7 @@ static void test_unauthenticated_peers_get_nothing(void **state)
         zsock_set_rcvtimeo(pull[i], 10);
         zsock_connect(push[i], "tcp://127.0.0.1:%u", ports[i]);
         zsock_connect(pull[i], "tcp://127.0.0.1:%u", ports[i]);
-        zframe_t *f = s_encode(&forged);
+        zframe_t *f = th_farm_frame(&forged);
         zframe_send(&f, push[i], ZFRAME_DONTWAIT);
         zframe_destroy(&f);
     }
@@ -321,7 +312,7 @@ static void test_announced_model_not_loaded(void **state)
     wel.canary_n = 1;
     double cx[2] = {0.5, 0.5};
     ns_msg_set_doubles(&wel, cx, 2, NULL);
-    zframe_t *f = s_encode(&wel);
+    zframe_t *f = th_farm_frame(&wel);
     zframe_send(&id, rogue, ZFRAME_MORE | ZFRAME_REUSE);
     zframe_send(&f, rogue, 0);
     int ready_seen = 0;

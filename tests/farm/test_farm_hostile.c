@@ -14,15 +14,6 @@
 #include "farm_fixture.h"
 #include "nessai/error.h"
 
-static zframe_t *s_encode(const ns_msg_t *m)
-{
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    assert_int_equal(ns_msg_encode(m, &bytes, &len), NS_OK);
-    zframe_t *f = zframe_new(bytes, len);
-    free(bytes);
-    return f;
-}
 
 typedef struct {
     ns_evaluator_t *ev;
@@ -50,7 +41,7 @@ static void test_malformed_dropped_and_counted(void **state)
     ns_msg_t hello;
     ns_msg_init(&hello, NS_MSG_HELLO);
     hello.host = ns_str_of("fake");
-    zframe_t *f = s_encode(&hello);
+    zframe_t *f = th_farm_frame(&hello);
     zframe_send(&f, dealer, 0);
     zframe_t *wf = zframe_recv(dealer);
     assert_non_null(wf);
@@ -66,7 +57,7 @@ static void test_malformed_dropped_and_counted(void **state)
     zstr_send(dealer, "not msgpack at all");
     ns_msg_t bad;
     ns_msg_init(&bad, NS_MSG_HEARTBEAT);
-    f = s_encode(&bad);
+    f = th_farm_frame(&bad);
     zframe_t *cut = zframe_new(zframe_data(f), zframe_size(f) - 1);   /* truncated */
     zframe_send(&cut, dealer, 0);
     zframe_t *sig = zframe_dup(f);
@@ -76,7 +67,7 @@ static void test_malformed_dropped_and_counted(void **state)
     zstr_send(dealer, "extra");
     ns_msg_t chunk;                                                     /* a coordinator-only type */
     ns_msg_init(&chunk, NS_MSG_STOP);
-    f = s_encode(&chunk);
+    f = th_farm_frame(&chunk);
     zframe_send(&f, dealer, 0);
     const uint64_t control_junk = 6;
 
@@ -92,20 +83,20 @@ static void test_malformed_dropped_and_counted(void **state)
     r.attempt = 1;
     r.n = 4;
     ns_msg_set_doubles(&r, v, 4, NULL);
-    f = s_encode(&r);
+    f = th_farm_frame(&r);
     cut = zframe_new(zframe_data(f), zframe_size(f) / 2);
     zframe_send(&cut, push, 0);                                         /* truncated */
     zframe_t *lie = zframe_dup(f);
     zframe_send(&f, push, 0);   /* well-formed, but no batch is running: stale */
     /* n = 5 with four doubles: lengths disagree (encoder does not check) */
     r.n = 5;
-    f = s_encode(&r);
+    f = th_farm_frame(&r);
     zframe_send(&f, push, 0);
     zstr_send(push, "\x9f");                                            /* array, no elements */
     zframe_send(&lie, push, ZFRAME_MORE);                               /* multi-part */
     zstr_send(push, "tail");
     /* a HELLO on the results socket */
-    f = s_encode(&hello);
+    f = th_farm_frame(&hello);
     zframe_send(&f, push, 0);
     const uint64_t results_junk = 5;
     /* oversized (2 MiB > 1 MiB limit): libzmq drops the connection */

@@ -1,5 +1,7 @@
 /* farm_fixture.c - see farm_fixture.h. */
 #include "farm_fixture.h"
+
+#include <czmq.h>
 #include "nessai/error.h"
 
 #include <stdarg.h>
@@ -107,4 +109,17 @@ int th_farm_matches_inprocess(ns_evaluator_t *ev, ns_model_t *model, const doubl
     free(want);
     free(got);
     return ok;
+}
+
+zframe_t *th_farm_frame(const ns_msg_t *m)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    if (ns_msg_encode(m, &bytes, &len) != NS_OK) {
+        fprintf(stderr, "th_farm_frame: cannot encode a message of type %d\n", (int)m->type);
+        exit(1);
+    }
+    zframe_t *f = zframe_new(bytes, len);
+    free(bytes);
+    return f;
 }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 #include "farm.h"
 #include "harness.h"
+#include "nessai/codec.h"
 #include "nessai/options.h"
 #include "nessai/plugin.h"
 
@@ -38,5 +39,10 @@ void th_farm_inprocess(ns_model_t *model, const double *x, size_t n, double *log
  * the first differing point. */
 int th_farm_matches_inprocess(ns_evaluator_t *ev, ns_model_t *model, const double *x, size_t n,
                               size_t d);
+
+/* m encoded as one ZeroMQ frame, for tests that speak the protocol as a
+ * peer; exits the test program with a message if m cannot be encoded. */
+struct _zframe_t;
+struct _zframe_t *th_farm_frame(const ns_msg_t *m);
 
 #endif
