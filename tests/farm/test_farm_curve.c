@@ -23,10 +23,10 @@
 #include "nessai/error.h"
 
 
+/* A fresh scratch directory (the harness's), failing the test if none. */
 static void s_tmpdir(char *out, size_t size, const char *tag)
 {
-    snprintf(out, size, "/tmp/nessai-farm-%s-XXXXXX", tag);
-    assert_non_null(mkdtemp(out));
+    assert_int_equal(th_mkdtemp(out, size, tag), 0);
 }
 
 /* TCP ports this process listens on at 127.0.0.1 (its own sockets only,

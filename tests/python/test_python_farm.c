@@ -23,8 +23,7 @@ static const char *const s_files[] = {"idmodel.py", "idhelper.py", "data.txt"};
 /* Copy the model's three files into a new directory; append text to one. */
 static void s_copy_model(char dir[256], size_t len, const char *change, const char *append)
 {
-    snprintf(dir, len, "/tmp/nessai-pyfarm-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(th_mkdtemp(dir, len, "pyfarm"), 0);
     for (size_t i = 0; i < sizeof s_files / sizeof s_files[0]; i++) {
         char src[1024], dst[1024];
         assert_true(snprintf(src, sizeof src, "%s/%s", PY_IDENTITY_DIR, s_files[i]) < (int)sizeof src);
