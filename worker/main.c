@@ -15,7 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const ns_option_t s_options[] = {
@@ -158,28 +157,6 @@ static int s_parse(ns_config_t *cfg, int argc, char **argv)
     return RUN_ON;
 }
 
-static volatile sig_atomic_t s_config_stop;
-static void s_config_signal(int sig)
-{
-    (void)sig;
-    s_config_stop = 1;
-}
-
-/* SIGINT/SIGTERM while waiting for the address file end the wait. */
-static int s_stop_requested(void)
-{
-    static int installed;
-    if (!installed) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = s_config_signal;
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        installed = 1;
-    }
-    return s_config_stop;
-}
-
 /* The worker's settings; its strings stay owned by cfg. */
 static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
 {
@@ -216,35 +193,9 @@ static int s_configure(const ns_config_t *cfg, ns_worker_config_t *wc)
         return NS_WORKER_EXIT_USAGE;
     }
     /* --connect-file: the coordinator writes farm.address and its keys
-     * directory side by side in its output directory, so a worker that
-     * follows the file finds the keys there unless told otherwise. */
-    static char beside[4096];
-    if (connect_file && !wc->keys && !ns_config_bool(cfg, "insecure")) {
-        const char *slash = strrchr(connect_file, '/');
-        struct stat st;
-        /* The keys exist before the address file is written: wait for the
-         * file (bounded by --max-wait), then look beside it. */
-        double waited = 0.0;
-        if (stat(connect_file, &st) != 0)
-            ns_info("worker", "waiting for %s to appear", connect_file);
-        while (stat(connect_file, &st) != 0 && !s_stop_requested()) {
-            if (wc->max_wait > 0 && waited >= wc->max_wait)
-                return NS_WORKER_EXIT_NO_COORDINATOR;
-            usleep(250000);
-            waited += 0.25;
-        }
-        if (s_config_stop)
-            return NS_WORKER_EXIT_OK;
-        snprintf(beside, sizeof beside, "%.*s%sfarm-keys", slash ? (int)(slash - connect_file) : 0,
-                 connect_file, slash ? "/" : "");
-        if (stat(beside, &st) == 0 && S_ISDIR(st.st_mode)) {
-            if (!ns_keys_available()) {
-                fprintf(stderr, "nessai-worker: %s: this libzmq has no CURVE support\n", beside);
-                return NS_WORKER_EXIT_USAGE;
-            }
-            wc->keys = beside;
-        }
-    }
+     * directory side by side; the worker looks for the keys there once the
+     * file names an endpoint (worker.c, s_await_address). */
+    wc->keys_beside_address = connect_file && !wc->keys && !ns_config_bool(cfg, "insecure");
     if (!wc->keys && !connect_file && !ns_config_bool(cfg, "insecure") &&
         !ns_keys_loopback(connect)) {
         fprintf(stderr, "nessai-worker: give the farm's keys directory with --keys DIR (the "

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,6 +155,7 @@ typedef struct {
     double answered;              /* last message from any coordinator (--max-wait) */
     char endpoint[512];           /* --connect-file: the endpoint read from it */
     ns_address_stamp_t stamp;     /* ... and the version of the file it came from */
+    char keys_dir[4096];          /* keys_beside_address: the farm-keys found there */
 } s_worker_t;
 
 /* Room for n doubles in *buf, whose capacity is *cap. */
@@ -771,6 +773,18 @@ static void s_retry_sleep(s_worker_t *w, double seconds)
     }
 }
 
+/* The farm-keys directory beside the address file, if there is one: the
+ * coordinator writes its keys there before the address, so once the file
+ * names an endpoint the keys of a CurveZMQ farm are in place. */
+static const char *s_keys_beside(const char *file, char *dir, size_t size)
+{
+    const char *slash = strrchr(file, '/');
+    struct stat st;
+    snprintf(dir, size, "%.*s%sfarm-keys", slash ? (int)(slash - file) : 0, file,
+             slash ? "/" : "");
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode) ? dir : NULL;
+}
+
 /* --connect-file: wait until the file names an endpoint and use it. */
 static s_outcome_t s_await_address(s_worker_t *w, ns_worker_config_t *own)
 {
@@ -779,6 +793,8 @@ static s_outcome_t s_await_address(s_worker_t *w, ns_worker_config_t *own)
         if (ns_address_read(own->connect_file, w->endpoint, sizeof w->endpoint, &w->stamp, why,
                             sizeof why) == NS_OK) {
             own->connect = w->endpoint;
+            if (own->keys_beside_address)
+                own->keys = s_keys_beside(own->connect_file, w->keys_dir, sizeof w->keys_dir);
             return S_CONTINUE;
         }
         if (strcmp(why, said) != 0) {

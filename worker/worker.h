@@ -22,6 +22,8 @@ typedef struct ns_worker_config {
     const char *keys;             /* --keys DIR: CURVE with DIR/coordinator.key pinned, NULL: none */
     const char *cert;             /* --cert FILE: own secret key, NULL: DIR/worker.key_secret */
     const char *allow_model_dirs; /* --allow-model-dir, ':'-separated, NULL: none */
+    int keys_beside_address;      /* no --keys/--insecure with --connect-file: use the
+                                   * farm-keys directory beside the file when there */
 } ns_worker_config_t;
 
 /* Exit codes (README.md, "Exit codes"). */
