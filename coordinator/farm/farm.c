@@ -307,28 +307,29 @@ static int s_copy_model(s_farm_t *f, ns_model_t *model)
 /* <output>/farm.address: the endpoint workers connect to, then "model PATH",
  * the model this run announces (a worker following the file may load it:
  * the file is the run's own, not something received over the network). */
-static void s_write_address(const ns_config_t *cfg, const char *endpoint, const char *model)
+typedef struct {
+    const char *endpoint, *model;
+} s_address_t;
+
+static int s_fill_address(FILE *fp, void *ctx)
 {
-    cJSON *all = ns_config_to_json(cfg);   /* a farm-only table has no "output" */
-    const cJSON *out = cJSON_GetObjectItemCaseSensitive(all, "output");
-    if (cJSON_IsString(out) && out->valuestring[0]) {
-        char path[4096], tmp[4200];
-        snprintf(path, sizeof path, "%s/farm.address", out->valuestring);
-        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-        FILE *fp = fopen(tmp, "w");
-        int ok = fp && fprintf(fp, "%s\nmodel %s\n", endpoint, model) > 0 && fflush(fp) == 0
-                 && fsync(fileno(fp)) == 0;
-        if (fp && fclose(fp) != 0)
-            ok = 0;
-        if (ok && rename(tmp, path) == 0)
-            ns_info(S_MOD, "workers may also join with: nessai-worker --connect-file %s", path);
-        else {
-            ns_warn(S_MOD, "cannot write %s (%s); give workers --connect %s", path,
-                    strerror(errno), endpoint);
-            unlink(tmp);
-        }
-    }
-    cJSON_Delete(all);
+    const s_address_t *a = ctx;
+    return fprintf(fp, "%s\nmodel %s\n", a->endpoint, a->model) > 0 ? 0 : -1;
+}
+
+static void s_write_address(const char *endpoint, const char *model)
+{
+    if (!s_output_dir[0])   /* no output directory (a farm without a run) */
+        return;
+    char *path = ns_path_join(s_output_dir, "farm.address");
+    s_address_t a = {endpoint, model};
+    const char *step = "write";
+    if (path && ns_write_file_atomic(path, 0644, NS_WRITE_FSYNC, s_fill_address, &a, &step) == NS_OK)
+        ns_info(S_MOD, "workers may also join with: nessai-worker --connect-file %s", path);
+    else
+        ns_warn(S_MOD, "cannot %s %s (%s); give workers --connect %s", step,
+                path ? path : "farm.address", path ? strerror(errno) : "out of memory", endpoint);
+    free(path);
 }
 
 int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char *argv0,
@@ -430,7 +431,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
         ns_info(S_MOD, "farm open (--bind %s); workers join with: nessai-worker --connect %s%s%s",
                 bc->bind, bc->endpoint, f->curve ? " --keys " : " --insecure --model ",
                 f->curve ? f->keys : f->model_path);
-        s_write_address(cfg, bc->endpoint, f->model_path);
+        s_write_address(bc->endpoint, f->model_path);
     }
     *out = ns_evaluator_new(&s_farm_ops, f);
     if (!*out) {
