@@ -1,6 +1,7 @@
 /* plugin.c - load a model plugin, validate what it declares, call it safely. */
 #include "nessai/plugin.h"
 #include "nessai/error.h"
+#include "nessai/util.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -130,28 +131,20 @@ static int s_python_model(const char *path, char plugin[PATH_MAX], char *source,
     /* $NESSAI_PYTHON_PLUGIN, else the installed one (its place relative to
      * the running program is fixed at build time), else this build's. */
     const char *env = getenv("NESSAI_PYTHON_PLUGIN");
-    char installed[PATH_MAX] = "";
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash &&
-            (size_t)(slash - exe) + sizeof NESSAI_PYTHON_PLUGIN_FROM_BIN + 1 < sizeof installed) {
-            memcpy(installed, exe, (size_t)(slash - exe) + 1);
-            memcpy(installed + (slash - exe) + 1, NESSAI_PYTHON_PLUGIN_FROM_BIN,
-                   sizeof NESSAI_PYTHON_PLUGIN_FROM_BIN);
-        }
-    }
+    char dir[PATH_MAX];
+    char *installed = ns_exe_dir(dir, sizeof dir) == 0
+                          ? ns_path_join(dir, NESSAI_PYTHON_PLUGIN_FROM_BIN) : NULL;
     const char *use = env && *env ? env
-                      : installed[0] && access(installed, R_OK) == 0 ? installed
-                                                                     : NESSAI_PYTHON_PLUGIN_PATH;
-    if (!realpath(use, plugin)) {
+                      : installed && access(installed, R_OK) == 0 ? installed
+                                                                  : NESSAI_PYTHON_PLUGIN_PATH;
+    int found = realpath(use, plugin) != NULL;
+    if (!found)
         ns_errf(err, errlen, "cannot run the Python model '%s': the Python plugin %s was not "
                 "found (install nessai-farm, build the nessai_python target, or set "
                 "NESSAI_PYTHON_PLUGIN)", path, use);
+    free(installed);
+    if (!found)
         return -1;
-    }
     if ((size_t)snprintf(source, srclen, "%s%s", real, colon ? colon + 3 : "") >= srclen) {
         ns_errf(err, errlen, "model file name '%s' is too long", path);
         return -1;

@@ -252,3 +252,18 @@ void ns_interrupt_clear(void)
 {
     s_interrupt_signal = 0;
 }
+
+int ns_exe_dir(char *buf, size_t size)
+{
+    if (size < 2)
+        return -1;
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n <= 0 || (size_t)n >= size - 1)
+        return -1;
+    buf[n] = '\0';
+    char *slash = strrchr(buf, '/');
+    if (!slash)
+        return -1;
+    *(slash == buf ? slash + 1 : slash) = '\0';
+    return 0;
+}

@@ -44,12 +44,8 @@ int ns_pool_find_worker(const char *given, const char *argv0, char *out, size_t 
         return NS_OK;
     }
     char self[4096];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (len > 0) {
-        self[len] = '\0';
-        if (s_try(dirname(self), out, size))
-            return NS_OK;
-    }
+    if (ns_exe_dir(self, sizeof self) == 0 && s_try(self, out, size))
+        return NS_OK;
     if (argv0 && strchr(argv0, '/')) {
         char copy[4096];
         snprintf(copy, sizeof copy, "%s", argv0);

@@ -35,16 +35,8 @@ static char *s_plot_program(void)
     const char *env = getenv("NESSAI_PLOT_PROGRAM");
     if (env && *env)
         return strdup(env);
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return NULL;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return NULL;
-    *slash = '\0';
-    return ns_path_join(exe, "nessai-plot");
+    char dir[PATH_MAX];
+    return ns_exe_dir(dir, sizeof dir) == 0 ? ns_path_join(dir, "nessai-plot") : NULL;
 }
 
 static void s_plot(const char *python, const char *output)

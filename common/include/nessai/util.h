@@ -37,6 +37,9 @@ int ns_mkdir_p(const char *path);
 
 /* a followed by b in a new allocation (free it); NULL when out of memory. */
 char *ns_str_concat(const char *a, const char *b);
+/* The directory of the running program (/proc/self/exe) into buf; 0, or
+ * -1 when it cannot be read or does not fit. */
+int ns_exe_dir(char *buf, size_t size);
 /* "dir/name" in a new allocation (free it); NULL when out of memory. */
 char *ns_path_join(const char *dir, const char *name);
 
