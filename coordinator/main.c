@@ -22,12 +22,16 @@
 #include "farm.h"
 #include "flow_proposal.h"
 #include "sampler.h"
+#include "startup.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,7 +76,9 @@ static const char s_description[] =
     "\n"
     "The evidence is printed at the end (\"ln Z = ... +/- ...\"); everything else\n"
     "is in <output>/result.json, <output>/nessai.log and <output>/config.json.\n"
-    "Exit codes: 0 ok, 1 run failed, 2 usage error, 130 checkpointed on a signal.";
+    "Exit codes: 0 ok; 2 usage or configuration error, found before any work\n"
+    "(nothing created); 1 the run failed (also: --bind port in use); 130\n"
+    "(--checkpoint-exit-code) checkpointed on a signal or --max-runtime.";
 
 /* Join the fragments; a later fragment may not redefine a name (first wins,
  * so a module repeating a general option keeps one entry). */
@@ -210,22 +216,6 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     return rc;
 }
 
-static int s_save_sampler(void *state, ns_buf_t *b)
-{
-    return ns_sampler_save(state, b);
-}
-
-/* Periodic checkpoints at iteration boundaries (and the interrupt check),
- * one more at the end of the run (docs/checkpoint.md). */
-static int s_checkpoint_hook(ns_sampler_t *sampler, ns_sampler_event_t event, void *ctx)
-{
-    ns_ckpt_ctl_t *ckpt = ctx;
-    uint64_t it = (uint64_t)ns_sampler_iteration(sampler);
-    if (event == NS_SAMPLER_EVENT_END)
-        return ns_ckpt_ctl_save(ckpt, it, s_save_sampler, sampler);
-    return ns_ckpt_ctl_iteration(ckpt, it, s_save_sampler, sampler);
-}
-
 /* ---------------------------------------------------------------------
  * The phases of a run, in the order main() calls them. Each returns
  * RUN_ON to go on to the next phase, or the exit status to stop with;
@@ -234,7 +224,7 @@ static int s_checkpoint_hook(ns_sampler_t *sampler, ns_sampler_event_t event, vo
 
 enum { RUN_ON = -1 };
 
-typedef struct {
+typedef struct s_run {
     int argc;                       /* the command line, for result.json */
     char **argv;
     double wall0, cpu0;             /* wall and CPU clocks at the start */
@@ -247,10 +237,31 @@ typedef struct {
     ns_model_t *model;              /* owned */
     ns_ckpt_ctl_t *ckpt;            /* owned */
     ns_ckpt_loaded_t resume_state;  /* the checkpoint to resume from; payload NULL if none */
+    size_t state_offset;            /* where the sampler's state starts in its payload */
     ns_evaluator_t *ev;             /* owned */
     ns_sampler_t *sampler;          /* owned */
     int keep_workers;               /* paused by a signal: workers stay for the resumed run */
 } s_run_t;
+
+/* The checkpoint's payload: the run's settings (checked on resume), then
+ * the sampler's state. */
+static int s_save_sampler(void *state, ns_buf_t *b)
+{
+    const s_run_t *run = state;
+    int rc = ns_ckpt_settings_put(run->cfg, b);
+    return rc == NS_OK ? ns_sampler_save(run->sampler, b) : rc;
+}
+
+/* Periodic checkpoints at iteration boundaries (and the interrupt check),
+ * one more at the end of the run (docs/checkpoint.md). */
+static int s_checkpoint_hook(ns_sampler_t *sampler, ns_sampler_event_t event, void *ctx)
+{
+    s_run_t *run = ctx;
+    uint64_t it = (uint64_t)ns_sampler_iteration(sampler);
+    if (event == NS_SAMPLER_EVENT_END)
+        return ns_ckpt_ctl_save(run->ckpt, it, s_save_sampler, run);
+    return ns_ckpt_ctl_iteration(run->ckpt, it, s_save_sampler, run);
+}
 
 /* Options, config file, --help and --version, and the one option every
  * run needs. */
@@ -285,6 +296,40 @@ static int s_parse(s_run_t *run)
     return RUN_ON;
 }
 
+/* One line for a fatal error, unless the layer that failed has already
+ * logged its reason since errors0 (ns_log_error_count): then the log
+ * line, on stderr and in nessai.log, is the only one. */
+static void s_fail(unsigned long errors0, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void s_fail(unsigned long errors0, const char *fmt, ...)
+{
+    if (ns_log_error_count() != errors0)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ns_log_get_level() <= NS_LOG_ERROR)
+        ns_error(NULL, "%s", msg);
+    else
+        fprintf(stderr, "nessai-coordinator: error: %s\n", msg);
+}
+
+/* What the command line asks for and can be judged without loading the
+ * model: --output can be made and written, --bind can be bound. Nothing
+ * is created (docs/sampler.md, "Errors and exit codes"). */
+static int s_check_args(s_run_t *run)
+{
+    int rc = ns_startup_check_output(ns_config_str(run->cfg, "output"), run->err, sizeof run->err);
+    if (rc == NS_OK)
+        rc = ns_farm_check_bind(run->cfg, run->err, sizeof run->err);
+    if (rc != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
+        return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
+    }
+    return RUN_ON;
+}
+
 /* Load the model before anything is logged: a wrong path or argument is
  * a usage error reported in one line. */
 static int s_load_model(s_run_t *run)
@@ -293,6 +338,63 @@ static int s_load_model(s_run_t *run)
                       &run->model, run->err, sizeof run->err) != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
         return EXIT_USAGE;
+    }
+    return RUN_ON;
+}
+
+/* The settings the checkpoint was written with against this run's
+ * (ns_ckpt_settings_check); where the sampler's state starts goes to
+ * run->state_offset. log_changes: log the settings a resume may change. */
+static int s_check_settings(s_run_t *run, const ns_ckpt_loaded_t *got, const char *path,
+                            int log_changes)
+{
+    ns_buf_t b;
+    ns_buf_view(&b, got->payload, got->payload_len);
+    char *saved = NULL;
+    int rc = ns_ckpt_settings_take(&b, &saved);
+    if (rc != NS_OK)
+        ns_errf(run->err, sizeof run->err, "checkpoint %s: its settings section is damaged; "
+                "move it away to start afresh, or use --no-resume", path);
+    else if (saved)
+        rc = ns_ckpt_settings_check(saved, run->cfg, path, got->iteration, log_changes, run->err,
+                                    sizeof run->err);
+    free(saved);
+    run->state_offset = b.pos;
+    return rc;
+}
+
+/* Before anything is created or logged: a checkpoint in --output that this
+ * run cannot continue (damaged, another model's, other settings) is one
+ * line and exit 2. Read again, under the lock, by s_open_checkpoint. */
+static int s_check_resume(s_run_t *run)
+{
+    ns_config_t *cfg = run->cfg;
+    const char *output = ns_config_str(cfg, "output");
+    struct stat st;
+    if (!ns_config_bool(cfg, "resume") || stat(output, &st) != 0)
+        return RUN_ON;
+    ns_model_t *model = run->model;
+    int seed_given = ns_config_user_set(cfg, "seed") && ns_config_is_set(cfg, "seed");
+    ns_ckpt_ident_t id = {ns_model_name(model), ns_model_args(model), ns_model_hash(model),
+                          ns_model_dim(model),
+                          seed_given ? (uint64_t)ns_config_int(cfg, "seed") : 0};
+    ns_ckpt_ctl_t *ckpt = ns_ckpt_ctl_new(cfg, output, &id, seed_given);
+    if (!ckpt) {
+        fprintf(stderr, "nessai-coordinator: out of memory\n");
+        return EXIT_FAILED;
+    }
+    ns_ckpt_loaded_t got;
+    ns_log_set_stderr(0);   /* the .old fallback warning comes with the real load */
+    int rc = ns_ckpt_load(ns_ckpt_ctl_path(ckpt), &id, seed_given, &got, run->err,
+                          sizeof run->err);
+    ns_log_set_stderr(1);
+    if (rc == NS_OK && got.payload)
+        rc = s_check_settings(run, &got, ns_ckpt_ctl_path(ckpt), 0);
+    ns_ckpt_loaded_clear(&got);
+    ns_ckpt_ctl_destroy(&ckpt);
+    if (rc != NS_OK) {
+        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
+        return ns_ckpt_load_exit_status(rc);
     }
     return RUN_ON;
 }
@@ -315,10 +417,10 @@ static int s_open_output(s_run_t *run)
         ns_config_set(cfg, "seed", seed, run->err, sizeof run->err);
     }
     const char *output = run->output = ns_config_str(cfg, "output");
-    if (ns_mkdir_p(output) != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: cannot create the output directory '%s': choose a "
-                        "writable --output\n", output);
-        return EXIT_USAGE;
+    if (ns_mkdir_p(output) != NS_OK) {   /* checked by s_check_args: a race */
+        fprintf(stderr, "nessai-coordinator: error: cannot create the output directory %s: %s\n",
+                output, strerror(errno));
+        return EXIT_FAILED;
     }
     char *log_path = ns_path_join(output, "nessai.log");
     if (!log_path || ns_log_open_file(log_path) != NS_OK)
@@ -343,11 +445,15 @@ static int s_open_checkpoint(s_run_t *run)
                           ns_model_dim(model), (uint64_t)ns_config_int(run->cfg, "seed")};
     if (!(run->ckpt = ns_ckpt_ctl_new(run->cfg, run->output, &id, run->seed_given)))
         return EXIT_FAILED;
+    /* logs its errors itself */
     int lrc = ns_ckpt_ctl_load(run->ckpt, &run->resume_state, run->err, sizeof run->err);
-    if (lrc != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
-        return ns_ckpt_load_exit_status(lrc);
+    if (lrc == NS_OK && run->resume_state.payload) {
+        lrc = s_check_settings(run, &run->resume_state, ns_ckpt_ctl_path(run->ckpt), 1);
+        if (lrc != NS_OK)
+            ns_error(NULL, "%s", run->err);
     }
+    if (lrc != NS_OK)
+        return ns_ckpt_load_exit_status(lrc);
     if (run->resume_state.payload && !run->seed_given) {
         char seed[32];
         snprintf(seed, sizeof seed, "%llu", (unsigned long long)run->resume_state.seed);
@@ -374,10 +480,10 @@ static int s_start_evaluator(s_run_t *run)
 {
     if (ns_farm_wanted(run->cfg)) {
         ns_farm_set_output(run->output);
+        unsigned long errors0 = ns_log_error_count();
         int rc = ns_farm_evaluator_new(run->cfg, run->model, run->argv[0], &run->ev);
         if (rc != NS_OK) {
-            fprintf(stderr, "nessai-coordinator: error: could not start the worker farm (%s); see "
-                            "the log above\n", ns_strerror(rc));
+            s_fail(errors0, "could not start the worker farm (%s)", ns_strerror(rc));
             return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
         }
     }
@@ -391,28 +497,29 @@ static int s_start_evaluator(s_run_t *run)
  * resuming, and the checkpoint hook. */
 static int s_setup_sampler(s_run_t *run)
 {
+    unsigned long errors0 = ns_log_error_count();
     int rc = ns_sampler_new(run->cfg, run->model, run->ev, ns_flow_proposal_new, run->output,
                             &run->sampler);
     if (rc != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: could not set up the sampler (%s); see the log "
-                        "above\n", ns_strerror(rc));
+        s_fail(errors0, "could not set up the sampler (%s)", ns_strerror(rc));
         return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
     }
     if (run->resume_state.payload) {
         ns_buf_t saved;
         ns_buf_view(&saved, run->resume_state.payload, run->resume_state.payload_len);
+        saved.pos = run->state_offset;   /* past the settings */
         if ((rc = ns_sampler_load(run->sampler, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
             rc = NS_ERR_CORRUPT;
         if (rc != NS_OK) {
-            fprintf(stderr, "nessai-coordinator: error: the checkpoint %s does not fit this run "
-                            "(%s); resume with the settings of the original run, or use "
-                            "--no-resume\n", ns_ckpt_ctl_path(run->ckpt), ns_strerror(rc));
+            s_fail(errors0, "the checkpoint %s does not fit this run (%s); resume with the "
+                   "settings of the original run, or use --no-resume",
+                   ns_ckpt_ctl_path(run->ckpt), ns_strerror(rc));
             return EXIT_USAGE;
         }
         ns_ckpt_loaded_clear(&run->resume_state);
         ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(run->sampler));
     }
-    ns_sampler_set_hook(run->sampler, s_checkpoint_hook, run->ckpt);
+    ns_sampler_set_hook(run->sampler, s_checkpoint_hook, run);
     if (ns_ckpt_ctl_start(run->ckpt, ns_now() - run->wall0) != NS_OK)
         return EXIT_FAILED;
     return RUN_ON;
@@ -421,6 +528,7 @@ static int s_setup_sampler(s_run_t *run)
 /* Sample; a signal pauses the run with a checkpoint. */
 static int s_run(s_run_t *run)
 {
+    unsigned long errors0 = ns_log_error_count();
     int rc = ns_sampler_run(run->sampler);
     if (rc == NS_ERR_INTERRUPTED) {
         /* The run is paused, not over: remote workers must stay to serve
@@ -428,11 +536,10 @@ static int s_run(s_run_t *run)
         run->keep_workers = 1;
         ns_sampler_note_checkpoint(run->sampler);
         return ns_ckpt_ctl_interrupted(run->ckpt, (uint64_t)ns_sampler_iteration(run->sampler),
-                                       s_save_sampler, run->sampler);
+                                       s_save_sampler, run);
     }
     if (rc != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: the run failed (%s); see %s/nessai.log\n",
-                ns_strerror(rc), run->output);
+        s_fail(errors0, "the run failed (%s); see %s/nessai.log", ns_strerror(rc), run->output);
         return EXIT_FAILED;
     }
     return RUN_ON;
@@ -442,13 +549,14 @@ static int s_run(s_run_t *run)
 static int s_results(s_run_t *run)
 {
     ns_sampler_t *sampler = run->sampler;
+    unsigned long errors0 = ns_log_error_count();
     int rc;
     if ((rc = ns_sampler_compute_posterior(sampler)) != NS_OK ||
         (rc = s_write_result(run->output, sampler, run->model, run->ev, run->argc, run->argv,
                              run->started, ns_now() - run->wall0, ns_cpu_time() - run->cpu0,
                              ns_config_bool(run->cfg, "result-hdf5"))) != NS_OK ||
         (rc = ns_sampler_write_outputs(sampler, run->cfg, run->output)) != NS_OK) {
-        fprintf(stderr, "nessai-coordinator: error: writing the results failed (%s)\n", ns_strerror(rc));
+        s_fail(errors0, "writing the results failed (%s)", ns_strerror(rc));
         return EXIT_FAILED;
     }
     double lz = ns_sampler_log_evidence(sampler), lze = ns_sampler_log_evidence_error(sampler);
@@ -488,7 +596,9 @@ int main(int argc, char **argv)
 
     static int (*const phases[])(s_run_t *) = {
         s_parse,           /* options, --config, --help, --version */
+        s_check_args,      /* --output and --bind usable; nothing created */
         s_load_model,      /* --model, --model-args */
+        s_check_resume,    /* a checkpoint in --output this run can continue */
         s_open_output,     /* log level, signals, seed; output directory, nessai.log */
         s_open_checkpoint, /* resume state and seed */
         s_write_config,    /* config.json */

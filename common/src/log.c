@@ -13,6 +13,7 @@ static ns_log_level_t s_level = NS_LOG_INFO;
 static FILE *s_file = NULL;
 static int s_stderr = 1;
 static char s_label[64] = "nessai";
+static unsigned long s_errors;   /* ERROR and CRITICAL lines written */
 
 static const struct {
     const char *name;
@@ -96,6 +97,8 @@ void ns_vlog(ns_log_level_t level, const char *module, const char *fmt, va_list 
     size_t len = strftime(stamp, sizeof stamp, "%m-%d %H:%M:%S", &tm);
     snprintf(stamp + len, sizeof stamp - len, ".%03ld", (long)(now.tv_nsec / 1000000));
     pthread_mutex_lock(&s_lock);
+    if (level >= NS_LOG_ERROR)
+        s_errors++;
     /* nessai: "%(asctime)s nessai %(levelname)-8s: %(message)s" */
     if (s_stderr)
         fprintf(stderr, "%s %s %-8s: %s%s%s\n", stamp, s_label, s_level_name(level),
@@ -104,6 +107,14 @@ void ns_vlog(ns_log_level_t level, const char *module, const char *fmt, va_list 
         fprintf(s_file, "%s %s %-8s: %s%s%s\n", stamp, s_label, s_level_name(level),
                 module ? module : "", module ? ": " : "", msg);
     pthread_mutex_unlock(&s_lock);
+}
+
+unsigned long ns_log_error_count(void)
+{
+    pthread_mutex_lock(&s_lock);
+    unsigned long n = s_errors;
+    pthread_mutex_unlock(&s_lock);
+    return n;
 }
 
 void ns_log(ns_log_level_t level, const char *module, const char *fmt, ...)

@@ -110,6 +110,30 @@ int ns_ckpt_load(const char *path, const ns_ckpt_ident_t *id, int check_seed,
  * (problems the user must resolve), 1 otherwise. */
 int ns_ckpt_load_exit_status(int rv);
 
+/* --- the run's settings, stored at the start of the payload --------- */
+
+/* Append the settings section to a payload: tag "CONF" version 1, then
+ * cfg as JSON text (the keys and values of config.json). NS_OK or
+ * NS_ERR_NOMEM. */
+int ns_ckpt_settings_put(const ns_config_t *cfg, ns_buf_t *b);
+
+/* If the payload b starts with a settings section, take it: *json is the
+ * malloc'ed text and b is advanced past it. Else *json = NULL and b is
+ * left alone (a checkpoint written before settings were stored). NS_OK,
+ * NS_ERR_CORRUPT (a damaged section) or NS_ERR_NOMEM. */
+int ns_ckpt_settings_take(ns_buf_t *b, char **json);
+
+/* Compare the settings a checkpoint was written with (saved, from
+ * ns_ckpt_settings_take) with this run's cfg. A changed setting that
+ * would change the run's path is refused: NS_ERR_REFUSED and err names
+ * the setting, both values and path. So is a --max-iteration below the
+ * checkpoint's iteration. Changes that are allowed (stopping, limits,
+ * reporting, outputs, the farm, checkpointing; docs/checkpoint.md) are
+ * logged as "resume: --NAME changed from A to B" when log_changes is
+ * non-zero. NS_OK, NS_ERR_REFUSED, NS_ERR_CORRUPT or NS_ERR_NOMEM. */
+int ns_ckpt_settings_check(const char *saved, const ns_config_t *cfg, const char *path,
+                           uint64_t iteration, int log_changes, char *err, size_t errlen);
+
 /* --- signals --------------------------------------------------------- */
 
 /* Route SIGTERM, SIGINT and SIGALRM to ns_interrupt_request() with

@@ -209,8 +209,7 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
     /* libzmq's own wildcard (not CZMQ's sequential range): the kernel
      * picks a free port, so farms started side by side do not race. */
     if (zmq_bind(zsock_resolve(s->router), ep) != 0) {
-        snprintf(err, errlen, "cannot bind %s: %s; is the address or port in use?", ep,
-                 zmq_strerror(zmq_errno()));
+        snprintf(err, errlen, "cannot bind %s: %s", ep, zmq_strerror(zmq_errno()));
         return NS_ERR_IO;
     }
     char data_ep[300];

@@ -179,6 +179,70 @@ static void s_fd_capacity(ns_broker_config_t *bc)
             S_FD_PER_WORKER, S_FD_RESERVE);
 }
 
+/* The port part of a tcp:// endpoint: "*" or "0" (a free port), or 1-65535.
+ * 1 if it is one of those. */
+static int s_port_ok(const char *port)
+{
+    if (strcmp(port, "*") == 0)
+        return 1;
+    if (!*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port))
+        return 0;
+    return atol(port) <= 65535;
+}
+
+int ns_farm_check_bind(const ns_config_t *cfg, char *err, size_t errlen)
+{
+    if (!ns_config_is_set(cfg, "bind"))
+        return NS_OK;
+    const char *ep = ns_config_str(cfg, "bind");
+    if (strncmp(ep, "tcp://", 6) != 0) {
+        ns_errf(err, errlen, "--bind %s: the farm needs a tcp:// endpoint, e.g. tcp://*:5555 or "
+                "tcp://127.0.0.1:5555", ep);
+        return NS_ERR_INVAL;
+    }
+    const char *colon = strrchr(ep + 6, ':');
+    if (!colon || colon == ep + 6) {
+        ns_errf(err, errlen, "--bind %s: give the endpoint as tcp://HOST:PORT, e.g. tcp://*:5555 "
+                "(HOST: *, an address of this machine or an interface name)", ep);
+        return NS_ERR_INVAL;
+    }
+    if (!s_port_ok(colon + 1)) {
+        ns_errf(err, errlen, "--bind %s: port '%s' is not 1-65535 (or * or 0 for a free port)", ep,
+                colon + 1);
+        return NS_ERR_INVAL;
+    }
+    /* A trial bind with libzmq itself, so that host, interface and port
+     * are judged exactly as the farm's own bind will judge them. */
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_ROUTER) : NULL;
+    int rv = NS_OK;
+    if (!sock) {
+        ns_errf(err, errlen, "cannot bind %s: cannot create a ZeroMQ socket (%s)", ep,
+                zmq_strerror(zmq_errno()));
+        rv = NS_ERR_IO;
+    } else {
+        int linger = 0;
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (zmq_bind(sock, ep) != 0) {
+            int e = zmq_errno();
+            if (e == ENODEV || e == EADDRNOTAVAIL || e == EINVAL || e == EPROTONOSUPPORT) {
+                ns_errf(err, errlen, "--bind %s: no such interface or address on this machine (%s); "
+                        "use *, an address of this machine or an interface name", ep,
+                        zmq_strerror(e));
+                rv = NS_ERR_INVAL;
+            } else {
+                ns_errf(err, errlen, "cannot bind %s: %s", ep, zmq_strerror(e));
+                rv = NS_ERR_IO;
+            }
+        }
+    }
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zmq_ctx_term(ctx);   /* waits until the socket is closed: the port is free again */
+    return rv;
+}
+
 int ns_farm_wanted(const ns_config_t *cfg)
 {
     if (ns_config_is_set(cfg, "bind"))
@@ -402,9 +466,11 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     char err[512];
     f->broker = ns_broker_new(bc, err, sizeof err);
     if (!f->broker) {
+        /* --bind was checked at start-up (ns_farm_check_bind): what is left
+         * is the host refusing the bind, e.g. a port taken since then */
         ns_error(S_MOD, "%s", err);
         s_destroy(f);
-        return NS_ERR_INVAL;
+        return NS_ERR_IO;
     }
     if (local && n_pool > 0) {
         char path[4096];

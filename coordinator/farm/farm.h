@@ -30,6 +30,16 @@ void ns_farm_set_output(const char *dir);
  * the caller uses ns_evaluator_inprocess_new(). */
 int ns_farm_wanted(const ns_config_t *cfg);
 
+/* Check --bind before anything is created: a tcp:// endpoint with a host
+ * part and a port of 1-65535 (or * / 0 for a free one), then a trial bind
+ * of that endpoint, released at once. NS_OK (also without --bind),
+ * NS_ERR_INVAL for a value that cannot work (malformed, another scheme,
+ * no such interface or address here) or NS_ERR_IO when the host refuses
+ * the bind (port in use, permission); err holds one line, starting with
+ * what was given. The farm binds again when it starts: the port can be
+ * taken in between, which that bind then reports. */
+int ns_farm_check_bind(const ns_config_t *cfg, char *err, size_t errlen);
+
 /* Start the farm: bind (or start --n-pool local workers), announce the
  * model (path, args, name, dim, hash) and compute canary values with the
  * coordinator's own model. argv0 locates nessai-worker for local pools.

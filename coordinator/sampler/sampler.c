@@ -715,6 +715,13 @@ static int s_loop(ns_sampler_t *self)
         ns_warn(NULL, "No flow proposal is available: sampling with the uninformed proposal throughout");
 
     while (!(self->condition <= self->stopping)) {
+        /* a run resumed at its --max-iteration (a new, lower limit) stops
+         * before drawing anything more */
+        if (self->max_iteration > 0 && self->iteration >= self->max_iteration) {
+            ns_info(NULL, "Reached max iteration (%ld)", self->max_iteration);
+            self->stopped_max = 1;
+            break;
+        }
         /* a pending interrupt is honoured before any new work, also before
          * the first iteration after a start or a resume */
         if (ns_interrupt_pending())

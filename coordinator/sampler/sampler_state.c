@@ -132,10 +132,16 @@ int ns_sampler_load(ns_sampler_t *self, ns_buf_t *b)
     if ((rc = ns_buf_get_tag(b, "SMPL", &version)) || (rc = ns_buf_get_u64(b, &nlive)) ||
         (rc = ns_buf_get_u64(b, &d)) || (rc = ns_buf_get_u64(b, &n_live)))
         return rc;
-    if (version != S_VERSION || nlive != self->nlive || d != self->d || n_live > nlive) {
-        ns_error("sampler", "the saved state does not match this run (nlive %llu, dimension %llu); "
-                 "resume with the settings of the original run",
-                 (unsigned long long)nlive, (unsigned long long)d);
+    if (version == S_VERSION && nlive != self->nlive) {
+        ns_error("sampler", "the checkpoint was written with --nlive %llu; this run has --nlive %zu "
+                 "(use the same value, or another --output)", (unsigned long long)nlive,
+                 self->nlive);
+        return NS_ERR_REFUSED;
+    }
+    if (version != S_VERSION || d != self->d || n_live > nlive) {
+        ns_error("sampler", "the saved state does not match this run (section version %u, "
+                 "dimension %llu, %llu live points); resume with the settings of the original run",
+                 version, (unsigned long long)d, (unsigned long long)n_live);
         return NS_ERR_CORRUPT;
     }
     if ((rc = ns_buf_get_f64s_n(b, self->live, n_live * self->st)) != NS_OK)
@@ -218,6 +224,16 @@ int ns_sampler_load(ns_sampler_t *self, ns_buf_t *b)
     self->flow_active = !!(flags & F_FLOW_ACTIVE) && self->flow;
     self->no_flow_warned = !!(flags & F_NO_FLOW_WARNED);
     self->pop.record = !!(flags & F_POP_RECORD);
+    /* A run that stopped at its --max-iteration goes on when resumed with
+     * a higher limit or none: the loop continues where it broke off, as
+     * the run with the new limit would have. */
+    if (self->done && self->stopped_max && !self->finalised &&
+        (self->max_iteration <= 0 || self->iteration < self->max_iteration)) {
+        ns_info("sampler", "continuing the run stopped at iteration %ld by --max-iteration",
+                self->iteration);
+        self->done = 0;
+        self->stopped_max = 0;
+    }
     return NS_OK;
 fail:
     free(nested);

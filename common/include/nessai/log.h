@@ -47,6 +47,11 @@ void ns_log_set_stderr(int enabled);
 /* Label used in the line instead of "nessai" (the worker uses "nessai-worker"). */
 void ns_log_set_label(const char *label);
 
+/* How many ERROR and CRITICAL lines were written so far (lines below the
+ * threshold are not counted): a caller whose callee failed can tell
+ * whether the reason was already reported, and so report it only once. */
+unsigned long ns_log_error_count(void);
+
 void ns_log(ns_log_level_t level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ns_vlog(ns_log_level_t level, const char *module, const char *fmt, va_list ap);
