@@ -485,7 +485,7 @@ static void test_truncated_and_bit_flipped_checkpoints(void **state)
     assert_true(th_file_contains(f->log, "--seed 7"));
     s_start(&p, s_next_log(f), f->out, "--n-pool", "3", "--nlive", "1000", NULL);
     assert_int_equal(th_wait_exit(&p, 120), 2);
-    assert_true(th_file_contains(f->log, "does not fit this run"));
+    assert_true(th_file_contains(f->log, "; this run has --nlive 1000 (use the same value"));
 
     /* Truncated: falls back to .old with a warning, and still continues
      * to the exact result. */

@@ -207,13 +207,13 @@ static void test_damaged_state_refused(void **state)
     ns_buf_view(&view, buf.data, buf.len / 2);
     assert_int_not_equal(ns_sampler_load(s2, &view), NS_OK);
     ns_sampler_destroy(&s2);
-    /* another nlive */
+    /* another nlive: refused (not damaged), naming both values */
     th_sampler_run_t r2;
     const char *other[] = {"--nlive", "300", NULL};
     assert_int_equal(th_sampler_setup(&r2, NESSAI_EXAMPLES_DIR "/libgaussian.so", "dim=2", other), 0);
     assert_int_equal(th_sampler_make(&r2, NULL), 0);
     ns_buf_view(&view, buf.data, buf.len);
-    assert_int_equal(ns_sampler_load(r2.sampler, &view), NS_ERR_CORRUPT);
+    assert_int_equal(ns_sampler_load(r2.sampler, &view), NS_ERR_REFUSED);
     th_sampler_teardown(&r2);
     ns_buf_free(&buf);
     th_sampler_teardown(&r);
