@@ -8,7 +8,10 @@
 const ns_option_t ns_checkpoint_options[] = {
     {"resume", NS_OPT_BOOL, "true", NAN, NAN, NULL, 0, G,
      "Continue from the checkpoint in --output if there is one; a finished run "
-     "returns its result at once. --no-resume starts afresh and overwrites it."},
+     "returns its result at once. Settings that would change the run's path (--nlive, "
+     "the flow's, ...) must be the ones it was written with; allowed changes (--stopping, "
+     "--max-iteration, the farm's, ...) are logged. --no-resume starts afresh and "
+     "overwrites it."},
     {"resume-file", NS_OPT_STRING, "nested_sampler_resume.ckpt", NAN, NAN, NULL, 0, G,
      "Name of the checkpoint file inside --output (the previous one is kept with "
      "the suffix .old)."},

@@ -31,7 +31,9 @@ const ns_option_t ns_farm_options[] = {
     {"bind", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "Open the farm on this endpoint (e.g. tcp://*:5555); workers join with "
      "nessai-worker --connect tcp://THIS-HOST:5555. Port 0 or * takes a free port; the "
-     "endpoint is also written to <output>/farm.address (nessai-worker --connect-file)."},
+     "endpoint is also written to <output>/farm.address (nessai-worker --connect-file). "
+     "Checked at start-up, before anything is created: a value that cannot work is exit 2, a "
+     "port in use exit 1."},
     {"chunksize", NS_OPT_INT, NULL, 1, 1e9, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
      "At most this many points per chunk sent to a worker."},
     {"worker-timeout", NS_OPT_DOUBLE, "300", 1, 1e7, NULL, 0, "Likelihood farm",
