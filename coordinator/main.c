@@ -443,8 +443,10 @@ static int s_open_checkpoint(s_run_t *run)
     ns_model_t *model = run->model;
     ns_ckpt_ident_t id = {ns_model_name(model), ns_model_args(model), ns_model_hash(model),
                           ns_model_dim(model), (uint64_t)ns_config_int(run->cfg, "seed")};
-    if (!(run->ckpt = ns_ckpt_ctl_new(run->cfg, run->output, &id, run->seed_given)))
+    if (!(run->ckpt = ns_ckpt_ctl_new(run->cfg, run->output, &id, run->seed_given))) {
+        s_fail(ns_log_error_count(), "out of memory");
         return EXIT_FAILED;
+    }
     /* logs its errors itself */
     int lrc = ns_ckpt_ctl_load(run->ckpt, &run->resume_state, run->err, sizeof run->err);
     if (lrc == NS_OK && run->resume_state.payload) {
@@ -468,9 +470,12 @@ static int s_write_config(s_run_t *run)
 {
     cJSON *cj = ns_config_to_json(run->cfg);
     char *cfg_path = ns_path_join(run->output, "config.json");
+    unsigned long errors0 = ns_log_error_count();
     int rc = cj && cfg_path ? s_write_json(cfg_path, cj) : NS_ERR_NOMEM;
     cJSON_Delete(cj);
     free(cfg_path);
+    if (rc != NS_OK)
+        s_fail(errors0, "cannot write config.json (%s)", ns_strerror(rc));
     return rc == NS_OK ? RUN_ON : EXIT_FAILED;
 }
 
@@ -487,8 +492,10 @@ static int s_start_evaluator(s_run_t *run)
             return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;
         }
     }
-    if (!run->ev && !(run->ev = ns_evaluator_inprocess_new(run->model, 0)))
+    if (!run->ev && !(run->ev = ns_evaluator_inprocess_new(run->model, 0))) {
+        s_fail(ns_log_error_count(), "out of memory");
         return EXIT_FAILED;
+    }
     ns_info(NULL, "Likelihood evaluator: %s", ns_evaluator_kind(run->ev));
     return RUN_ON;
 }

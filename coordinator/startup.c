@@ -22,19 +22,27 @@ static int s_try_create(const char *dir, int as_dir)
     if (!path)
         return ENOMEM;
     int e = 0;
-    if (as_dir) {
-        if (mkdir(path, 0700) != 0)
-            e = errno;
-        else
-            rmdir(path);
-    } else {
-        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-            e = errno;
-        else {
-            close(fd);
-            unlink(path);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        e = 0;
+        if (as_dir) {
+            if (mkdir(path, 0700) != 0)
+                e = errno;
+            else
+                rmdir(path);
+        } else {
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd < 0)
+                e = errno;
+            else {
+                close(fd);
+                unlink(path);
+            }
         }
+        if (e != EEXIST)
+            break;
+        /* left by a killed process with this pid: remove it, try again */
+        if (as_dir ? rmdir(path) : unlink(path))
+            break;
     }
     free(path);
     return e;
