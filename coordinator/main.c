@@ -238,6 +238,7 @@ typedef struct s_run {
     ns_ckpt_ctl_t *ckpt;            /* owned */
     ns_ckpt_loaded_t resume_state;  /* the checkpoint to resume from; payload NULL if none */
     size_t state_offset;            /* where the sampler's state starts in its payload */
+    char *saved_settings;           /* the checkpoint's settings (JSON), owned; NULL if none */
     ns_evaluator_t *ev;             /* owned */
     ns_sampler_t *sampler;          /* owned */
     int keep_workers;               /* paused by a signal: workers stay for the resumed run */
@@ -358,6 +359,11 @@ static int s_check_settings(s_run_t *run, const ns_ckpt_loaded_t *got, const cha
     else if (saved)
         rc = ns_ckpt_settings_check(saved, run->cfg, path, got->iteration, log_changes, run->err,
                                     sizeof run->err);
+    if (log_changes) {   /* the real load: kept for s_check_finished */
+        free(run->saved_settings);
+        run->saved_settings = saved;
+        saved = NULL;
+    }
     free(saved);
     run->state_offset = b.pos;
     return rc;
@@ -500,6 +506,31 @@ static int s_start_evaluator(s_run_t *run)
     return RUN_ON;
 }
 
+/* A run that finished on its stopping criterion has put its live points
+ * into the evidence and cannot sample further: a lower --stopping than
+ * the one it finished with is refused, a higher one changes nothing. */
+static int s_check_finished(s_run_t *run)
+{
+    if (!ns_sampler_finalised(run->sampler) || !run->saved_settings)
+        return RUN_ON;
+    cJSON *old = cJSON_Parse(run->saved_settings);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(old, "stopping");
+    double was = cJSON_IsNumber(st) ? st->valuedouble
+                 : cJSON_IsString(st) && strcmp(st->valuestring, "inf") == 0 ? INFINITY : NAN;
+    double now = ns_config_double(run->cfg, "stopping");
+    cJSON_Delete(old);
+    if (isnan(was) || now == was)
+        return RUN_ON;
+    if (now < was) {
+        ns_error(NULL, "checkpoint %s holds a run that finished at --stopping %g; it cannot sample "
+                 "on to --stopping %g (use another --output, or --no-resume)",
+                 ns_ckpt_ctl_path(run->ckpt), was, now);
+        return EXIT_USAGE;
+    }
+    ns_info(NULL, "resume: the run had already finished at --stopping %g; its result stands", was);
+    return RUN_ON;
+}
+
 /* The sampler with its flow proposal, its state from the checkpoint when
  * resuming, and the checkpoint hook. */
 static int s_setup_sampler(s_run_t *run)
@@ -525,6 +556,8 @@ static int s_setup_sampler(s_run_t *run)
         }
         ns_ckpt_loaded_clear(&run->resume_state);
         ns_info(NULL, "Resuming from iteration %ld", ns_sampler_iteration(run->sampler));
+        if ((rc = s_check_finished(run)) != RUN_ON)
+            return rc;
     }
     ns_sampler_set_hook(run->sampler, s_checkpoint_hook, run);
     if (ns_ckpt_ctl_start(run->ckpt, ns_now() - run->wall0) != NS_OK)
@@ -589,6 +622,7 @@ static void s_run_free(s_run_t *run)
      * process with the signal's own status instead of ours. */
     ns_ckpt_ctl_destroy(&run->ckpt);
     ns_ckpt_loaded_clear(&run->resume_state);
+    free(run->saved_settings);
     ns_log_close_file();
     ns_config_destroy(&run->cfg);
     free(run->table);

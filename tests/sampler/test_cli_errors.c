@@ -9,6 +9,7 @@
  *  - options, numbers, model plugins and config files that are wrong;
  *  - a checkpoint written with another --nlive or flow setting, or past a
  *    lower --max-iteration: exit 2, its directory untouched;
+ *  - a finished run cannot sample on to a lower --stopping;
  *  - settings a resume may change are applied and logged, and a new
  *    --max-iteration is honoured exactly (the same result as a run made
  *    with that limit from the start);
@@ -336,6 +337,39 @@ static void test_resume_safe_changes_logged_and_max_iteration_honoured(void **st
         fail_msg("resumed to --max-iteration 260 differs from the run made with it: %s", why);
 }
 
+/* A run that finished on its criterion cannot sample on to a lower
+ * --stopping (exit 2, said once); a higher one leaves its result. */
+static void test_finished_run_and_lower_stopping(void **state)
+{
+    s_fx_t *f = *state;
+    char nlog[600], result[600], kept[600], why[1200];
+    snprintf(nlog, sizeof nlog, "%s/nessai.log", f->out);
+    snprintf(result, sizeof result, "%s/result.json", f->out);
+    snprintf(kept, sizeof kept, "%s/first.json", f->dir);
+    assert_int_equal(s_run(f, "--model", GAUSSIAN, "--nlive", "100", "--stopping", "1", "--seed",
+                           "2", "--no-result-hdf5", "--output", f->out, NULL), 0);
+    assert_int_equal(rename(result, kept), 0);
+    int rc = s_run(f, "--model", GAUSSIAN, "--nlive", "100", "--stopping", "0.5",
+                   "--no-result-hdf5", "--output", f->out, NULL);
+    assert_int_equal(rc, 2);
+    char want[1400];
+    snprintf(want, sizeof want, "checkpoint %s/" CKPT " holds a run that finished at --stopping 1; "
+             "it cannot sample on to --stopping 0.5", f->out);
+    char *text = th_slurp(f->log);
+    assert_non_null(text);
+    const char *hit = strstr(text, want);
+    if (!hit || strstr(hit + 1, want) || strstr(text, "nessai-coordinator: error:"))
+        fail_msg("expected the refusal once, as the only error:\n%s", text);
+    free(text);
+    assert_false(th_exists(result));
+    assert_int_equal(s_run(f, "--model", GAUSSIAN, "--nlive", "100", "--stopping", "2",
+                           "--no-result-hdf5", "--output", f->out, NULL), 0);
+    assert_true(th_file_contains(nlog, "resume: the run had already finished at --stopping 1"));
+    const char *ignore[] = {"stopping", NULL};
+    if (rc_compare_files(kept, result, ignore, why, sizeof why) != 0)
+        fail_msg("the finished run's result changed: %s", why);
+}
+
 /* A checkpoint taken at iteration k of a longer run (the .old one, from
  * --checkpoint-interval 0), resumed with --max-iteration k, stops at k
  * without drawing more: the result is the run of --max-iteration k. */
@@ -404,6 +438,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_safe_changes_logged_and_max_iteration_honoured,
                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_resume_at_max_iteration_stops_there, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_finished_run_and_lower_stopping, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_run_time_failure_reported_once, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
