@@ -317,13 +317,16 @@ static void s_fail(unsigned long errors0, const char *fmt, ...)
 }
 
 /* What the command line asks for and can be judged without loading the
- * model: --output can be made and written, --bind can be bound. Nothing
+ * model: --output can be made and written, --bind can be bound, the farm's
+ * programs and key directories are there. Nothing
  * is created (docs/sampler.md, "Errors and exit codes"). */
 static int s_check_args(s_run_t *run)
 {
     int rc = ns_startup_check_output(ns_config_str(run->cfg, "output"), run->err, sizeof run->err);
     if (rc == NS_OK)
         rc = ns_farm_check_bind(run->cfg, run->err, sizeof run->err);
+    if (rc == NS_OK)
+        rc = ns_farm_check_paths(run->cfg, run->argv[0], run->err, sizeof run->err);
     if (rc != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: %s\n", run->err);
         return rc == NS_ERR_INVAL ? EXIT_USAGE : EXIT_FAILED;

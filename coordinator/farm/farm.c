@@ -245,6 +245,33 @@ int ns_farm_check_bind(const ns_config_t *cfg, char *err, size_t errlen)
     return rv;
 }
 
+int ns_farm_check_paths(const ns_config_t *cfg, const char *argv0, char *err, size_t errlen)
+{
+    if (!ns_farm_wanted(cfg))
+        return NS_OK;
+    if (!ns_config_is_set(cfg, "bind")) {
+        char path[4096];
+        const char *given = ns_config_is_set(cfg, "worker-path") ? ns_config_str(cfg, "worker-path")
+                                                                  : NULL;
+        int rv = ns_pool_find_worker(given, argv0, path, sizeof path, err, errlen);
+        if (rv != NS_OK)
+            return rv;
+    }
+    /* used with CurveZMQ only (s_security) */
+    const char *bind = ns_config_is_set(cfg, "bind") ? ns_config_str(cfg, "bind") : "tcp://127.0.0.1:*";
+    int curve = !ns_config_bool(cfg, "insecure") &&
+                (ns_config_bool(cfg, "curve") || !ns_keys_loopback(bind));
+    if (curve && ns_config_is_set(cfg, "worker-keys")) {
+        const char *dir = ns_config_str(cfg, "worker-keys");
+        if (access(dir, R_OK | X_OK) != 0) {
+            ns_errf(err, errlen, "--worker-keys %s: not a readable directory (%s)", dir,
+                    strerror(errno));
+            return NS_ERR_INVAL;
+        }
+    }
+    return NS_OK;
+}
+
 int ns_farm_wanted(const ns_config_t *cfg)
 {
     if (ns_config_is_set(cfg, "bind"))

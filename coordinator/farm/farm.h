@@ -40,6 +40,12 @@ int ns_farm_wanted(const ns_config_t *cfg);
  * taken in between, which that bind then reports. */
 int ns_farm_check_bind(const ns_config_t *cfg, char *err, size_t errlen);
 
+/* The farm's paths, before anything is created: the nessai-worker program
+ * of a local pool (--worker-path, or found next to argv0's program) and
+ * --worker-keys, a readable directory when CurveZMQ is on. NS_OK or NS_ERR_INVAL with one
+ * line in err. */
+int ns_farm_check_paths(const ns_config_t *cfg, const char *argv0, char *err, size_t errlen);
+
 /* Start the farm: bind (or start --n-pool local workers), announce the
  * model (path, args, name, dim, hash) and compute canary values with the
  * coordinator's own model. argv0 locates nessai-worker for local pools.

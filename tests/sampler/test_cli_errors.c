@@ -241,6 +241,12 @@ static void test_bad_options_and_values(void **state)
              s_run(f, "--model", GAUSSIAN, "--config", badkey, "--output", f->out, NULL));
     s_expect(f, 2, "--stopping expects a number at least 0, got 'small'",
              s_run(f, "--model", GAUSSIAN, "--config", badval, "--output", f->out, NULL));
+    s_expect(f, 2, "--worker-path /nonexistent/nessai-worker is not an executable file",
+             s_run(f, "--model", GAUSSIAN, "--n-pool", "2", "--worker-path",
+                   "/nonexistent/nessai-worker", "--output", f->out, NULL));
+    s_expect(f, 2, "--worker-keys /nonexistent/keys: not a readable directory",
+             s_run(f, "--model", GAUSSIAN, "--bind", "tcp://127.0.0.1:*", "--curve", "--worker-keys",
+                   "/nonexistent/keys", "--output", f->out, NULL));
     assert_false(th_exists(f->out));
 }
 
