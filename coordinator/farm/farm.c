@@ -321,18 +321,18 @@ static void s_log_summary(void *impl)
     s_farm_t *f = impl;
     ns_farm_stats_t st;
     ns_broker_stats(f->broker, &st);
-    ns_info(S_MOD, "Farm summary: workers: %llu registered, %llu accepted, %llu refused, %llu lost, "
+    ns_info(NULL, "Farm summary: workers: %llu registered, %llu accepted, %llu refused, %llu lost, "
             "%llu left, %llu live at the end",
             (unsigned long long)(st.workers_seen + st.refused), (unsigned long long)st.workers_seen,
             (unsigned long long)st.refused, (unsigned long long)st.workers_lost,
             (unsigned long long)st.workers_left, (unsigned long long)st.workers_live);
-    ns_info(S_MOD, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
+    ns_info(NULL, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
             "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks",
             (unsigned long long)st.batches, (unsigned long long)st.chunks,
             (unsigned long long)st.chunks_resent, (unsigned long long)st.deadline_misses,
             (unsigned long long)st.speculative, (unsigned long long)st.handed_back,
             (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks);
-    ns_info(S_MOD, "Farm summary: spot checks: %llu points checked, %llu skipped, %llu failed; "
+    ns_info(NULL, "Farm summary: spot checks: %llu points checked, %llu skipped, %llu failed; "
             "likelihood CPU time on workers %.3f s (wall %.3f s), %.3f s waiting for the farm",
             (unsigned long long)st.spot_checked, (unsigned long long)st.spot_skipped,
             (unsigned long long)st.spot_failures, st.worker_cpu_s, st.worker_eval_wall_s,

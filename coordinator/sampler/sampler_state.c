@@ -64,19 +64,9 @@ static int s_get_rng(ns_rng_t *rng, ns_buf_t *b)
     return rc;
 }
 
-/* The non-finite likelihood counts follow the rest as an optional section,
- * written only when one is not zero: the checkpoint of a run whose
- * likelihood is always finite is what it was before the counts existed,
- * and such a checkpoint loads with zero counts (the draws counted after the
- * resume are then the denominators of the fractions). */
-static int s_nf_any(const ns_sampler_t *self)
-{
-    for (int ph = 0; ph < NS_NF__PHASES; ph++)
-        if (self->nonfinite[ph].nan + self->nonfinite[ph].neg_inf + self->nonfinite[ph].pos_inf)
-            return 1;
-    return 0;
-}
-
+/* The non-finite likelihood counts follow the rest as a tagged section; a
+ * checkpoint without it (written before the counts existed) loads with
+ * zero counts. */
 static void s_nf_save(const ns_sampler_t *self, ns_buf_t *b)
 {
     ns_buf_put_tag(b, "NONF", 1u);
@@ -177,8 +167,7 @@ int ns_sampler_save(const ns_sampler_t *self, ns_buf_t *b)
     ns_buf_put_u8(b, self->flow ? 1 : 0);
     if (self->flow && (rc = self->flow->ops->save(self->flow->impl, b)) != NS_OK)
         return rc;
-    if (s_nf_any(self))
-        s_nf_save(self, b);
+    s_nf_save(self, b);
     return ns_buf_error(b);
 }
 
