@@ -115,7 +115,7 @@ def t_progress(work):
 
 def nonfinite(work, mode, kind):
     out = os.path.join(work, mode)
-    p = run(out, os.environ["NS_TESTMODEL"], "--model-args", f"mode={mode}", "--nlive", "500",
+    p = run(out, os.environ["NS_TESTMODEL"], "--model-args", f"mode={mode}", "--nlive", "1000",
             "--seed", "7")
     msgs = log_messages(out)
     r = load_json(out)
@@ -132,7 +132,7 @@ def nonfinite(work, mode, kind):
             continue
         m = NF_RE.match(got[0])
         bad, drawn, pct = int(m.group(1)), int(m.group(2)), float(m.group(4))
-        check(abs(bad / drawn - 0.2) < 0.05, f"{mode} {key}: fraction {bad}/{drawn}, expected 0.2")
+        check(abs(bad / drawn - 0.2) < 0.04, f"{mode} {key}: fraction {bad}/{drawn}, expected 0.2")
         check(abs(pct - 100 * bad / drawn) < 0.01, f"{mode} {key}: {pct}% for {bad}/{drawn}")
         check(m.group(5) == f"{bad} {kind}", f"{mode} {key}: kinds '{m.group(5)}'")
         points = re.findall(r"\(x=(-?[0-9.e+-]+), y=(-?[0-9.e+-]+)\)", m.group(6))
@@ -150,8 +150,9 @@ def nonfinite(work, mode, kind):
     check(lines == len(warns), f"{mode}: {lines} lines on stderr mention {kind}")
     # as the warning says: the evidence is that of the 80% of the prior where
     # the likelihood is finite, normalised to it: ln Z = -ln 400 - ln 0.8
+    # (0.22 above the full prior's, 4 sigma at nlive 1000)
     want = -math.log(400.0) - math.log(0.8)
-    check(abs(r["log_evidence"] - want) < 5 * r["log_evidence_error"] + 0.05,
+    check(abs(r["log_evidence"] - want) < 3 * r["log_evidence_error"],
           f"{mode}: ln Z {r['log_evidence']} +/- {r['log_evidence_error']}, expected {want:.3f}")
 
 
