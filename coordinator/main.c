@@ -202,6 +202,8 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
         if (rc == NS_OK)
             rc = ns_h5_schema_add(schema, "run/dim", NS_H5_INT64);
         if (rc == NS_OK)
+            rc = ns_evaluator_stats_schema(ev, schema, "farm/");
+        if (rc == NS_OK)
             rc = ns_hdf5_write_json(r, schema, path, herr, sizeof herr);
         else
             snprintf(herr, sizeof herr, "out of memory");

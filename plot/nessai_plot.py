@@ -278,7 +278,25 @@ def plot_state(d, path, dpi):
     logx = finite(d.get("log_prior_volume", []))
     ax[1].plot(np.arange(1, len(logx) + 1), logx, label="log X")
     ax[1].set_ylabel(r"$\log X$")
-    ax[1].legend(frameon=False)
+    # how steeply log L rises as log X falls: |d log L / d log X| between
+    # consecutive nested samples, as a rolling mean over nlive // 10 of them
+    logl = finite(d["nested_samples"]["logL"])[: len(logx)]
+    tw = ax[1].twinx()
+    if len(logl) > 1:
+        grad = np.abs(np.diff(logl) / np.diff(logx))
+        grad = np.where(np.isfinite(grad), grad, np.nan)
+        w = max(1, nlive // 10)
+        if len(grad) >= w:
+            ok = np.isfinite(grad)
+            csum = np.concatenate([[0.0], np.cumsum(np.where(ok, grad, 0.0))])
+            cnt = np.concatenate([[0], np.cumsum(ok)])
+            n = cnt[w:] - cnt[:-w]
+            mean = np.where(n > 0, (csum[w:] - csum[:-w]) / np.maximum(n, 1), np.nan)
+            tw.plot(np.arange(w + 1, len(grad) + 2), mean, color="C1", ls="--", label="Gradient")
+            if np.any(mean > 0):
+                tw.set_yscale("log")
+    tw.set_ylabel(r"$|d \log L / d \log X|$")
+    _legend(ax[1], tw)
     ax[2].plot(it, h["likelihood_evaluations"], label="Evaluations")
     ax[2].set_ylabel("Likelihood\n evaluations")
     if np.any(np.asarray(h["likelihood_evaluations"], dtype=float) > 0):

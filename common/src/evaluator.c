@@ -39,6 +39,26 @@ void ns_evaluator_stats_json(ns_evaluator_t *self, struct cJSON *obj)
         self->ops->stats_json(self->impl, obj);
 }
 
+int ns_evaluator_stats_schema(ns_evaluator_t *self, struct ns_h5_schema *schema, const char *prefix)
+{
+    if (self && self->ops->stats_schema)
+        return self->ops->stats_schema(self->impl, schema, prefix);
+    return NS_OK;
+}
+
+long ns_evaluator_live_workers(ns_evaluator_t *self)
+{
+    if (self && self->ops->live_workers)
+        return self->ops->live_workers(self->impl);
+    return -1;
+}
+
+void ns_evaluator_log_summary(ns_evaluator_t *self)
+{
+    if (self && self->ops->log_summary)
+        self->ops->log_summary(self->impl);
+}
+
 void ns_evaluator_shutdown(ns_evaluator_t *self)
 {
     if (self && self->ops->shutdown)

@@ -5,6 +5,7 @@
 #include "nessai/keys.h"
 #include "pool.h"
 #include "nessai/error.h"
+#include "nessai/hdf5out.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
 
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <limits.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -338,6 +340,34 @@ static int s_evaluate(void *impl, const double *x, size_t n, size_t d, double *l
     return ns_broker_evaluate(f->broker, x, n, d, logl);
 }
 
+/* The integer counters of result.json "farm", in their order there; the
+ * same table types them in result.hdf5 (s_stats_schema). */
+static const struct {
+    const char *key;
+    size_t off;
+} s_int_stats[] = {
+    {"workers_seen", offsetof(ns_farm_stats_t, workers_seen)},
+    {"workers_live", offsetof(ns_farm_stats_t, workers_live)},
+    {"refused", offsetof(ns_farm_stats_t, refused)},
+    {"workers_lost", offsetof(ns_farm_stats_t, workers_lost)},
+    {"workers_left", offsetof(ns_farm_stats_t, workers_left)},
+    {"batches", offsetof(ns_farm_stats_t, batches)},
+    {"chunks", offsetof(ns_farm_stats_t, chunks)},
+    {"last_k", offsetof(ns_farm_stats_t, last_k)},
+    {"chunks_resent", offsetof(ns_farm_stats_t, chunks_resent)},
+    {"deadline_misses", offsetof(ns_farm_stats_t, deadline_misses)},
+    {"speculative", offsetof(ns_farm_stats_t, speculative)},
+    {"spot_checked", offsetof(ns_farm_stats_t, spot_checked)},
+    {"spot_skipped", offsetof(ns_farm_stats_t, spot_skipped)},
+    {"spot_failures", offsetof(ns_farm_stats_t, spot_failures)},
+    {"handed_back", offsetof(ns_farm_stats_t, handed_back)},
+    {"failed_chunks", offsetof(ns_farm_stats_t, failed_chunks)},
+    {"duplicate_results", offsetof(ns_farm_stats_t, duplicate_results)},
+    {"stale_results", offsetof(ns_farm_stats_t, stale_results)},
+    {"redone_evaluations", offsetof(ns_farm_stats_t, redone_evaluations)},
+    {"malformed_dropped", offsetof(ns_farm_stats_t, malformed_dropped)},
+};
+
 static void s_stats_json(void *impl, cJSON *obj)
 {
     s_farm_t *f = impl;
@@ -345,35 +375,70 @@ static void s_stats_json(void *impl, cJSON *obj)
     ns_broker_stats(f->broker, &st);
     cJSON_AddStringToObject(obj, "endpoint", f->cfg.endpoint);
     cJSON_AddNumberToObject(obj, "local_workers", f->pool ? (double)ns_pool_size(f->pool) : 0);
-    cJSON_AddNumberToObject(obj, "workers_seen", (double)st.workers_seen);
-    cJSON_AddNumberToObject(obj, "workers_live", (double)st.workers_live);
-    cJSON_AddNumberToObject(obj, "refused", (double)st.refused);
-    cJSON_AddNumberToObject(obj, "workers_lost", (double)st.workers_lost);
-    cJSON_AddNumberToObject(obj, "workers_left", (double)st.workers_left);
-    cJSON_AddNumberToObject(obj, "batches", (double)st.batches);
-    cJSON_AddNumberToObject(obj, "chunks", (double)st.chunks);
-    cJSON_AddNumberToObject(obj, "last_k", (double)st.last_k);
-    cJSON_AddNumberToObject(obj, "chunks_resent", (double)st.chunks_resent);
-    cJSON_AddNumberToObject(obj, "deadline_misses", (double)st.deadline_misses);
-    cJSON_AddNumberToObject(obj, "speculative", (double)st.speculative);
-    cJSON_AddNumberToObject(obj, "spot_checked", (double)st.spot_checked);
-    cJSON_AddNumberToObject(obj, "spot_skipped", (double)st.spot_skipped);
-    cJSON_AddNumberToObject(obj, "spot_failures", (double)st.spot_failures);
-    cJSON_AddNumberToObject(obj, "handed_back", (double)st.handed_back);
-    cJSON_AddNumberToObject(obj, "failed_chunks", (double)st.failed_chunks);
-    cJSON_AddNumberToObject(obj, "duplicate_results", (double)st.duplicate_results);
-    cJSON_AddNumberToObject(obj, "stale_results", (double)st.stale_results);
-    cJSON_AddNumberToObject(obj, "redone_evaluations", (double)st.redone_evaluations);
-    cJSON_AddNumberToObject(obj, "malformed_dropped", (double)st.malformed_dropped);
+    for (size_t i = 0; i < sizeof s_int_stats / sizeof s_int_stats[0]; i++) {
+        uint64_t v;
+        memcpy(&v, (const char *)&st + s_int_stats[i].off, sizeof v);
+        cJSON_AddNumberToObject(obj, s_int_stats[i].key, (double)v);
+    }
     cJSON_AddNumberToObject(obj, "likelihood_wall_s", st.likelihood_wall_s);
     cJSON_AddNumberToObject(obj, "worker_cpu_s", st.worker_cpu_s);
     cJSON_AddNumberToObject(obj, "worker_eval_wall_s", st.worker_eval_wall_s);
+}
+
+static int s_stats_schema(void *impl, ns_h5_schema_t *schema, const char *prefix)
+{
+    (void)impl;
+    char path[128];
+    int rc = NS_OK;
+    snprintf(path, sizeof path, "%slocal_workers", prefix);
+    rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
+    for (size_t i = 0; rc == NS_OK && i < sizeof s_int_stats / sizeof s_int_stats[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", prefix, s_int_stats[i].key);
+        rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
+    }
+    return rc;
+}
+
+static long s_live_workers(void *impl)
+{
+    s_farm_t *f = impl;
+    ns_farm_stats_t st;
+    ns_broker_stats(f->broker, &st);
+    return (long)st.workers_live;
+}
+
+/* The end-of-run account of the farm in nessai.log: who came and went,
+ * what had to be sent again, what was checked, and the workers' CPU time. */
+static void s_log_summary(void *impl)
+{
+    s_farm_t *f = impl;
+    ns_farm_stats_t st;
+    ns_broker_stats(f->broker, &st);
+    ns_info(NULL, "Farm summary: workers: %llu registered, %llu accepted, %llu refused, %llu lost, "
+            "%llu left, %llu live at the end",
+            (unsigned long long)(st.workers_seen + st.refused), (unsigned long long)st.workers_seen,
+            (unsigned long long)st.refused, (unsigned long long)st.workers_lost,
+            (unsigned long long)st.workers_left, (unsigned long long)st.workers_live);
+    ns_info(NULL, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
+            "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks",
+            (unsigned long long)st.batches, (unsigned long long)st.chunks,
+            (unsigned long long)st.chunks_resent, (unsigned long long)st.deadline_misses,
+            (unsigned long long)st.speculative, (unsigned long long)st.handed_back,
+            (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks);
+    ns_info(NULL, "Farm summary: spot checks: %llu points checked, %llu skipped, %llu failed; "
+            "likelihood CPU time on workers %.3f s (wall %.3f s), %.3f s waiting for the farm",
+            (unsigned long long)st.spot_checked, (unsigned long long)st.spot_skipped,
+            (unsigned long long)st.spot_failures, st.worker_cpu_s, st.worker_eval_wall_s,
+            st.likelihood_wall_s);
 }
 
 static const ns_evaluator_ops_t s_farm_ops = {
     .kind = "farm",
     .evaluate = s_evaluate,
     .stats_json = s_stats_json,
+    .stats_schema = s_stats_schema,
+    .live_workers = s_live_workers,
+    .log_summary = s_log_summary,
     .shutdown = s_shutdown,
     .destroy = s_destroy,
 };

@@ -193,6 +193,7 @@ static const ns_proposal_ops_t s_ops = {
     .save = ns_fp_save,
     .load = ns_fp_load,
     .stats_json = ns_fp_stats_json,
+    .stats_schema = ns_fp_stats_schema,
     .destroy = s_destroy,
 };
 

@@ -92,5 +92,6 @@ int ns_fp_get_rng(ns_buf_t *b, ns_rng_t *r);
 int ns_fp_save(const void *impl, ns_buf_t *b);
 int ns_fp_load(void *impl, ns_buf_t *b);
 void ns_fp_stats_json(const void *impl, struct cJSON *obj);
+int ns_fp_stats_schema(const void *impl, struct ns_h5_schema *schema, const char *prefix);
 
 #endif

@@ -2,8 +2,10 @@
  * docs/flow.md) and statistics for result.json. */
 #include "flow_proposal_impl.h"
 #include "nessai/error.h"
+#include "nessai/hdf5out.h"
 
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +145,25 @@ int ns_fp_load(void *impl, ns_buf_t *b)
         s->populated = pop ? 1 : 0;
     }
     free(rows);
+    return rc;
+}
+
+/* The counters ns_fp_stats_json writes; kept as doubles in the state but
+ * always whole numbers. */
+static const char *const s_int_stats[] = {
+    "flow_trainings", "flow_populations", "flow_latent_draws", "flow_accepted", "flow_parameters",
+    "flow_epochs",
+};
+
+int ns_fp_stats_schema(const void *impl, struct ns_h5_schema *schema, const char *prefix)
+{
+    (void)impl;
+    char path[128];
+    int rc = NS_OK;
+    for (size_t i = 0; rc == NS_OK && i < sizeof s_int_stats / sizeof s_int_stats[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", prefix, s_int_stats[i]);
+        rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
+    }
     return rc;
 }
 

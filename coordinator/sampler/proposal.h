@@ -41,6 +41,7 @@ extern "C" {
 #endif
 
 struct cJSON;
+struct ns_h5_schema;
 
 /* One pool population, reported to the sampler for history and timers. */
 typedef struct ns_population {
@@ -123,6 +124,11 @@ typedef struct ns_proposal_ops {
     /* Optional: add "key": value pairs describing the proposal to a cJSON
      * object (result.json "proposal" section). */
     void (*stats_json)(const void *impl, struct cJSON *obj);
+
+    /* Optional: give the integer keys that stats_json adds their HDF5 type
+     * (ns_h5_schema_add of prefix + key, prefix "proposal_stats/<name>/"),
+     * so that result.hdf5 stores counters as int64. NS_OK or NS_ERR_NOMEM. */
+    int (*stats_schema)(const void *impl, struct ns_h5_schema *schema, const char *prefix);
 
     void (*destroy)(void *impl);
 } ns_proposal_ops_t;

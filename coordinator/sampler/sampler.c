@@ -34,6 +34,9 @@ const char *const ns_history_names[NS_H__COUNT] = {
     "checkpoint_iterations",
 };
 
+const char *const ns_nf_phase_names[NS_NF__PHASES] = {"initial_live_points", "uninformed_proposal",
+                                                       "flow_proposal"};
+
 /* Streams of the run seed: sampler, uninformed proposal, verification, flow. */
 enum { S_STREAM_SAMPLER = 0, S_STREAM_UNINFORMED = 1, S_STREAM_VERIFY = 2, S_STREAM_FLOW = 16 };
 
@@ -152,6 +155,9 @@ int ns_sampler_new(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev
     self->acc_ring = malloc(self->acc_len * sizeof(double));
     self->new_row = malloc(self->st * sizeof(double));
     self->ks_counts = malloc(self->nlive * sizeof(size_t));
+    for (int ph = 0; ph < NS_NF__PHASES; ph++)
+        if (!(self->nonfinite[ph].examples = malloc(NS_NF_EXAMPLES * self->d * sizeof(double))))
+            goto fail;
     self->integ = ns_integrator_new(self->nlive, self->shrinkage);
     self->rng = ns_rng_new(self->seed, S_STREAM_SAMPLER);
     if (!self->output || !self->live || !self->acc_ring || !self->new_row || !self->ks_counts ||
@@ -222,6 +228,8 @@ void ns_sampler_destroy(ns_sampler_t **self_p)
     free(self->acc_ring);
     free(self->new_row);
     free(self->ks_counts);
+    for (int ph = 0; ph < NS_NF__PHASES; ph++)
+        free(self->nonfinite[ph].examples);
     free(self->scratch_x);
     free(self->scratch_l);
     free(self->log_w);
@@ -315,6 +323,90 @@ static int s_verify_model(ns_sampler_t *self)
     return rc;
 }
 
+/* ---- non-finite likelihoods: counted per stage, one warning per stage ---- */
+
+/* One drawn point with a finite log-prior, of stage ph. Counts its logL if
+ * it is not finite and keeps the first few coordinates for the warning.
+ * Returns 1 if logL is not finite. */
+static int s_nf_note(ns_sampler_t *self, int ph, const double *row)
+{
+    ns_nf_count_t *c = &self->nonfinite[ph];
+    double logl = row[NS_LP_LOGL(self->d)];
+    c->drawn++;
+    if (isfinite(logl))
+        return 0;
+    if (isnan(logl))
+        c->nan++;
+    else if (logl < 0)
+        c->neg_inf++;
+    else
+        c->pos_inf++;
+    if (c->n_examples < NS_NF_EXAMPLES)
+        memcpy(c->examples + c->n_examples++ * self->d, row, self->d * sizeof(double));
+    return 1;
+}
+
+static uint64_t s_nf_total(const ns_nf_count_t *c) { return c->nan + c->neg_inf + c->pos_inf; }
+
+/* "(x=6.2, y=-1.3)": at most 6 coordinates of a point. */
+static void s_nf_point(const ns_sampler_t *self, const double *x, char *buf, size_t len)
+{
+    const char *const *names = ns_model_param_names(self->model);
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (size_t j = 0; j < self->d && used < len; j++) {
+        if (j == 6) {
+            used += (size_t)snprintf(buf + used, len - used, ", ...");
+            break;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s%s=%.4g", j ? ", " : "", names[j], x[j]);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
+
+/* The one warning of stage ph, when any of its likelihoods was not finite. */
+static void s_nf_report(const ns_sampler_t *self, int ph)
+{
+    const ns_nf_count_t *c = &self->nonfinite[ph];
+    uint64_t bad = s_nf_total(c);
+    if (!bad)
+        return;
+    double pct = 100.0 * (double)bad / (double)c->drawn;
+    char kinds[96] = "", ex[3 * 160 + 16] = "";
+    size_t k = 0;
+    if (c->nan)
+        k += (size_t)snprintf(kinds + k, sizeof kinds - k, "%llu NaN", (unsigned long long)c->nan);
+    if (c->neg_inf && k < sizeof kinds)
+        k += (size_t)snprintf(kinds + k, sizeof kinds - k, "%s%llu -inf", k ? ", " : "",
+                              (unsigned long long)c->neg_inf);
+    if (c->pos_inf && k < sizeof kinds)
+        snprintf(kinds + k, sizeof kinds - k, "%s%llu +inf", k ? ", " : "", (unsigned long long)c->pos_inf);
+    size_t e = 0;
+    for (size_t i = 0; i < c->n_examples && e < sizeof ex; i++) {
+        char pt[160];
+        s_nf_point(self, c->examples + i * self->d, pt, sizeof pt);
+        e += (size_t)snprintf(ex + e, sizeof ex - e, "%s%s", i ? ", " : "", pt);
+    }
+    static const char *const where[NS_NF__PHASES] = {
+        "while populating the initial live points", "by the uninformed proposal",
+        "by the flow proposal"};
+    char tail[256];
+    if (ph == NS_NF_INITIAL)
+        snprintf(tail, sizeof tail, "they were drawn again, so the evidence is computed over the region "
+                 "where the likelihood is finite: it excludes about %.2f%% of the prior", pct);
+    else if (ph == NS_NF_UNINFORMED)
+        snprintf(tail, sizeof tail, "they were rejected (below every contour), so the evidence is computed "
+                 "over the region where the likelihood is finite: it excludes about %.2f%% of the prior",
+                 pct);
+    else
+        snprintf(tail, sizeof tail, "they were rejected (below every contour), so the evidence is computed "
+                 "over the region where the likelihood is finite (%.2f%% of this proposal's draws, "
+                 "not of the prior)", pct);
+    ns_warn(NULL, "Non-finite log-likelihood for %llu of %llu points drawn %s (%.2f%%: %s), e.g. at %s; %s",
+            (unsigned long long)bad, (unsigned long long)c->drawn, where[ph], pct, kinds,
+            c->n_examples ? ex : "(none kept)", tail);
+}
+
 /* ---- initial live points (docs/algorithm.md §1.2) ---- */
 
 typedef struct {
@@ -368,11 +460,10 @@ static int s_populate_live_points(ns_sampler_t *self)
         if (rc != NS_OK)
             return rc;
         double logp = row[NS_LP_LOGP(d)], logl = row[NS_LP_LOGL(d)];
-        if (isnan(logl)) {
-            ns_error(NULL, "Likelihood function returned NaN for a live point; the point is skipped. "
-                     "Check the likelihood function");
-            continue;
-        }
+        /* NaN, +-inf logL and non-finite log-priors are drawn again; the
+         * likelihood ones are counted for one warning below */
+        if (isfinite(logp) && s_nf_note(self, NS_NF_INITIAL, row))
+            ns_debug(NULL, "log-likelihood %g for a live point; the point is drawn again", logl);
         if (!isfinite(logp) || !isfinite(logl))
             continue;
         row[NS_LP_IT(d)] = 0.0;
@@ -397,6 +488,7 @@ static int s_populate_live_points(ns_sampler_t *self)
         self->logl_max = l0;
     if (dup)
         ns_warn(NULL, "Initial live points contain %zu duplicated log-likelihood values", dup);
+    s_nf_report(self, NS_NF_INITIAL);
     self->initialised = 1;
     return NS_OK;
 }
@@ -466,6 +558,7 @@ static int s_check_state(ns_sampler_t *self, long it)
             }
             return NS_OK;
         }
+        s_nf_report(self, NS_NF_UNINFORMED);
         ns_info(NULL, "Switching to FlowProposal");
         self->flow_active = 1;
         self->uninformed_sampling = 0;
@@ -529,9 +622,15 @@ static int s_consume(ns_sampler_t *self)
                 return rc;
             self->pending_count++;
             double logp = nr[NS_LP_LOGP(d)], logl = nr[NS_LP_LOGL(d)];
-            if (isnan(logl) && logp != -INFINITY)
-                ns_error(NULL, "Likelihood function returned NaN; the point is skipped. "
-                         "Check the likelihood function");
+            /* NaN and -inf logL never beat the contour (counted for one
+             * warning per stage); +inf always does and becomes a live point */
+            if (logp != -INFINITY) {
+                int ph = prop == self->flow ? NS_NF_FLOW : NS_NF_UNINFORMED;
+                if (logl == INFINITY)
+                    self->nonfinite[ph].drawn++;
+                else
+                    s_nf_note(self, ph, nr);
+            }
             if (logp != -INFINITY && logl > logl_min) {
                 accepted = 1;
                 break;
@@ -657,21 +756,109 @@ static void s_log_state(const ns_sampler_t *self)
             self->logl_max);
 }
 
-/* A plain-words summary on a wall-clock schedule, for long runs where
- * nlive iterations (nessai's state line) can take hours. */
+/* h:mm:ss of a number of seconds. */
+static void s_hms(double sec, char *buf, size_t len)
+{
+    long t = sec > 0 ? (sec < 1e9 ? (long)(sec + 0.5) : 1000000000L) : 0;
+    snprintf(buf, len, "%ld:%02d:%02d", t / 3600, (int)(t / 60 % 60), (int)(t % 60));
+}
+
+/* ln(exp(c) - 1) for c > 0, without overflow for large c. */
+static double s_log_expm1(double c) { return c + log1p(-exp(-c)); }
+
+/* The oldest history entry at or after iteration `from`: its iteration,
+ * dlogZ and sampling time. 0 if there is none. */
+static int s_history_at(const ns_sampler_t *self, double from, double *it, double *dlogz, double *t)
+{
+    const ns_dvec_t *hi = &self->history[NS_H_ITERATIONS], *hd = &self->history[NS_H_DLOGZ],
+                    *ht = &self->history[NS_H_SAMPLING_TIME];
+    size_t n = hi->n < hd->n ? hi->n : hd->n;
+    if (ht->n < n)
+        n = ht->n;
+    size_t k = n;
+    while (k > 0 && hi->v[k - 1] >= from)
+        k--;
+    if (k == n)
+        return 0;
+    *it = hi->v[k];
+    *dlogz = hd->v[k];
+    *t = ht->v[k];
+    return 1;
+}
+
+/* Iterations and sampling seconds left until dlogZ reaches the stopping
+ * value (docs/sampler.md, "Progress line"). dlogZ at iteration i is
+ * ln(1 + exp(r)) with r = logLmax - i/nlive - lnZ, so the run stops when r
+ * reaches r_stop = ln(exp(stopping) - 1), that is at
+ *     i_end = nlive (logLmax - lnZ_end - r_stop).
+ * lnZ_end is the evidence expected at the end: the sum so far plus the
+ * live points' mean likelihood times the prior volume left; logLmax is
+ * the largest likelihood found so far (an underestimate while the live
+ * points still climb, so the estimate is low early and converges as the
+ * run settles). The time is the iterations left at the pace of the last
+ * nlive iterations. 0 (unknown) in the first nlive iterations and when a
+ * quantity is not finite. */
+static int s_remaining(const ns_sampler_t *self, double *its, double *secs)
+{
+    if (self->condition <= self->stopping) {
+        *its = *secs = 0.0;
+        return 1;
+    }
+    const size_t d = self->d;
+    const double it = (double)self->iteration, nl = (double)self->nlive;
+    double ia, ca, ta;
+    if (self->iteration < (long)self->nlive || self->n_live == 0 || !(self->stopping > 0) ||
+        !s_history_at(self, it - nl, &ia, &ca, &ta) || !(ia < it))
+        return 0;
+    double mx = -INFINITY, sum = 0.0;
+    for (size_t i = 0; i < self->n_live; i++)
+        mx = fmax(mx, self->live[i * self->st + NS_LP_LOGL(d)]);
+    for (size_t i = 0; i < self->n_live; i++)
+        sum += exp(self->live[i * self->st + NS_LP_LOGL(d)] - mx);
+    double lz_end = ns_logaddexp(ns_integrator_log_z(self->integ),
+                                 mx + log(sum / (double)self->n_live) - it / nl);
+    double left = nl * (self->logl_max - lz_end - s_log_expm1(self->stopping)) - it;
+    if (!isfinite(left))
+        return 0;
+    if (self->max_iteration > 0 && left > (double)(self->max_iteration - self->iteration))
+        left = (double)(self->max_iteration - self->iteration);
+    *its = ceil(left > 0 ? left : 0);
+    *secs = *its * (ns_sampler_sampling_time(self) - ta) / (it - ia);
+    (void)ca;
+    return isfinite(*secs);
+}
+
+/* One line a person reads at a glance, on a wall-clock schedule, for long
+ * runs where nlive iterations (nessai's state line) can take hours. */
 static void s_log_progress(ns_sampler_t *self)
 {
     double now = ns_now();
     if (!(self->progress_interval > 0.0) || isinf(self->progress_interval) ||
         now - self->last_progress < self->progress_interval)
         return;
+    double dt = now - self->last_progress, ts = ns_sampler_sampling_time(self);
+    double rate = dt > 0 ? (double)(self->n_eval - self->last_progress_eval) / dt : 0.0;
+    double avg = ts > 0 ? (double)self->n_eval / ts : 0.0;
     self->last_progress = now;
-    ns_info(NULL, "progress: iteration %ld, dlogZ %.3f (stops at %g), ln Z %.3f +/- %.3f, "
-            "%llu likelihood evaluations, %.1f s sampling (%.1f s likelihood, %.1f s training), "
-            "proposal %s", self->iteration, self->condition, self->stopping,
-            ns_integrator_log_z(self->integ), ns_integrator_error(self->integ),
-            (unsigned long long)self->n_eval, ns_sampler_sampling_time(self), self->likelihood_time,
-            self->training_time, s_active(self)->ops->name);
+    self->last_progress_eval = self->n_eval;
+    char workers[32], elapsed[32], left[96], t_left[32];
+    long live = ns_evaluator_live_workers(self->evaluator);
+    if (live < 0)
+        snprintf(workers, sizeof workers, "in-process");
+    else
+        snprintf(workers, sizeof workers, "workers %ld", live);
+    s_hms(ts, elapsed, sizeof elapsed);
+    double its, secs;
+    if (s_remaining(self, &its, &secs)) {
+        s_hms(secs, t_left, sizeof t_left);
+        snprintf(left, sizeof left, "remaining ~%.0f it ~%s", its, t_left);
+    } else {
+        snprintf(left, sizeof left, "remaining unknown");
+    }
+    ns_info(NULL, "progress: it %ld, ln Z %.3f +/- %.3f, dlogZ %.3f (stop %g), %llu evals (%.0f/s, "
+            "run %.0f/s), %s, elapsed %s, %s", self->iteration, ns_integrator_log_z(self->integ),
+            ns_integrator_error(self->integ), self->condition, self->stopping,
+            (unsigned long long)self->n_eval, rate, avg, workers, elapsed, left);
 }
 
 /* ---- finalisation (docs/algorithm.md §1.6) ---- */
@@ -745,6 +932,9 @@ static int s_loop(ns_sampler_t *self)
         if (self->hook && (rc = self->hook(self, NS_SAMPLER_EVENT_ITERATION, self->hook_ctx)) != NS_OK)
             return rc;
     }
+    /* the stage still running reports its non-finite likelihoods (the
+     * uninformed one did at the switch) */
+    s_nf_report(self, self->flow_active ? NS_NF_FLOW : NS_NF_UNINFORMED);
     if (self->condition <= self->stopping) {
         ns_info(NULL, "Stopping with difference_log_evidence=%.3f (tolerance %g)", self->condition,
                 self->stopping);
@@ -763,11 +953,13 @@ int ns_sampler_run(ns_sampler_t *self)
         return NS_OK;
     self->seg_start = ns_now();
     self->last_progress = self->seg_start;
+    self->last_progress_eval = self->n_eval;
     int rc = s_loop(self);
     self->sampling_time += ns_now() - self->seg_start;
     self->seg_start = 0;
     if (rc == NS_ERR_INTERRUPTED) {
         ns_info(NULL, "Sampling interrupted at iteration %ld", self->iteration);
+        ns_evaluator_log_summary(self->evaluator);
         return rc;
     }
     if (rc != NS_OK)
@@ -777,6 +969,7 @@ int ns_sampler_run(ns_sampler_t *self)
     ns_info(NULL, "Total population time: %.3f s", self->population_time);
     ns_info(NULL, "Total likelihood evaluations: %llu", (unsigned long long)self->n_eval);
     ns_info(NULL, "Time spent evaluating likelihood: %.3f s", self->likelihood_time);
+    ns_evaluator_log_summary(self->evaluator);
     if (self->hook)
         self->hook(self, NS_SAMPLER_EVENT_END, self->hook_ctx);
     return NS_OK;

@@ -31,6 +31,21 @@ enum {
 };
 extern const char *const ns_history_names[NS_H__COUNT];
 
+/* Stages whose non-finite likelihoods are counted and reported apart
+ * (docs/sampler.md, "Non-finite likelihoods"), in result.json order. */
+enum { NS_NF_INITIAL, NS_NF_UNINFORMED, NS_NF_FLOW, NS_NF__PHASES };
+extern const char *const ns_nf_phase_names[NS_NF__PHASES];
+#define NS_NF_EXAMPLES 3
+
+typedef struct ns_nf_count {
+    uint64_t drawn;        /* points drawn with a finite log-prior (their logL was looked at) */
+    uint64_t nan;          /* of those, logL NaN */
+    uint64_t neg_inf;      /* logL -inf */
+    uint64_t pos_inf;      /* logL +inf (skipped only while populating the initial live points) */
+    size_t n_examples;     /* coordinates kept of the first non-finite points */
+    double *examples;      /* NS_NF_EXAMPLES x d, owned */
+} ns_nf_count_t;
+
 struct ns_sampler {
     /* --- configuration (from the option table; not saved) --- */
     ns_model_t *model;             /* borrowed */
@@ -105,11 +120,13 @@ struct ns_sampler {
     int pop_pending;               /* a population waits to enter the history */
     ns_population_t pop;           /* that population */
     double final_ks_d, final_p;    /* final KS test, NAN before */
+    ns_nf_count_t nonfinite[NS_NF__PHASES]; /* non-finite likelihoods per stage */
     ns_rng_t *rng;                 /* sampler stream (posterior draws) */
 
     /* --- transient --- */
     double seg_start;              /* start of the current run segment, 0 when not running */
     double last_progress;          /* ns_now() of the last progress line */
+    uint64_t last_progress_eval;   /* n_eval at the last progress line */
     ns_sampler_hook_fn hook;
     void *hook_ctx;
     double *scratch_x;             /* packing buffer for evaluate_rows */

@@ -45,8 +45,9 @@ const ns_option_t ns_sampler_options[] = {
     {"allow-multi-valued-likelihood", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, G,
      "Accept a likelihood that gives different values for the same point (not recommended)."},
     {"progress-interval", NS_OPT_DOUBLE, "60", 0, INFINITY, NULL, NS_OPT_ALLOW_INF, G,
-     "Seconds between one-line progress summaries (iteration, dlogZ against the target, ln Z, "
-     "evaluations, time); 0 or inf = off."},
+     "Seconds between one-line progress summaries (iteration, ln Z, dlogZ against the target, "
+     "evaluations and their rate, live workers, elapsed time, an estimate of the time left); "
+     "0 or inf = off."},
     {"logging-interval", NS_OPT_INT, NULL, 1, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Iterations between progress lines (none = nlive)."},
     {"nested-samples-csv", NS_OPT_BOOL, "false", NAN, NAN, NULL, 0, "Outputs",

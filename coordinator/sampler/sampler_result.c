@@ -180,6 +180,20 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
     /* ln X of each nested sample (nessai's state.log_vols[1:]), for logXlogL.png and trace.png */
     const double *lv = ns_integrator_log_vols(self->integ);
     cJSON_AddItemToObject(r, "log_prior_volume", s_array(lv + 1, nl - 1 < n ? nl - 1 : n, 1));
+    /* non-finite likelihoods per stage (docs/sampler.md, "Non-finite likelihoods") */
+    cJSON *nf = cJSON_AddObjectToObject(r, "nonfinite_likelihood");
+    for (int ph = 0; nf && ph < NS_NF__PHASES; ph++) {
+        const ns_nf_count_t *c = &self->nonfinite[ph];
+        cJSON *o = cJSON_AddObjectToObject(nf, ns_nf_phase_names[ph]);
+        if (!o)
+            break;
+        uint64_t bad = c->nan + c->neg_inf + c->pos_inf;
+        cJSON_AddNumberToObject(o, "drawn", (double)c->drawn);
+        cJSON_AddNumberToObject(o, "nan", (double)c->nan);
+        cJSON_AddNumberToObject(o, "neg_inf", (double)c->neg_inf);
+        cJSON_AddNumberToObject(o, "pos_inf", (double)c->pos_inf);
+        cJSON_AddNumberToObject(o, "fraction", c->drawn ? (double)bad / (double)c->drawn : 0.0);
+    }
     /* each proposal's own statistics, under its name */
     cJSON *ps = cJSON_AddObjectToObject(r, "proposal_stats");
     const ns_proposal_t *props[2] = {self->uninformed, self->flow};
@@ -194,6 +208,9 @@ cJSON *ns_sampler_result_json(const ns_sampler_t *self)
 }
 
 /* ---- types for result.hdf5 ---- */
+
+/* the counters of each "nonfinite_likelihood" stage */
+static const char *const s_nonfinite_ints[] = {"drawn", "nan", "neg_inf", "pos_inf"};
 
 int ns_sampler_result_schema(const ns_sampler_t *self, ns_h5_schema_t *schema)
 {
@@ -222,6 +239,22 @@ int ns_sampler_result_schema(const ns_sampler_t *self, ns_h5_schema_t *schema)
     };
     for (size_t i = 0; rc == NS_OK && i < sizeof ints / sizeof ints[0]; i++)
         rc = ns_h5_schema_add(schema, ints[i], NS_H5_INT64);
+    for (size_t i = 0; rc == NS_OK && i < sizeof s_nonfinite_ints / sizeof s_nonfinite_ints[0]; i++)
+        for (int ph = 0; rc == NS_OK && ph < NS_NF__PHASES; ph++) {
+            char path[128];
+            snprintf(path, sizeof path, "nonfinite_likelihood/%s/%s", ns_nf_phase_names[ph],
+                     s_nonfinite_ints[i]);
+            rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
+        }
+    /* each proposal's integer counters, under its name */
+    const ns_proposal_t *props[2] = {self->uninformed, self->flow};
+    for (int k = 0; rc == NS_OK && k < 2; k++) {
+        if (!props[k] || !props[k]->ops->stats_schema)
+            continue;
+        char prefix[96];
+        snprintf(prefix, sizeof prefix, "proposal_stats/%s/", props[k]->ops->name);
+        rc = props[k]->ops->stats_schema(props[k]->impl, schema, prefix);
+    }
     return rc;
 }
 

@@ -64,6 +64,56 @@ static int s_get_rng(ns_rng_t *rng, ns_buf_t *b)
     return rc;
 }
 
+/* The non-finite likelihood counts follow the rest as a tagged section; a
+ * checkpoint without it (written before the counts existed) loads with
+ * zero counts. */
+static void s_nf_save(const ns_sampler_t *self, ns_buf_t *b)
+{
+    ns_buf_put_tag(b, "NONF", 1u);
+    for (int ph = 0; ph < NS_NF__PHASES; ph++) {
+        const ns_nf_count_t *c = &self->nonfinite[ph];
+        ns_buf_put_u64(b, c->drawn);
+        ns_buf_put_u64(b, c->nan);
+        ns_buf_put_u64(b, c->neg_inf);
+        ns_buf_put_u64(b, c->pos_inf);
+        ns_buf_put_f64s(b, c->examples, c->n_examples * self->d);
+    }
+}
+
+static int s_nf_load(ns_sampler_t *self, ns_buf_t *b)
+{
+    ns_nf_count_t got[NS_NF__PHASES];
+    double *ex[NS_NF__PHASES] = {0};
+    uint32_t version;
+    int rc = ns_buf_get_tag(b, "NONF", &version);
+    if (rc == NS_OK && version != 1u)
+        rc = NS_ERR_CORRUPT;
+    for (int ph = 0; rc == NS_OK && ph < NS_NF__PHASES; ph++) {
+        size_t n = 0;
+        if ((rc = ns_buf_get_u64(b, &got[ph].drawn)) || (rc = ns_buf_get_u64(b, &got[ph].nan)) ||
+            (rc = ns_buf_get_u64(b, &got[ph].neg_inf)) || (rc = ns_buf_get_u64(b, &got[ph].pos_inf)) ||
+            (rc = ns_buf_get_f64s(b, &ex[ph], &n, NS_NF_EXAMPLES * self->d)))
+            break;
+        if (n % self->d) {
+            rc = NS_ERR_CORRUPT;
+            break;
+        }
+        got[ph].n_examples = n / self->d;
+    }
+    for (int ph = 0; ph < NS_NF__PHASES; ph++) {
+        if (rc == NS_OK) {
+            ns_nf_count_t *c = &self->nonfinite[ph];
+            double *keep = c->examples;
+            *c = got[ph];
+            c->examples = keep;
+            if (c->n_examples)
+                memcpy(keep, ex[ph], c->n_examples * self->d * sizeof(double));
+        }
+        free(ex[ph]);
+    }
+    return rc;
+}
+
 int ns_sampler_save(const ns_sampler_t *self, ns_buf_t *b)
 {
     ns_buf_put_tag(b, "SMPL", S_VERSION);
@@ -117,6 +167,7 @@ int ns_sampler_save(const ns_sampler_t *self, ns_buf_t *b)
     ns_buf_put_u8(b, self->flow ? 1 : 0);
     if (self->flow && (rc = self->flow->ops->save(self->flow->impl, b)) != NS_OK)
         return rc;
+    s_nf_save(self, b);
     return ns_buf_error(b);
 }
 
@@ -191,6 +242,13 @@ int ns_sampler_load(ns_sampler_t *self, ns_buf_t *b)
         goto fail;
     }
     if (has_flow && (rc = self->flow->ops->load(self->flow->impl, b)) != NS_OK)
+        goto fail;
+    for (int ph = 0; ph < NS_NF__PHASES; ph++) {
+        ns_nf_count_t *c = &self->nonfinite[ph];
+        c->drawn = c->nan = c->neg_inf = c->pos_inf = 0;
+        c->n_examples = 0;
+    }
+    if (ns_buf_remaining(b) > 0 && (rc = s_nf_load(self, b)) != NS_OK)
         goto fail;
 
     ns_dvec_free(&self->nested);

@@ -73,6 +73,12 @@ INT_KEYS = {"seed", "total_likelihood_evaluations", "insertion_indices", "iterat
             "training_count", "run/dim", "history/likelihood_evaluations", "history/iterations",
             "history/training_iterations", "history/population_iterations",
             "history/checkpoint_iterations"}
+# counters of the flow proposal and of the non-finite likelihood stages
+INT_KEYS |= {f"proposal_stats/flow/flow_{k}" for k in
+             ("trainings", "populations", "latent_draws", "accepted", "parameters", "epochs")}
+INT_KEYS |= {f"nonfinite_likelihood/{stage}/{k}"
+             for stage in ("initial_live_points", "uninformed_proposal", "flow_proposal")
+             for k in ("drawn", "nan", "neg_inf", "pos_inf")}
 
 
 def compare_tree(j, g, path, names):

@@ -4,6 +4,8 @@
  * --model-args mode=...:
  *   mode=ok      plain Gaussian;
  *   mode=nan     NaN log-likelihood whenever x0 > 3 (points to be skipped);
+ *   mode=nan20   NaN whenever x0 > 6: 20% of the prior;
+ *   mode=neginf20 -inf whenever x0 > 6: 20% of the prior;
  *   mode=random  a different value on every call (not deterministic);
  *   mode=fail    log_likelihood returns an error code after 3000 points.
  */
@@ -17,7 +19,7 @@
 #define EXPORT __attribute__((visibility("default")))
 
 typedef struct {
-    int mode;             /* 0 ok, 1 nan, 2 random, 3 fail */
+    int mode;             /* 0 ok, 1 nan, 2 random, 3 fail, 4 nan20, 5 neginf20 */
     unsigned long calls;  /* points evaluated */
 } ctx_t;
 
@@ -38,8 +40,12 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
         c->mode = 2;
     else if (strcmp(args, "mode=fail") == 0)
         c->mode = 3;
+    else if (strcmp(args, "mode=nan20") == 0)
+        c->mode = 4;
+    else if (strcmp(args, "mode=neginf20") == 0)
+        c->mode = 5;
     else {
-        snprintf(err, errlen, "unknown --model-args '%s' (mode=ok|nan|random|fail)", args);
+        snprintf(err, errlen, "unknown --model-args '%s' (mode=ok|nan|random|fail|nan20|neginf20)", args);
         free(c);
         return 1;
     }
@@ -64,6 +70,10 @@ static int s_log_likelihood(void *ctx, const double *x, size_t n, double *logl)
         logl[i] = -log(2.0 * M_PI) - 0.5 * (a * a + b * b);
         if (c->mode == 1 && a > 3.0)
             logl[i] = NAN;
+        if (c->mode == 4 && a > 6.0)
+            logl[i] = NAN;
+        if (c->mode == 5 && a > 6.0)
+            logl[i] = -INFINITY;
         if (c->mode == 2)
             logl[i] += 1e-9 * (double)(c->calls + i);
     }

@@ -19,6 +19,7 @@ extern "C" {
 #endif
 
 struct cJSON;
+struct ns_h5_schema;
 
 typedef struct ns_evaluator_ops {
     const char *kind;   /* "in-process", "farm" */
@@ -27,6 +28,14 @@ typedef struct ns_evaluator_ops {
     int (*evaluate)(void *impl, const double *x, size_t n, size_t d, double *logl);
     /* Optional: add implementation statistics to obj (result.json "farm"). */
     void (*stats_json)(void *impl, struct cJSON *obj);
+    /* Optional: give the integer keys that stats_json adds their HDF5 type,
+     * each as prefix + key (prefix "farm/"). NS_OK or NS_ERR_NOMEM. */
+    int (*stats_schema)(void *impl, struct ns_h5_schema *schema, const char *prefix);
+    /* Optional: workers currently able to evaluate (progress line). */
+    long (*live_workers)(void *impl);
+    /* Optional: log a few lines summing up the implementation's statistics
+     * (end of a run or of a run segment). */
+    void (*log_summary)(void *impl);
     /* Optional: the run is over; tell workers to stop (before destroy). */
     void (*shutdown)(void *impl);
     void (*destroy)(void *impl);
@@ -45,6 +54,12 @@ void ns_evaluator_destroy(ns_evaluator_t **self_p);
 int ns_evaluator_evaluate(ns_evaluator_t *self, const double *x, size_t n,
                           size_t d, double *logl);
 void ns_evaluator_stats_json(ns_evaluator_t *self, struct cJSON *obj);
+/* ops->stats_schema, NS_OK when there is none. */
+int ns_evaluator_stats_schema(ns_evaluator_t *self, struct ns_h5_schema *schema, const char *prefix);
+/* ops->live_workers, or -1 when the implementation has no workers (in-process). */
+long ns_evaluator_live_workers(ns_evaluator_t *self);
+/* ops->log_summary, nothing when there is none. */
+void ns_evaluator_log_summary(ns_evaluator_t *self);
 void ns_evaluator_shutdown(ns_evaluator_t *self);
 const char *ns_evaluator_kind(const ns_evaluator_t *self);
 
