@@ -501,10 +501,17 @@ int main(int argc, char **argv)
     };
     int status = RUN_ON;
     for (size_t i = 0; status == RUN_ON && i < sizeof phases / sizeof phases[0]; i++) {
-        /* --importance-nested-sampler: its own loop once the evaluator runs */
-        if (phases[i] == s_setup_sampler && ns_config_bool(run.cfg, "importance-nested-sampler")) {
-            status = ns_ins_main(run.cfg, run.model, run.ev, run.output, argc, argv);
-            break;
+        /* --importance-nested-sampler: its settings checked before the output
+         * opens, then its own loop once the evaluator runs */
+        if (i > 0 && ns_config_bool(run.cfg, "importance-nested-sampler")) {
+            if (phases[i] == s_open_output && ns_ins_check_options(run.cfg, run.model) != NS_OK) {
+                status = EXIT_USAGE;
+                break;
+            }
+            if (phases[i] == s_setup_sampler) {
+                status = ns_ins_main(run.cfg, run.model, run.ev, run.output, argc, argv);
+                break;
+            }
         }
         status = phases[i](&run);
     }

@@ -57,6 +57,11 @@ ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed);
 int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t *out,
                                char *err, size_t errlen);
 
+/* The same check from the coordinator before its output directory opens:
+ * NS_OK, or NS_ERR_INVAL after one line "nessai-coordinator: error: ..." on
+ * stderr. */
+int ns_ins_check_options(const ns_config_t *cfg, ns_model_t *model);
+
 typedef struct ns_ins ns_ins_t;
 
 /* A sampler for model (borrowed) with likelihoods from ev (borrowed).

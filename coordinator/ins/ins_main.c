@@ -86,6 +86,16 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     return NS_OK;
 }
 
+int ns_ins_check_options(const ns_config_t *cfg, ns_model_t *model)
+{
+    char err[512] = "";
+    ns_ins_config_t c;
+    int rc = ns_ins_config_from_options(cfg, (size_t)ns_model_dim(model), &c, err, sizeof err);
+    if (rc != NS_OK)
+        fprintf(stderr, "nessai-coordinator: error: %s\n", err);
+    return rc;
+}
+
 static int s_put_text(FILE *f, void *ctx)
 {
     return fputs(ctx, f) < 0 || fputc('\n', f) == EOF;
