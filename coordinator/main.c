@@ -509,7 +509,9 @@ int main(int argc, char **argv)
                 break;
             }
             if (phases[i] == s_setup_sampler) {
-                status = ns_ins_main(run.cfg, run.model, run.ev, run.output, argc, argv);
+                status = ns_ins_main(run.cfg, run.model, run.ev, run.ckpt, &run.resume_state,
+                                     ns_now() - run.wall0, run.output, argc, argv,
+                                     &run.keep_workers);
                 break;
             }
         }

@@ -80,6 +80,10 @@ struct ns_ins {
     size_t *post_idx, n_post;          /* posterior draw: IS rows */
     double *tmp, *tmp2, *tmp3;         /* scratch, tmp_cap rows x d each */
     size_t tmp_cap;
+    ns_ins_hook_fn hook;               /* called at every level boundary */
+    void *hook_ctx;
+    ns_buf_t snap;                     /* the state at the last boundary (hook set) */
+    int have_snap, loaded;
 };
 
 ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed)
@@ -381,6 +385,7 @@ void ns_ins_destroy(ns_ins_t **self_p)
     free(self->tmp);
     free(self->tmp2);
     free(self->tmp3);
+    ns_buf_free(&self->snap);
     free(self);
     *self_p = NULL;
 }
@@ -962,6 +967,21 @@ static int s_finalise(ns_ins_t *self)
     return NS_OK;
 }
 
+/* A level boundary: keep the state for a signal's checkpoint, then the
+ * hook (periodic checkpoints, interrupts). */
+static int s_boundary(ns_ins_t *self, int end)
+{
+    if (!self->hook)
+        return NS_OK;
+    ns_buf_free(&self->snap);
+    ns_buf_init(&self->snap);
+    int rc = ns_ins_save(self, &self->snap);
+    if (rc != NS_OK)
+        return rc;
+    self->have_snap = 1;
+    return self->hook(self, end, self->hook_ctx);
+}
+
 int ns_ins_run(ns_ins_t *self)
 {
     if (self->finalised)
@@ -970,7 +990,12 @@ int ns_ins_run(ns_ins_t *self)
     ns_info(M, "Importance nested sampling: nlive %zu, n_initial %zu, q %g, min_samples %zu, "
                "i.i.d. set %s", self->cfg.nlive, self->cfg.n_initial, self->cfg.q,
             self->cfg.min_samples, self->cfg.draw_iid_live ? "yes" : "no");
-    int rc = s_initialise(self);
+    int rc = NS_OK;
+    if (!self->loaded) {
+        rc = s_initialise(self);
+        if (rc == NS_OK)
+            rc = s_boundary(self, 0);
+    }
     while (rc == NS_OK) {
         if (self->criterion <= self->cfg.tolerance && self->iteration >= self->cfg.min_iteration)
             break;
@@ -982,6 +1007,8 @@ int ns_ins_run(ns_ins_t *self)
         if (rc != NS_OK)
             break;
         self->iteration++;
+        if ((rc = s_boundary(self, 0)) != NS_OK)
+            break;
         if (self->cfg.max_iteration >= 0 && self->iteration >= self->cfg.max_iteration)
             break;
     }
@@ -989,6 +1016,8 @@ int ns_ins_run(ns_ins_t *self)
         ns_info(M, "Finished nested sampling loop after %ld iterations with {ratio: %.6g}",
                 self->iteration, self->criterion);
         rc = s_finalise(self);
+        if (rc == NS_OK)
+            rc = s_boundary(self, 1);
     }
     self->t_sampling += ns_now() - t0;
     if (rc == NS_OK) {
@@ -1140,4 +1169,273 @@ int ns_ins_write_posterior_csv(const ns_ins_t *self, const char *path)
     if (rc == NS_ERR_IO)
         ns_error(NULL, "could not write %s: check that the output directory is writable", path);
     return rc;
+}
+
+/* ---- checkpoints (§12.10) ---- */
+
+void ns_ins_set_hook(ns_ins_t *self, ns_ins_hook_fn fn, void *ctx)
+{
+    self->hook = fn;
+    self->hook_ctx = ctx;
+}
+
+int ns_ins_save_snapshot(const ns_ins_t *self, ns_buf_t *out)
+{
+    if (!self->have_snap)
+        return NS_ERR_STATE;
+    ns_buf_put_bytes(out, self->snap.data, self->snap.len);
+    return ns_buf_error(out);
+}
+
+/* ns_buf_put_f64s with no data for an empty or unallocated array */
+static void s_put_f64s(ns_buf_t *b, const double *v, size_t n)
+{
+    static const double none = 0.0;
+    ns_buf_put_f64s(b, n && v ? v : &none, n && v ? n : 0);
+}
+
+#define S_TAG "INSS"
+#define S_VERSION 1u
+
+static void s_put_rng(ns_buf_t *b, const ns_rng_t *r)
+{
+    size_t n = ns_rng_state_size(r);
+    unsigned char *st = malloc(n);
+    if (!st) {
+        b->failed = 1;
+        return;
+    }
+    ns_rng_state_save(r, st);
+    ns_buf_put_u64(b, n);
+    ns_buf_put_bytes(b, st, n);
+    free(st);
+}
+
+static int s_get_rng(ns_buf_t *b, ns_rng_t *r)
+{
+    uint64_t n;
+    int rc = ns_buf_get_u64(b, &n);
+    if (rc != NS_OK)
+        return rc;
+    if (n != ns_rng_state_size(r) || n > ns_buf_remaining(b))
+        return NS_ERR_CORRUPT;
+    unsigned char *st = malloc(n ? n : 1);
+    if (!st)
+        return NS_ERR_NOMEM;
+    rc = ns_buf_get_bytes(b, st, n);
+    if (rc == NS_OK)
+        rc = ns_rng_state_load(r, st, n);
+    free(st);
+    return rc;
+}
+
+int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
+{
+    const ns_ins_config_t *c = &self->cfg;
+    ns_buf_put_tag(b, S_TAG, S_VERSION);
+    /* what the state depends on; checked on load */
+    uint64_t fixed[10] = {self->d, c->nlive, c->n_initial, c->min_samples, c->min_remove,
+                          (uint64_t)c->draw_iid_live, c->flow.n_blocks, c->flow.n_layers,
+                          c->flow.n_neurons, (uint64_t)c->flow.linear};
+    for (int k = 0; k < 10; k++)
+        ns_buf_put_u64(b, fixed[k]);
+    ns_buf_put_f64(b, c->q);
+    ns_buf_put_i64(b, self->iteration);
+    ns_buf_put_f64(b, self->threshold);
+    ns_buf_put_f64(b, self->criterion);
+    ns_buf_put_f64(b, self->ess);
+    ns_buf_put_u64(b, self->n_likelihood);
+    const double t[5] = {self->t_sampling, self->t_likelihood, self->t_training, self->t_draw,
+                         self->t_update};
+    s_put_f64s(b, t, 5);
+    ns_buf_put_u8(b, (uint8_t)self->finalised);
+    const ns_rng_t *rngs[5] = {self->rng_prior, self->rng_flow, self->rng_train, self->rng_draw,
+                               self->rng_post};
+    for (int k = 0; k < 5; k++)
+        s_put_rng(b, rngs[k]);
+    ns_buf_put_u64(b, self->n_flows);
+    for (size_t k = 0; k < self->n_flows; k++)
+        ns_flow_save(self->flows[k], b);
+    for (size_t k = 0; k <= self->n_flows; k++)
+        ns_buf_put_u64(b, self->counts[k]);
+    size_t nsets = self->ts != self->is ? 2 : 1, nc = self->n_flows + 1, d = self->d;
+    for (size_t k = 0; k < nsets; k++) {
+        const s_set_t *s = &self->sets[k];
+        ns_buf_put_u64(b, s->n);
+        s_put_f64s(b, s->u, s->n * d);
+        s_put_f64s(b, s->x, s->n * d);
+        const double *v[8] = {s->logL, s->logP, s->logU, s->logQ, s->logW, s->it};
+        for (int f = 0; f < 6; f++)
+            s_put_f64s(b, v[f], s->n);
+        ns_buf_put_bytes(b, s->live, s->n);
+        for (size_t i = 0; i < s->n; i++)
+            for (size_t j = 0; j < nc; j++)
+                ns_buf_put_f64(b, s->log_q[i * s->kc + j]);
+        ns_buf_put_f64(b, s->log_z);
+        ns_buf_put_f64(b, s->log_z_err);
+        ns_buf_put_f64(b, s->log_z_prev);
+    }
+    ns_buf_put_u64(b, self->n_hist);
+    for (int h = 0; h < H__COUNT; h++)
+        s_put_f64s(b, self->hist[h], self->n_hist);
+    ns_buf_put_u64(b, self->finalised ? self->n_post : 0);
+    for (size_t k = 0; self->finalised && k < self->n_post; k++)
+        ns_buf_put_u64(b, self->post_idx[k]);
+    s_put_f64s(b, self->post_logw, self->finalised ? self->is->n : 0);
+    return ns_buf_error(b);
+}
+
+/* A u64 count of items of item_size bytes that the buffer can hold. */
+static int s_get_count(ns_buf_t *b, size_t item_size, size_t *out)
+{
+    uint64_t v;
+    int rc = ns_buf_get_u64(b, &v);
+    if (rc != NS_OK)
+        return rc;
+    if (item_size && v > ns_buf_remaining(b) / item_size)
+        return NS_ERR_CORRUPT;
+    *out = (size_t)v;
+    return NS_OK;
+}
+
+int ns_ins_load(ns_ins_t *self, ns_buf_t *b)
+{
+    const ns_ins_config_t *c = &self->cfg;
+    uint32_t ver;
+    int rc = ns_buf_get_tag(b, S_TAG, &ver);
+    if (rc != NS_OK)
+        return rc;
+    if (ver != S_VERSION || self->n_flows || self->sets[0].n)
+        return NS_ERR_CORRUPT;
+    uint64_t want[10] = {self->d, c->nlive, c->n_initial, c->min_samples, c->min_remove,
+                         (uint64_t)c->draw_iid_live, c->flow.n_blocks, c->flow.n_layers,
+                         c->flow.n_neurons, (uint64_t)c->flow.linear};
+    for (int k = 0; k < 10; k++) {
+        uint64_t v;
+        if ((rc = ns_buf_get_u64(b, &v)) != NS_OK)
+            return rc;
+        if (v != want[k])
+            return NS_ERR_CORRUPT;
+    }
+    double q;
+    int64_t it;
+    uint8_t fin;
+    double t[5];
+    if ((rc = ns_buf_get_f64(b, &q)) || (rc = ns_buf_get_i64(b, &it)) ||
+        (rc = ns_buf_get_f64(b, &self->threshold)) || (rc = ns_buf_get_f64(b, &self->criterion)) ||
+        (rc = ns_buf_get_f64(b, &self->ess)) || (rc = ns_buf_get_u64(b, &self->n_likelihood)) ||
+        (rc = ns_buf_get_f64s_n(b, t, 5)) || (rc = ns_buf_get_u8(b, &fin)))
+        return rc ? rc : NS_ERR_CORRUPT;
+    if (q != c->q || it < 0)
+        return NS_ERR_CORRUPT;
+    self->iteration = (long)it;
+    self->t_sampling = t[0];
+    self->t_likelihood = t[1];
+    self->t_training = t[2];
+    self->t_draw = t[3];
+    self->t_update = t[4];
+    ns_rng_t *rngs[5] = {self->rng_prior, self->rng_flow, self->rng_train, self->rng_draw,
+                         self->rng_post};
+    for (int k = 0; k < 5; k++)
+        if ((rc = s_get_rng(b, rngs[k])) != NS_OK)
+            return rc;
+    size_t nf;
+    if ((rc = s_get_count(b, 8, &nf)) != NS_OK)
+        return rc;
+    if (nf && !(self->flows = calloc(nf, sizeof *self->flows)))
+        return NS_ERR_NOMEM;
+    self->flows_cap = nf;
+    ns_rng_t *scratch = ns_rng_new(0, 0);
+    if (!scratch)
+        return NS_ERR_NOMEM;
+    for (size_t k = 0; rc == NS_OK && k < nf; k++) {
+        if (!(self->flows[k] = ns_flow_new(&self->cfg.flow, scratch)))
+            rc = NS_ERR_NOMEM;
+        else {
+            self->n_flows = k + 1;
+            rc = ns_flow_load(self->flows[k], b);
+        }
+    }
+    ns_rng_destroy(&scratch);
+    if (rc != NS_OK)
+        return rc;
+    size_t nc = nf + 1, d = self->d;
+    size_t *cn = realloc(self->counts, nc * sizeof *cn);
+    if (cn)
+        self->counts = cn;
+    double *al = realloc(self->alpha, nc * sizeof *al);
+    if (al)
+        self->alpha = al;
+    double *la = realloc(self->log_alpha, nc * sizeof *la);
+    if (la)
+        self->log_alpha = la;
+    if (!cn || !al || !la)
+        return NS_ERR_NOMEM;
+    for (size_t k = 0; k < nc; k++) {
+        uint64_t v;
+        if ((rc = ns_buf_get_u64(b, &v)) != NS_OK)
+            return rc;
+        self->counts[k] = (size_t)v;
+    }
+    ns_ins_mixture_weights(self->counts, nc, self->alpha, self->log_alpha);
+    size_t nsets = self->ts != self->is ? 2 : 1;
+    for (size_t k = 0; k < nsets; k++) {
+        s_set_t *s = &self->sets[k];
+        size_t n;
+        if ((rc = s_get_count(b, 8 * (2 * d + 6 + nc), &n)) != NS_OK ||
+            (rc = s_set_reserve(s, n, d, nc + 1)) != NS_OK)
+            return rc;
+        s->n = n;
+        double *v[8] = {s->logL, s->logP, s->logU, s->logQ, s->logW, s->it};
+        if ((rc = ns_buf_get_f64s_n(b, s->u, n * d)) || (rc = ns_buf_get_f64s_n(b, s->x, n * d)))
+            return rc;
+        for (int f = 0; f < 6; f++)
+            if ((rc = ns_buf_get_f64s_n(b, v[f], n)) != NS_OK)
+                return rc;
+        if ((rc = ns_buf_get_bytes(b, s->live, n)) != NS_OK)
+            return rc;
+        for (size_t i = 0; i < n; i++)
+            for (size_t j = 0; j < nc; j++)
+                if ((rc = ns_buf_get_f64(b, &s->log_q[i * s->kc + j])) != NS_OK)
+                    return rc;
+        if ((rc = ns_buf_get_f64(b, &s->log_z)) || (rc = ns_buf_get_f64(b, &s->log_z_err)) ||
+            (rc = ns_buf_get_f64(b, &s->log_z_prev)))
+            return rc;
+    }
+    size_t nh;
+    if ((rc = s_get_count(b, 8 * H__COUNT, &nh)) != NS_OK)
+        return rc;
+    self->n_hist = 0;
+    for (int h = 0; h < H__COUNT; h++)
+        if (s_grow(&self->hist[h], nh, sizeof(double)))
+            return NS_ERR_NOMEM;
+    self->hist_cap = nh ? nh : 1;
+    for (int h = 0; h < H__COUNT; h++)
+        if ((rc = ns_buf_get_f64s_n(b, self->hist[h], nh)) != NS_OK)
+            return rc;
+    self->n_hist = nh;
+    size_t np;
+    if ((rc = s_get_count(b, 8, &np)) != NS_OK)
+        return rc;
+    if (!(self->post_idx = malloc((np ? np : 1) * sizeof *self->post_idx)))
+        return NS_ERR_NOMEM;
+    for (size_t k = 0; k < np; k++) {
+        uint64_t v;
+        if ((rc = ns_buf_get_u64(b, &v)) != NS_OK)
+            return rc;
+        if (v >= self->is->n)
+            return NS_ERR_CORRUPT;
+        self->post_idx[k] = (size_t)v;
+    }
+    self->n_post = np;
+    size_t nw = 0;
+    free(self->post_logw);
+    self->post_logw = NULL;
+    if ((rc = ns_buf_get_f64s(b, &self->post_logw, &nw, self->is->n)) != NS_OK)
+        return rc;
+    if (fin && nw != self->is->n)
+        return NS_ERR_CORRUPT;
+    self->finalised = fin != 0;
+    self->loaded = 1;
+    return NS_OK;
 }

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checkpoint.h"
 #include "flow.h"
 #include "flow_train.h"
 #include "nessai/evaluator.h"
@@ -76,6 +77,24 @@ void ns_ins_destroy(ns_ins_t **self_p);
  * NS_ERR_INTERRUPTED (a signal; nothing is saved) or NS_ERR_NOMEM. */
 int ns_ins_run(ns_ins_t *self);
 
+/* Called at every level boundary (after the start, after each level, and
+ * with end = 1 after the finalisation): NS_OK to go on, anything else
+ * stops the run with that code (NS_ERR_INTERRUPTED for a signal). */
+typedef int (*ns_ins_hook_fn)(ns_ins_t *self, int end, void *ctx);
+void ns_ins_set_hook(ns_ins_t *self, ns_ins_hook_fn fn, void *ctx);
+
+/* Section "INSS" (docs/algorithm.md §12.10): everything the run depends on
+ * at a level boundary (settings that must match, iteration, counters,
+ * every generator, every flow of the mixture, the sample counts, both
+ * sets with their log q columns, the history, the posterior). Load into
+ * a fresh sampler built with the same settings; NS_ERR_CORRUPT when they
+ * differ. ns_ins_run then continues from the loaded boundary. */
+int ns_ins_save(const ns_ins_t *self, ns_buf_t *b);
+int ns_ins_load(ns_ins_t *self, ns_buf_t *b);
+/* The state saved at the last boundary (with a hook set), for a signal
+ * that arrives inside a level: NS_OK, or NS_ERR_STATE before the first. */
+int ns_ins_save_snapshot(const ns_ins_t *self, ns_buf_t *out);
+
 double ns_ins_log_evidence(const ns_ins_t *self);
 double ns_ins_log_evidence_error(const ns_ins_t *self);
 double ns_ins_ess_value(const ns_ins_t *self);
@@ -87,12 +106,17 @@ struct cJSON *ns_ins_result_json(const ns_ins_t *self);
 /* posterior.csv: <parameters>,logP,logL,it,logW,logQ,logU. */
 int ns_ins_write_posterior_csv(const ns_ins_t *self, const char *path);
 
-/* The coordinator's run with --importance-nested-sampler: build, run,
- * write result.json and posterior.csv and print ln Z. Returns the exit
- * status (0, 1 failed, 2 configuration error, the checkpoint exit code on
- * a signal). */
+/* The coordinator's run with --importance-nested-sampler: build, resume
+ * from the checkpoint payload the coordinator loaded (resume, may hold no
+ * payload), start the checkpoint controller (startup_s: time before
+ * sampling), run with checkpoints at level boundaries, write result.json
+ * and posterior.csv and print ln Z. *keep_workers is set when a signal
+ * paused the run (remote workers stay for the resumed run). Returns the
+ * exit status (0, 1 failed, 2 configuration error or a checkpoint that
+ * does not fit, the checkpoint exit code on a signal). */
 int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
-                const char *output, int argc, char **argv);
+                ns_ckpt_ctl_t *ckpt, const ns_ckpt_loaded_t *resume, double startup_s,
+                const char *output, int argc, char **argv, int *keep_workers);
 
 #ifdef __cplusplus
 }

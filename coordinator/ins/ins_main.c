@@ -3,6 +3,7 @@
  * and ln Z on stdout (docs/sampler.md, "Importance nested sampler"). */
 #include "ins.h"
 
+#include "checkpoint.h"
 #include "nessai/error.h"
 #include "nessai/json.h"
 #include "nessai/log.h"
@@ -145,8 +146,22 @@ static int s_write_result(const ns_ins_t *ins, ns_model_t *model, ns_evaluator_t
     return rc;
 }
 
+static int s_save_state(void *state, ns_buf_t *b) { return ns_ins_save(state, b); }
+static int s_save_snapshot(void *state, ns_buf_t *b) { return ns_ins_save_snapshot(state, b); }
+
+/* Periodic checkpoints at level boundaries, one at the end. */
+static int s_hook(ns_ins_t *ins, int end, void *ctx)
+{
+    ns_ckpt_ctl_t *ckpt = ctx;
+    uint64_t it = (uint64_t)ns_ins_iteration(ins);
+    if (end)
+        return ns_ckpt_ctl_save(ckpt, it, s_save_state, ins);
+    return ns_ckpt_ctl_iteration(ckpt, it, s_save_state, ins);
+}
+
 int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
-                const char *output, int argc, char **argv)
+                ns_ckpt_ctl_t *ckpt, const ns_ckpt_loaded_t *resume, double startup_s,
+                const char *output, int argc, char **argv, int *keep_workers)
 {
     char err[512] = "";
     ns_ins_config_t c;
@@ -159,15 +174,40 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
                 err[0] ? err : "could not set up the importance nested sampler (out of memory)");
         return rc == NS_ERR_INVAL ? 2 : 1;
     }
+    if (resume && resume->payload) {
+        ns_buf_t saved;
+        ns_buf_view(&saved, resume->payload, resume->payload_len);
+        if ((rc = ns_ins_load(ins, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
+            rc = NS_ERR_CORRUPT;
+        if (rc != NS_OK) {
+            fprintf(stderr, "nessai-coordinator: error: the checkpoint %s does not fit this run "
+                            "(%s); resume with the settings of the original run, or use "
+                            "--no-resume\n", ns_ckpt_ctl_path(ckpt), ns_strerror(rc));
+            ns_ins_destroy(&ins);
+            return 2;
+        }
+        ns_info(NULL, "Resuming from iteration %ld", ns_ins_iteration(ins));
+    }
+    ns_ins_set_hook(ins, s_hook, ckpt);
+    if (ns_ckpt_ctl_start(ckpt, startup_s) != NS_OK) {
+        ns_ins_destroy(&ins);
+        return 1;
+    }
     if (ns_config_bool(cfg, "plot"))
         ns_info(NULL, "The importance nested sampler draws no plots yet; result.json and "
                       "posterior.csv hold its samples and history");
     rc = ns_ins_run(ins);
     int status = 0;
     if (rc == NS_ERR_INTERRUPTED) {
-        ns_warn(NULL, "Stopped by a signal after %ld levels; the importance nested sampler "
-                      "writes no checkpoint, so a new run starts afresh", ns_ins_iteration(ins));
-        status = (int)ns_config_int(cfg, "checkpoint-exit-code");
+        /* paused, not over: remote workers stay for the resumed run; the
+         * checkpoint is the state at the last level boundary */
+        *keep_workers = 1;
+        ns_buf_t probe;
+        ns_buf_init(&probe);
+        int have = ns_ins_save_snapshot(ins, &probe) == NS_OK;
+        ns_buf_free(&probe);
+        status = ns_ckpt_ctl_interrupted(ckpt, (uint64_t)ns_ins_iteration(ins),
+                                         have ? s_save_snapshot : NULL, ins);
     } else if (rc != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: the run failed (%s); see %s/nessai.log\n",
                 ns_strerror(rc), output);
