@@ -1100,7 +1100,13 @@ cJSON *ns_ins_result_json(const ns_ins_t *self)
     cJSON_AddItemToObject(r, "mixture_weights", s_doubles(self->alpha, nc, 1));
     cJSON *h = cJSON_AddObjectToObject(r, "history");
     for (int k = 0; h && k < H__COUNT; k++)
-        cJSON_AddItemToObject(h, s_hist_names[k], s_doubles(self->hist[k], self->n_hist, 1));
+        if (k != H_RATIO)
+            cJSON_AddItemToObject(h, s_hist_names[k], s_doubles(self->hist[k], self->n_hist, 1));
+    /* nessai's history/stopping_criteria/<internal name> */
+    cJSON *sc = h ? cJSON_AddObjectToObject(h, "stopping_criteria") : NULL;
+    if (sc)
+        cJSON_AddItemToObject(sc, "log_evidence_ratio",
+                              s_doubles(self->hist[H_RATIO], self->n_hist, 1));
     cJSON_AddItemToObject(r, "samples", s_samples_json(self, is, NULL, is->n));
     cJSON_AddItemToObject(r, "log_posterior_weights",
                           s_doubles(self->post_logw, self->finalised ? is->n : 0, 1));

@@ -194,8 +194,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         return 1;
     }
     if (ns_config_bool(cfg, "plot"))
-        ns_info(NULL, "The importance nested sampler draws no plots yet; result.json and "
-                      "posterior.csv hold its samples and history");
+        ns_info(NULL, "The importance nested sampler draws no plots and writes no result.hdf5 "
+                      "yet; result.json and posterior.csv hold its samples and history");
     rc = ns_ins_run(ins);
     int status = 0;
     if (rc == NS_ERR_INTERRUPTED) {

@@ -34,7 +34,7 @@ res=$work/inproc/result.json
 for k in log_evidence log_evidence_error iid_log_evidence training_log_evidence \
     effective_sample_size total_likelihood_evaluations history samples log_posterior_weights \
     posterior_samples training_samples mixture_weights logL_threshold n_post \
-    stopping_criteria_ratio; do
+    stopping_criteria log_evidence_ratio; do
     grep -q "\"$k\"" "$res" || fail "result.json has no $k"
 done
 grep -q '"sampler": *"importance_nested_sampler"' "$res" || fail "result.json does not name the sampler"
