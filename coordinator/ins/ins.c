@@ -30,6 +30,7 @@ enum {
     S_STREAM_TRAIN,       /* training/validation splits and epoch shuffles */
     S_STREAM_DRAW,        /* latent draws of the flows */
     S_STREAM_POST,        /* posterior resampling */
+    S_STREAM_VERIFY,      /* the point of the start-up determinism check */
 };
 
 /* The history series, one value per level (result.json "history"). */
@@ -417,6 +418,57 @@ static int s_likelihood(ns_ins_t *self, const double *x, size_t n, double *logl)
 }
 
 /* ---- initialisation (§12.2) ---- */
+
+/* The start-up check of docs/algorithm.md §0: one point with a finite
+ * log-prior, evaluated once and then as 16 copies in one batch through the
+ * evaluator (on a farm this also checks that workers agree); any differing
+ * value is an error unless multi-valued likelihoods are allowed. These
+ * evaluations are not counted. */
+static int s_verify_model(ns_ins_t *self)
+{
+    size_t d = self->d;
+    ns_rng_t *rng = ns_rng_new(self->cfg.seed, S_STREAM_VERIFY);
+    double *u = malloc(d * sizeof *u), *x = malloc(17 * d * sizeof *x), logl[17], logp = -INFINITY;
+    int rc = rng && u && x ? NS_OK : NS_ERR_NOMEM;
+    for (int t = 0; rc == NS_OK && t < 1000 && !isfinite(logp); t++) {
+        for (size_t j = 0; j < d; j++)
+            u[j] = ns_rng_uniform(rng);
+        if ((rc = ns_model_from_unit_hypercube(self->model, u, 1, x)) != NS_OK ||
+            (rc = ns_model_log_prior(self->model, x, 1, &logp)) != NS_OK)
+            ns_error(M, "%s", ns_model_last_error(self->model));
+    }
+    if (rc == NS_OK && !isfinite(logp)) {
+        ns_error(M, "no point of the unit hypercube has a finite log-prior in 1000 tries: check "
+                    "the model's bounds, log_prior and from_unit_hypercube");
+        rc = NS_ERR_MODEL;
+    }
+    if (rc == NS_OK) {
+        for (int k = 1; k < 17; k++)
+            memcpy(x + (size_t)k * d, x, d * sizeof *x);
+        rc = ns_evaluator_evaluate(self->ev, x, 1, d, logl);
+        if (rc == NS_OK)
+            rc = ns_evaluator_evaluate(self->ev, x + d, 16, d, logl + 1);
+        if (rc != NS_OK && rc != NS_ERR_INTERRUPTED)
+            ns_error(M, "evaluating the log-likelihood failed during model verification");
+    }
+    for (int k = 1; rc == NS_OK && k < 17; k++) {
+        if (memcmp(&logl[k], &logl[0], sizeof logl[0]) == 0)
+            continue;
+        if (self->cfg.allow_multi_valued) {
+            ns_warn(M, "the log-likelihood gave %.17g then %.17g for the same point (allowed by "
+                       "--allow-multi-valued-likelihood)", logl[0], logl[k]);
+            break;
+        }
+        ns_error(M, "the log-likelihood is not deterministic: %.17g then %.17g for the same point; "
+                    "make it return the same value every time (or pass "
+                    "--allow-multi-valued-likelihood)", logl[0], logl[k]);
+        rc = NS_ERR_MODEL;
+    }
+    free(u);
+    free(x);
+    ns_rng_destroy(&rng);
+    return rc;
+}
 
 /* The forward-inverse check of the logit map on 1000 cube points. */
 static int s_verify_rescaling(ns_ins_t *self)
@@ -992,7 +1044,9 @@ int ns_ins_run(ns_ins_t *self)
             self->cfg.min_samples, self->cfg.draw_iid_live ? "yes" : "no");
     int rc = NS_OK;
     if (!self->loaded) {
-        rc = s_initialise(self);
+        rc = s_verify_model(self);
+        if (rc == NS_OK)
+            rc = s_initialise(self);
         if (rc == NS_OK)
             rc = s_boundary(self, 0);
     }

@@ -48,6 +48,7 @@ typedef struct ns_ins_config {
     ns_train_config_t train;
     int train_f32;         /* float32 training passes (1) */
     int threads;           /* training threads (1) */
+    int allow_multi_valued; /* a non-deterministic likelihood only warns (0) */
 } ns_ins_config_t;
 
 /* nessai's defaults for a model of dimension d with the given seed. */

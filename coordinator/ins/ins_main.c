@@ -78,6 +78,7 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     c.train.clip_grad_norm = ns_config_double(cfg, "clip-grad-norm");
     c.train_f32 = strcmp(ns_config_str(cfg, "training-precision"), "float32") == 0;
     c.threads = (int)ns_config_int(cfg, "threads");
+    c.allow_multi_valued = ns_config_bool(cfg, "allow-multi-valued-likelihood");
     if (c.min_samples > c.nlive || c.min_remove > c.nlive || c.min_samples > c.n_initial) {
         ns_errf(err, errlen, "--min-samples (%zu) and --min-remove (%zu) must not exceed --nlive "
                 "(%zu) or --n-initial (%zu)", c.min_samples, c.min_remove, c.nlive, c.n_initial);

@@ -5,7 +5,7 @@
 # sampler's keys, posterior.csv; the same run on a local farm of 2 workers
 # identical bit for bit (result.json, posterior.csv, stdout); the option
 # from a --config file; bad values exit 2 with one line; a NaN likelihood
-# exits 1 naming it.
+# exits 1 naming it, a non-deterministic one is refused at start-up.
 # Usage: test_ins_cli.sh WORKDIR  (NS_COORDINATOR, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF set)
 set -u
 work=$1
@@ -86,6 +86,14 @@ usage "min-remove above nlive" --nlive 400 --min-samples 100 --min-remove 401
 rc=$?
 [ "$rc" -eq 1 ] || fail "NaN likelihood: exit $rc, expected 1"
 grep -q "log-likelihood of nan" "$work/nan/nessai.log" || fail "the log does not name the NaN likelihood"
+
+# a likelihood that is not deterministic is refused at start-up
+"$bin" --model "$NS_TESTMODEL" --model-args mode=random --importance-nested-sampler --nlive 500 \
+    --min-samples 100 --seed 1 --no-plot --output "$work/random" >"$work/random.out" \
+    2>"$work/random.err"
+rc=$?
+[ "$rc" -eq 1 ] || fail "random likelihood: exit $rc, expected 1"
+grep -q "not deterministic" "$work/random/nessai.log" || fail "the log does not say the likelihood is not deterministic"
 
 [ "$fails" -eq 0 ] || { echo "$fails failure(s)"; exit 1; }
 echo "all ok"
