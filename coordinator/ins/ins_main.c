@@ -5,6 +5,7 @@
 
 #include "checkpoint.h"
 #include "nessai/error.h"
+#include "nessai/hdf5out.h"
 #include "nessai/json.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
@@ -103,8 +104,36 @@ static int s_put_text(FILE *f, void *ctx)
     return fputs(ctx, f) < 0 || fputc('\n', f) == EOF;
 }
 
+/* result.hdf5's types: the sample record arrays with nessai's dtype
+ * (parameters, logP, logL f8, it i4, logW, logQ, logU f8) and the keys that
+ * are Python ints in nessai. */
+static int s_schema(ns_h5_schema_t *schema, ns_model_t *model)
+{
+    size_t d = (size_t)ns_model_dim(model), nf = d + 6;
+    const char **names = malloc(nf * sizeof *names);
+    ns_h5_dtype_t *types = malloc(nf * sizeof *types);
+    int rc = names && types ? NS_OK : NS_ERR_NOMEM;
+    static const char *const extra[6] = {"logP", "logL", "it", "logW", "logQ", "logU"};
+    for (size_t c = 0; rc == NS_OK && c < nf; c++) {
+        names[c] = c < d ? ns_model_param_names(model)[c] : extra[c - d];
+        types[c] = c == d + 2 ? NS_H5_INT32 : NS_H5_FLOAT64;
+    }
+    static const char *const recs[] = {"samples", "training_samples", "posterior_samples"};
+    for (size_t i = 0; rc == NS_OK && i < sizeof recs / sizeof recs[0]; i++)
+        rc = ns_h5_schema_add_records(schema, recs[i], names, types, nf);
+    free(names);
+    free(types);
+    static const char *const ints[] = {
+        "seed", "total_likelihood_evaluations", "iterations", "history/likelihood_evaluations",
+        "history/n_removed", "history/n_added", "history/n_live", "history/n_training", "run/dim",
+    };
+    for (size_t i = 0; rc == NS_OK && i < sizeof ints / sizeof ints[0]; i++)
+        rc = ns_h5_schema_add(schema, ints[i], NS_H5_INT64);
+    return rc;
+}
+
 static int s_write_result(const ns_ins_t *ins, ns_model_t *model, ns_evaluator_t *ev,
-                          const char *output, int argc, char **argv)
+                          const char *output, int argc, char **argv, int hdf5)
 {
     cJSON *r = ns_ins_result_json(ins);
     if (!r)
@@ -143,6 +172,20 @@ static int s_write_result(const ns_ins_t *ins, ns_model_t *model, ns_evaluator_t
         ns_error(NULL, "could not write %s: check that the output directory is writable", path);
     free(text);
     free(path);
+    if (rc == NS_OK && hdf5) {
+        char herr[512] = "out of memory";
+        path = ns_path_join(output, "result.hdf5");
+        ns_h5_schema_t *schema = ns_h5_schema_new();
+        rc = path && schema ? s_schema(schema, model) : NS_ERR_NOMEM;
+        if (rc == NS_OK)
+            rc = ns_hdf5_write_json(r, schema, path, herr, sizeof herr);
+        ns_h5_schema_destroy(&schema);
+        if (rc == NS_OK)
+            ns_info(NULL, "Results saved to %s", path);
+        else
+            ns_error(NULL, "%s", herr);
+        free(path);
+    }
     cJSON_Delete(r);
     return rc;
 }
@@ -195,8 +238,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         return 1;
     }
     if (ns_config_bool(cfg, "plot"))
-        ns_info(NULL, "The importance nested sampler draws no plots and writes no result.hdf5 "
-                      "yet; result.json and posterior.csv hold its samples and history");
+        ns_info(NULL, "The importance nested sampler draws no plots yet; result.json, "
+                      "result.hdf5 and posterior.csv hold its samples and history");
     rc = ns_ins_run(ins);
     int status = 0;
     if (rc == NS_ERR_INTERRUPTED) {
@@ -215,7 +258,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         status = 1;
     } else {
         char *path = ns_path_join(output, "posterior.csv");
-        rc = s_write_result(ins, model, ev, output, argc, argv);
+        rc = s_write_result(ins, model, ev, output, argc, argv,
+                            ns_config_bool(cfg, "result-hdf5"));
         if (rc == NS_OK)
             rc = path ? ns_ins_write_posterior_csv(ins, path) : NS_ERR_NOMEM;
         if (rc == NS_OK)

@@ -2,11 +2,13 @@
 # test_ins_cli.sh - --importance-nested-sampler from the command line with
 # nessai's defaults (nlive 5000, q 0.5, ratio <= 0) on the 2-D Gaussian:
 # ln Z within 4 sigma-hat of the truth, result.json with the importance
-# sampler's keys, posterior.csv; the same run on a local farm of 2 workers
-# identical bit for bit (result.json, posterior.csv, stdout); the option
+# sampler's keys, result.hdf5 with the same values, posterior.csv; the
+# same run on a local farm of 2 workers identical bit for bit
+# (result.json, posterior.csv, stdout); the option
 # from a --config file; bad values exit 2 with one line; a NaN likelihood
 # exits 1 naming it, a non-deterministic one is refused at start-up.
-# Usage: test_ins_cli.sh WORKDIR  (NS_COORDINATOR, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF set)
+# Usage: test_ins_cli.sh WORKDIR
+#   (NS_COORDINATOR, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF, NS_PYTHON3 set)
 set -u
 work=$1
 rm -rf "$work"
@@ -43,6 +45,23 @@ head -1 "$work/inproc/posterior.csv" | grep -qx 'x0,x1,logP,logL,it,logW,logQ,lo
     || fail "posterior.csv header: $(head -1 "$work/inproc/posterior.csv")"
 [ "$(wc -l <"$work/inproc/posterior.csv")" -gt 1000 ] || fail "posterior.csv has few rows"
 grep -q "Update 0 - log Z" "$work/inproc/nessai.log" || fail "no per-level log line"
+# result.hdf5: the same values, the samples as compound datasets with nessai's dtype
+"$NS_PYTHON3" - "$work/inproc" <<'PY' || fail "result.hdf5 does not match result.json"
+import json, sys
+import h5py, numpy as np
+out = sys.argv[1]
+r = json.load(open(out + "/result.json"))
+with h5py.File(out + "/result.hdf5", "r") as f:
+    assert f["log_evidence"][()] == r["log_evidence"]
+    assert f["total_likelihood_evaluations"].dtype == np.int64
+    for key in ("samples", "posterior_samples", "training_samples"):
+        ds = f[key]
+        assert ds.dtype.names == ("x0", "x1", "logP", "logL", "it", "logW", "logQ", "logU"), key
+        assert ds.dtype["it"] == np.int32, key
+        for field in ds.dtype.names:
+            assert np.array_equal(ds[field], np.array(r[key][field]), equal_nan=True), (key, field)
+    assert np.array_equal(f["history"]["logZ"][()], np.array(r["history"]["logZ"]))
+PY
 
 # the same run on a local farm of 2 workers
 # shellcheck disable=SC2086
