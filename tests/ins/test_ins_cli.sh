@@ -3,12 +3,12 @@
 # nessai's defaults (nlive 5000, q 0.5, ratio <= 0) on the 2-D Gaussian:
 # ln Z within 4 sigma-hat of the truth, result.json with the importance
 # sampler's keys, result.hdf5 with the same values, posterior.csv; the
-# same run on a local farm of 2 workers identical bit for bit
-# (result.json, posterior.csv, stdout); the option
+# same run on a local farm of 2 workers and with 2 remote workers
+# identical bit for bit (result.json, posterior.csv, stdout); the option
 # from a --config file; bad values exit 2 with one line; a NaN likelihood
 # exits 1 naming it, a non-deterministic one is refused at start-up.
 # Usage: test_ins_cli.sh WORKDIR
-#   (NS_COORDINATOR, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF, NS_PYTHON3 set)
+#   (NS_COORDINATOR, NS_WORKER, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF, NS_PYTHON3 set)
 set -u
 work=$1
 rm -rf "$work"
@@ -73,6 +73,38 @@ grep -q '"evaluator": *"farm"' "$work/pool2/result.json" || fail "--n-pool 2 did
 cmp -s "$work/inproc/posterior.csv" "$work/pool2/posterior.csv" || fail "posterior.csv differs on the farm"
 cmp -s "$work/inproc.out" "$work/pool2.out" || fail "the farm run printed another evidence"
 echo "identical: --n-pool 2"
+
+# and with 2 remote workers joining the endpoint the coordinator logs
+# shellcheck disable=SC2086
+"$bin" $common --bind 'tcp://127.0.0.1:*' --worker-timeout 60 --output "$work/remote" \
+    >"$work/remote.out" 2>"$work/remote.err" &
+coord=$!
+ep=
+for _ in $(seq 1 300); do
+    ep=$(sed -n 's/.*nessai-worker --connect \(tcp:[^ ]*\).*/\1/p' "$work/remote.err" | head -1)
+    [ -n "$ep" ] && break
+    kill -0 $coord 2>/dev/null || break
+    sleep 0.1
+done
+if [ -z "$ep" ]; then
+    kill -9 $coord 2>/dev/null
+    fail "no endpoint in the coordinator's log"
+else
+    "$NS_WORKER" --connect "$ep" --model "$gauss" --log-level error 2>"$work/worker1.err" &
+    w1=$!
+    "$NS_WORKER" --connect "$ep" --model "$gauss" --log-level error 2>"$work/worker2.err" &
+    w2=$!
+    wait $coord
+    rc=$?
+    wait $w1 || fail "worker 1 did not exit 0 after the run"
+    wait $w2 || fail "worker 2 did not exit 0 after the run"
+    [ $rc -eq 0 ] || { tail -5 "$work/remote.err"; fail "remote-worker run exited $rc"; }
+    "$NS_RESULT_DIFF" "$res" "$work/remote/result.json" >"$work/remote.diff" \
+        || fail "the remote-worker run differs: $(cat "$work/remote.diff")"
+    cmp -s "$work/inproc/posterior.csv" "$work/remote/posterior.csv" \
+        || fail "posterior.csv differs with remote workers"
+    echo "identical: 2 remote workers"
+fi
 
 # the option from a config file, smaller settings
 printf 'importance-nested-sampler = true\nnlive = 600\nmin_samples = 100\nthreshold-q = 0.6\n' \
