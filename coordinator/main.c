@@ -21,6 +21,7 @@
 #include "checkpoint.h"
 #include "farm.h"
 #include "flow_proposal.h"
+#include "ins.h"
 #include "sampler.h"
 #include "startup.h"
 
@@ -93,6 +94,7 @@ static ns_option_t *s_join_tables(size_t *n_out)
         {ns_farm_options, ns_farm_options_count},
         {ns_flow_options, ns_flow_options_count},
         {ns_checkpoint_options, ns_checkpoint_options_count},
+        {ns_ins_options, ns_ins_options_count},
     };
     size_t total = 0;
     for (size_t p = 0; p < sizeof parts / sizeof parts[0]; p++)
@@ -654,8 +656,23 @@ int main(int argc, char **argv)
         s_results,         /* result.json, result.hdf5, ln Z on stdout */
     };
     int status = RUN_ON;
-    for (size_t i = 0; status == RUN_ON && i < sizeof phases / sizeof phases[0]; i++)
+    for (size_t i = 0; status == RUN_ON && i < sizeof phases / sizeof phases[0]; i++) {
+        /* --importance-nested-sampler: its settings checked before the output
+         * opens, then its own loop once the evaluator runs */
+        if (i > 0 && ns_config_bool(run.cfg, "importance-nested-sampler")) {
+            if (phases[i] == s_open_output && ns_ins_check_options(run.cfg, run.model) != NS_OK) {
+                status = EXIT_USAGE;
+                break;
+            }
+            if (phases[i] == s_setup_sampler) {
+                status = ns_ins_main(run.cfg, run.model, run.ev, run.ckpt, &run.resume_state,
+                                     ns_now() - run.wall0, run.output, argc, argv,
+                                     &run.keep_workers);
+                break;
+            }
+        }
         status = phases[i](&run);
+    }
     s_run_free(&run);
     return status;
 }

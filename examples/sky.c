@@ -6,6 +6,8 @@
  * ra periodic and prefers the angle-pair map for (ra, dec); periodic=0
  * declares nothing. The default centre ra0 = 0.2 puts the posterior
  * across the ra = 0 = 2 pi seam.
+ * The model also gives the prior as a map of the unit square (ra = 2 pi u0,
+ * dec = asin(2 u1 - 1)) for the importance nested sampler.
  * --model-args: kappa (50), ra0 (0.2), dec0 (0.3), periodic (1), delay_ms.
  */
 #include "example_util.h"
@@ -64,6 +66,27 @@ static int s_new_point_log_prob(void *ctx, const double *x, size_t n, double *lo
     return 0;
 }
 
+/* u -> x: the isotropic prior's inverse CDFs; x -> u inverts them. */
+static int s_from_unit_hypercube(void *ctx, const double *u, size_t n, double *x)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        x[2 * i] = 2 * M_PI * u[2 * i];
+        x[2 * i + 1] = asin(2 * u[2 * i + 1] - 1);
+    }
+    return 0;
+}
+
+static int s_to_unit_hypercube(void *ctx, const double *x, size_t n, double *u)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        u[2 * i] = x[2 * i] / (2 * M_PI);
+        u[2 * i + 1] = 0.5 * (sin(x[2 * i + 1]) + 1);
+    }
+    return 0;
+}
+
 static int s_init(const char *args, void **out, nessai_model_info_t *info, char *err, size_t errlen)
 {
     ex_args_t a;
@@ -110,5 +133,17 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
     return 0;
 }
 
-EX_DEFINE_MODEL_WITH_PRIOR("sky", s_init, s_fini, s_log_likelihood, s_log_prior, s_new_point,
-                           s_new_point_log_prob)
+static const nessai_model_t s_model = {
+    .abi_version = NESSAI_MODEL_ABI_VERSION,
+    .struct_size = sizeof(nessai_model_t),
+    .name = "sky",
+    .init = s_init,
+    .fini = s_fini,
+    .log_likelihood = s_log_likelihood,
+    .log_prior = s_log_prior,
+    .new_point = s_new_point,
+    .new_point_log_prob = s_new_point_log_prob,
+    .to_unit_hypercube = s_to_unit_hypercube,
+    .from_unit_hypercube = s_from_unit_hypercube,
+};
+EX_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }

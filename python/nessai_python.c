@@ -36,7 +36,7 @@ typedef struct {
     PyObject *bridge;                  /* _embed.Bridge */
     PyObject *loglike, *logprior, *newpoint_lq;
     PyObject *empty, *dtype;           /* numpy.empty, the live-point dtype */
-    int vectorised, vectorised_prior, has_new_point;
+    int vectorised, vectorised_prior, has_new_point, has_cube;
     int dim;
     double truth;                      /* truth_log_evidence, NAN if unknown */
     size_t itemsize;                   /* 8 d + 20 */
@@ -357,6 +357,48 @@ static int s_new_point_log_prob(void *ctx, const double *x, size_t n, double *lo
     return s_call(c, c->newpoint_lq, 1, "new_point_log_prob", x, n, logq);
 }
 
+/* The class's to_/from_unit_hypercube on n points (bridge.cube). */
+static int s_cube(py_ctx_t *c, int to_cube, const double *in, size_t n, double *out)
+{
+    const char *what = to_cube ? "to_unit_hypercube" : "from_unit_hypercube";
+    size_t bytes = n * (size_t)c->dim * sizeof(double);
+    PyGILState_STATE g = PyGILState_Ensure();
+    int rc = 1;
+    PyObject *mv = PyMemoryView_FromMemory((char *)in, (Py_ssize_t)bytes, PyBUF_READ);
+    PyObject *res = mv ? PyObject_CallMethod(c->bridge, "cube", "iO", to_cube, mv) : NULL;
+    Py_XDECREF(mv);
+    if (!res) {
+        char msg[768];
+        s_exception(c, msg, sizeof msg);
+        snprintf(c->error, sizeof c->error, "%s: %s", what, msg);
+    } else {
+        Py_buffer v;
+        if (PyObject_GetBuffer(res, &v, PyBUF_CONTIG_RO) == 0) {
+            if ((size_t)v.len == bytes) {
+                memcpy(out, v.buf, bytes);
+                rc = 0;
+            }
+            PyBuffer_Release(&v);
+        }
+        PyErr_Clear();
+        if (rc)
+            snprintf(c->error, sizeof c->error, "%s did not return %zu points", what, n);
+        Py_DECREF(res);
+    }
+    PyGILState_Release(g);
+    return rc;
+}
+
+static int s_to_unit_hypercube(void *ctx, const double *x, size_t n, double *u)
+{
+    return s_cube(ctx, 1, x, n, u);
+}
+
+static int s_from_unit_hypercube(void *ctx, const double *u, size_t n, double *x)
+{
+    return s_cube(ctx, 0, u, n, x);
+}
+
 static const char *s_last_error(void *ctx) { return ((py_ctx_t *)ctx)->error; }
 static const char *s_identity(void *ctx) { return ((py_ctx_t *)ctx)->identity; }
 static const char *s_context_name(void *ctx) { return ((py_ctx_t *)ctx)->name; }
@@ -505,6 +547,7 @@ static int s_init_source(const char *source, const char *args, void **out, nessa
     PyObject *np = s_attr(c->bridge, "new_point", &failed);
     c->has_new_point = np != NULL;
     Py_XDECREF(np);
+    c->has_cube = s_attr_bool(c->bridge, "unit_hypercube", &failed);
     PyObject *truth = s_attr(c->bridge, "truth_log_evidence", &failed);
     c->truth = truth ? PyFloat_AsDouble(truth) : NAN;
     Py_XDECREF(truth);
@@ -526,7 +569,8 @@ static int s_init_source(const char *source, const char *args, void **out, nessa
         goto fail_nogil;
     }
     info->absent_methods = (c->logprior ? 0u : NESSAI_MODEL_NO_LOG_PRIOR) |
-                           (c->has_new_point ? 0u : NESSAI_MODEL_NO_NEW_POINT);
+                           (c->has_new_point ? 0u : NESSAI_MODEL_NO_NEW_POINT) |
+                           (c->has_cube ? 0u : NESSAI_MODEL_NO_UNIT_HYPERCUBE);
     info->truth_log_evidence = c->truth;
     info->dim = c->dim;
     info->names = (const char *const *)c->names;
@@ -558,8 +602,8 @@ static int s_init(const char *args, void **ctx, nessai_model_info_t *info, char 
     return 1;
 }
 
-/* Models without a log_prior or new_point of their own say so in
- * info->absent_methods; the loader then uses its defaults. */
+/* Models without a log_prior, new_point or from_unit_hypercube of their
+ * own say so in info->absent_methods; the loader then uses its defaults. */
 static const nessai_model_t s_model = {
     .abi_version = NESSAI_MODEL_ABI_VERSION,
     .struct_size = sizeof(nessai_model_t),
@@ -574,6 +618,8 @@ static const nessai_model_t s_model = {
     .init_source = s_init_source,
     .identity = s_identity,
     .context_name = s_context_name,
+    .to_unit_hypercube = s_to_unit_hypercube,
+    .from_unit_hypercube = s_from_unit_hypercube,
 };
 
 NP_EXPORT const nessai_model_t *nessai_model_entry(void) { return &s_model; }

@@ -32,6 +32,8 @@ struct ns_model {
     int (*new_point_log_prob)(void *, const double *, size_t, double *);
     int (*log_prior)(void *, const double *, size_t, double *);
     const char *(*last_error)(void *);
+    int (*to_cube)(void *, const double *, size_t, double *);
+    int (*from_cube)(void *, const double *, size_t, double *);
     const char *context_name;          /* name given by the context, or NULL */
     char error[512];                   /* last failure message */
 };
@@ -254,9 +256,20 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     }
     if (S_HAS(desc, last_error))
         self->last_error = desc->last_error;
+    if (S_HAS(desc, from_unit_hypercube)) {
+        self->to_cube = desc->to_unit_hypercube;
+        self->from_cube = desc->from_unit_hypercube;
+    }
     if ((self->new_point == NULL) != (self->new_point_log_prob == NULL)) {
         ns_errf(err, errlen, "model '%s' defines only one of new_point and new_point_log_prob: define both or neither",
                 desc->name);
+        self->desc = NULL;
+        ns_model_destroy(&self);
+        return NS_ERR_MODEL;
+    }
+    if ((self->to_cube == NULL) != (self->from_cube == NULL)) {
+        ns_errf(err, errlen, "model '%s' defines only one of to_unit_hypercube and from_unit_hypercube: "
+                "define both or neither", desc->name);
         self->desc = NULL;
         ns_model_destroy(&self);
         return NS_ERR_MODEL;
@@ -295,6 +308,10 @@ int ns_model_load(const char *path, const char *args, ns_model_t **out, char *er
     if (self->info.absent_methods & NESSAI_MODEL_NO_NEW_POINT) {
         self->new_point = NULL;
         self->new_point_log_prob = NULL;
+    }
+    if (self->info.absent_methods & NESSAI_MODEL_NO_UNIT_HYPERCUBE) {
+        self->to_cube = NULL;
+        self->from_cube = NULL;
     }
     if (S_HAS(desc, context_name) && desc->context_name)
         self->context_name = desc->context_name(self->ctx);
@@ -429,4 +446,55 @@ int ns_model_new_point_log_prob(ns_model_t *self, const double *x, size_t n, dou
     for (size_t i = 0; i < n; i++)
         logq[i] = 0.0;
     return NS_OK;
+}
+
+int ns_model_has_unit_hypercube(const ns_model_t *self) { return self->from_cube != NULL; }
+
+int ns_model_to_unit_hypercube(ns_model_t *self, const double *x, size_t n, double *u)
+{
+    if (n == 0)
+        return NS_OK;
+    if (self->to_cube) {
+        int rc = self->to_cube(self->ctx, x, n, u);
+        return rc ? s_failed(self, "to_unit_hypercube", rc) : NS_OK;
+    }
+    size_t d = (size_t)self->info.dim;
+    const double *lo = self->info.lower, *hi = self->info.upper;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            u[i * d + j] = (x[i * d + j] - lo[j]) / (hi[j] - lo[j]);
+    return NS_OK;
+}
+
+int ns_model_from_unit_hypercube(ns_model_t *self, const double *u, size_t n, double *x)
+{
+    if (n == 0)
+        return NS_OK;
+    if (self->from_cube) {
+        int rc = self->from_cube(self->ctx, u, n, x);
+        return rc ? s_failed(self, "from_unit_hypercube", rc) : NS_OK;
+    }
+    size_t d = (size_t)self->info.dim;
+    const double *lo = self->info.lower, *hi = self->info.upper;
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < d; j++)
+            x[i * d + j] = lo[j] + (hi[j] - lo[j]) * u[i * d + j];
+    return NS_OK;
+}
+
+void ns_model_log_prior_unit_hypercube(const ns_model_t *self, const double *u,
+                                       const double *logp, size_t n, double *logu)
+{
+    size_t d = (size_t)self->info.dim;
+    for (size_t i = 0; i < n; i++) {
+        int in = 1;
+        for (size_t j = 0; j < d && in; j++)
+            in = u[i * d + j] >= 0.0 && u[i * d + j] < 1.0;
+        if (!in)
+            logu[i] = -INFINITY;
+        else if (self->from_cube)
+            logu[i] = 0.0;
+        else
+            logu[i] = isfinite(logp[i]) ? logp[i] + self->log_volume : -INFINITY;
+    }
 }

@@ -91,6 +91,10 @@ double ns_flow_log_normal(const double *z, size_t d);
  * statistics. Returns the loss. */
 double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_running);
 void ns_flow_zero_grad(ns_flow_t *self);
+/* The same with the weighted loss -sum_i w_i log q(x'_i) / sum_i w_i
+ * (weights >= 0, positive sum; w NULL = ns_flow_loss_grad). */
+double ns_flow_loss_grad_weighted(ns_flow_t *self, const double *x, const double *w, size_t n,
+                                  int update_running);
 /* Compute ns_flow_loss_grad in float32 (on = 1) or float64 (on = 0, the
  * state after ns_flow_new). In float32 the passes run on float copies of
  * the parameters and the batch, as PyTorch's default float32 flows do; the

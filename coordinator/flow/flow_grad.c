@@ -113,7 +113,8 @@ int ns_flow_train_f32(const ns_flow_t *self) { return self->train32; }
 /* ns_flow_loss_grad in float32: the same passes on float copies of the
  * parameters and data; log-dets, the loss and the gradient sums in double.
  * Running statistics are updated in double from the float batch moments. */
-static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
+static double s_loss_grad32(ns_flow_t *f, const double *x, const double *w, double wsum,
+                            size_t n, int update)
 {
     size_t d = f->d;
     for (size_t k = 0; k < f->P; k++) {
@@ -161,7 +162,22 @@ static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
         double r2 = 0.0;
         for (size_t j = 0; j < d; j++)
             r2 += (double)z[i * d + j] * (double)z[i * d + j];
-        s += -0.5 * r2 - 0.5 * (double)d * NS_LOG_2PI + f->ld[i];
+        double lp = -0.5 * r2 - 0.5 * (double)d * NS_LOG_2PI + f->ld[i];
+        s += w ? w[i] * lp : lp;
+    }
+    if (w) {
+        /* weighted: dLoss/dz_i = c_i z_i, dLoss/dlogdet_i = -c_i, c_i = w_i / sum w */
+        float *dy = f->tdA, *dx = f->tdB;
+        for (size_t i = 0; i < n; i++) {
+            float c = (float)(w[i] / wsum);
+            for (size_t j = 0; j < d; j++)
+                dy[i * d + j] = z[i * d + j] * c;
+            f->gld[i] = -w[i] / wsum;
+        }
+        s_backward_f32(f, n, f->tbuf, f->ttheta, f->tgrad, dy, dx);
+        for (size_t k = 0; k < f->P; k++)
+            f->grad[k] += (double)f->tgrad[k];
+        return -s / wsum;
     }
     double loss = -s / (double)n;
     /* dLoss/dz = z/n, dLoss/dlogdet_i = -1/n */
@@ -179,7 +195,7 @@ static double s_loss_grad32(ns_flow_t *f, const double *x, size_t n, int update)
 double ns_flow_loss_grad(ns_flow_t *self, const double *x, size_t n, int update_running)
 {
     if (self->train32)
-        return s_loss_grad32(self, x, n, update_running);
+        return s_loss_grad32(self, x, NULL, 0.0, n, update_running);
     size_t d = self->d;
     memcpy(self->buf[0], x, n * d * sizeof(double));
     ns_flow_stage_forward(self, n, update_running ? 2 : 1);
@@ -200,4 +216,30 @@ double ns_flow_loss_train(ns_flow_t *self, const double *x, size_t n)
     memcpy(self->buf[0], x, n * self->d * sizeof(double));
     ns_flow_stage_forward(self, n, 1);
     return ns_flow_mean_nll(self, n);
+}
+
+double ns_flow_loss_grad_weighted(ns_flow_t *self, const double *x, const double *w, size_t n,
+                                  int update_running)
+{
+    if (!w)
+        return ns_flow_loss_grad(self, x, n, update_running);
+    double wsum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        wsum += w[i];
+    if (self->train32)
+        return s_loss_grad32(self, x, w, wsum, n, update_running);
+    size_t d = self->d;
+    memcpy(self->buf[0], x, n * d * sizeof(double));
+    ns_flow_stage_forward(self, n, update_running ? 2 : 1);
+    const double *z = self->buf[self->K];
+    double s = 0.0, *dy = self->dA, *dx = self->dB;
+    for (size_t i = 0; i < n; i++) {
+        s += w[i] * (ns_flow_log_normal(z + i * d, d) + self->ld[i]);
+        double c = w[i] / wsum;
+        for (size_t j = 0; j < d; j++)
+            dy[i * d + j] = z[i * d + j] * c;
+        self->gld[i] = -c;
+    }
+    s_backward(self, n, self->buf, self->theta, self->grad, dy, dx);
+    return -s / wsum;
 }

@@ -163,6 +163,9 @@ typedef struct {
     size_t d, P, nbuf, rs;     /* dimension, parameters, running statistics, rng state size */
     int bn;                    /* batch norm on: batches need two rows */
     double *data;              /* finite rows, shuffled: n_train training then n_val validation */
+    const double *w_in;        /* row weights given (NULL: unweighted) */
+    double *wdata;             /* their weights, in data's order (weighted only) */
+    double *bw;                /* batch weights (B), validation log q (n_val) */
     double *batch;             /* B rows */
     size_t *order;             /* training-row indices, reshuffled every epoch */
     size_t n_train, n_val, B;
@@ -215,7 +218,35 @@ static int s_split_finite_rows(s_train_t *t, const double *x, size_t n)
             memcpy(t->data + m++ * d, x + i * d, d * sizeof(double));
     }
     t->st.n_rejected = n - m;
-    ns_rng_shuffle(t->rng, t->data, m, d * sizeof(double));
+    if (t->w_in) {
+        /* rows and weights shuffled together: rows of d + 1 values (the
+         * generator's draws depend only on m, as in the unweighted case) */
+        double *packed = malloc((m ? m : 1) * (d + 1) * sizeof(double));
+        t->wdata = malloc((m ? m : 1) * sizeof(double));
+        if (!packed || !t->wdata) {
+            free(packed);
+            return NS_ERR_NOMEM;
+        }
+        for (size_t i = 0, k = 0; i < n; i++) {
+            int ok = 1;
+            for (size_t j = 0; j < d; j++)
+                if (!isfinite(x[i * d + j]))
+                    ok = 0;
+            if (!ok)
+                continue;
+            memcpy(packed + k * (d + 1), x + i * d, d * sizeof(double));
+            packed[k * (d + 1) + d] = t->w_in[i];
+            k++;
+        }
+        ns_rng_shuffle(t->rng, packed, m, (d + 1) * sizeof(double));
+        for (size_t k = 0; k < m; k++) {
+            memcpy(t->data + k * d, packed + k * (d + 1), d * sizeof(double));
+            t->wdata[k] = packed[k * (d + 1) + d];
+        }
+        free(packed);
+    } else {
+        ns_rng_shuffle(t->rng, t->data, m, d * sizeof(double));
+    }
     double vs = t->cfg->val_size;
     t->n_train = vs > 0 ? (size_t)((1.0 - vs) * (double)m) : m;
     t->n_val = m - t->n_train;
@@ -243,6 +274,8 @@ static int s_prepare_batches(s_train_t *t)
     t->batch = malloc(B * t->d * sizeof(double));
     t->order = malloc(t->n_train * sizeof(size_t));
     if (!t->batch || !t->order)
+        return NS_ERR_NOMEM;
+    if (t->w_in && !(t->bw = malloc((B > t->n_val ? B : t->n_val) * sizeof(double))))
         return NS_ERR_NOMEM;
     memcpy(t->best.theta, t->entry.theta, t->P * sizeof(double));
     memcpy(t->best.bufs, t->entry.bufs, (t->nbuf ? t->nbuf : 1) * sizeof(double));
@@ -286,7 +319,14 @@ static double s_train_epoch(s_train_t *t)
         for (size_t i = 0; i < nb; i++)
             memcpy(t->batch + i * d, xtrain + t->order[b0 + i] * d, d * sizeof(double));
         ns_flow_zero_grad(t->flow);
-        double loss = ns_flow_loss_grad(t->flow, t->batch, nb, 1);
+        double loss;
+        if (t->w_in) {
+            for (size_t i = 0; i < nb; i++)
+                t->bw[i] = t->wdata[t->order[b0 + i]];
+            loss = ns_flow_loss_grad_weighted(t->flow, t->batch, t->bw, nb, 1);
+        } else {
+            loss = ns_flow_loss_grad(t->flow, t->batch, nb, 1);
+        }
         double gn = ns_clip_grad_norm(grad, P, t->cfg->clip_grad_norm);
         if (!isfinite(loss) || !isfinite(gn)) {
             t->st.skipped_steps++;
@@ -307,7 +347,20 @@ static double s_validate_epoch(s_train_t *t, size_t epoch)
 {
     if (!t->validate)
         return NAN;
-    double val_loss = ns_flow_loss_eval(t->flow, t->data + t->n_train * t->d, t->n_val);
+    double val_loss;
+    if (t->w_in) {
+        /* weighted mean of -log q over the validation rows */
+        const double *wv = t->wdata + t->n_train;
+        ns_flow_log_prob(t->flow, t->data + t->n_train * t->d, t->n_val, t->bw);
+        double s = 0.0, ws = 0.0;
+        for (size_t i = 0; i < t->n_val; i++) {
+            s += wv[i] * t->bw[i];
+            ws += wv[i];
+        }
+        val_loss = ws > 0 ? -s / ws : NAN;
+    } else {
+        val_loss = ns_flow_loss_eval(t->flow, t->data + t->n_train * t->d, t->n_val);
+    }
     if (val_loss < t->best_val) {
         t->best_val = val_loss;
         t->best_epoch = epoch;
@@ -367,6 +420,8 @@ static void s_restore_best(s_train_t *t)
 static void s_train_free(s_train_t *t)
 {
     free(t->data);
+    free(t->wdata);
+    free(t->bw);
     free(t->batch);
     free(t->order);
     free(t->entry.theta);
@@ -389,11 +444,21 @@ int ns_flow_train_observed(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_conf
                            const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
                            double *loss_hist, ns_train_epoch_fn on_epoch, void *ctx)
 {
+    return ns_flow_train_weighted(flow, opt, cfg, x, NULL, n, rng, stats, loss_hist, on_epoch,
+                                  ctx);
+}
+
+int ns_flow_train_weighted(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
+                           const double *x, const double *w, size_t n, ns_rng_t *rng,
+                           ns_train_stats_t *stats, double *loss_hist, ns_train_epoch_fn on_epoch,
+                           void *ctx)
+{
     double t0 = ns_now();
     s_train_t t;
     memset(&t, 0, sizeof t);
     t.on_epoch = on_epoch;
     t.on_epoch_ctx = ctx;
+    t.w_in = w;
     t.flow = flow;
     t.opt = opt;
     t.cfg = cfg;

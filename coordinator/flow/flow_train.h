@@ -87,6 +87,16 @@ int ns_flow_train_observed(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_conf
                            const double *x, size_t n, ns_rng_t *rng, ns_train_stats_t *stats,
                            double *loss_hist, ns_train_epoch_fn on_epoch, void *ctx);
 
+/* ns_flow_train_observed with row weights w (n, >= 0 and finite; NULL =
+ * unweighted): rows and weights are shuffled and split together, a batch's
+ * loss is -sum w log q / sum w over its rows (weights renormalised within
+ * the batch) and the validation loss the same weighted mean over the
+ * validation rows (docs/algorithm.md §12.4). */
+int ns_flow_train_weighted(ns_flow_t *flow, ns_adamw_t *opt, const ns_train_config_t *cfg,
+                           const double *x, const double *w, size_t n, ns_rng_t *rng,
+                           ns_train_stats_t *stats, double *loss_hist, ns_train_epoch_fn on_epoch,
+                           void *ctx);
+
 /* The batch size rule of docs/algorithm.md §4.3 step 2; 0 if it falls below 2. */
 size_t ns_train_adjust_batch(size_t n_train, size_t batch_size);
 

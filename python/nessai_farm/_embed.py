@@ -295,6 +295,10 @@ class Bridge:
                 "%s defines only one of new_point and new_point_log_prob: define both or neither"
                 % self.name
             )
+        # the importance nested sampler's prior map: used when the class has
+        # its own from_unit_hypercube (else the loader's linear map)
+        self.unit_hypercube = _overrides(model, "from_unit_hypercube") and callable(
+            getattr(model, "to_unit_hypercube", None))
         self.new_point = model.new_point if has_np else None
         self.new_point_log_prob = model.new_point_log_prob if has_lq else None
         self.vectorised = _vectorised(self, "vectorised_likelihood", "allow_vectorised", model.log_likelihood)
@@ -341,6 +345,27 @@ class Bridge:
                 "field for each of %s" % (n, got, n, ", ".join(self.names))
             )
         return np.ascontiguousarray(np.stack([np.asarray(x[p], dtype="f8") for p in self.names], axis=-1))
+
+
+    def cube(self, to_cube, buf):
+        """to_unit_hypercube (to_cube true) or from_unit_hypercube of the
+        model on n points given as a buffer of n * d float64, as an (n, d)
+        float64 array."""
+        x = np.frombuffer(buf, dtype="f8").reshape(-1, len(self.names))
+        pts = np.zeros(x.shape[0], dtype=self.dtype)
+        pts["logP"] = np.nan
+        pts["logL"] = np.nan
+        for j, n in enumerate(self.names):
+            pts[n] = x[:, j]
+        what = "to_unit_hypercube" if to_cube else "from_unit_hypercube"
+        y = getattr(self.model, what)(pts)
+        names = getattr(getattr(y, "dtype", None), "names", None) or ()
+        if [p for p in self.names if p not in names] or np.shape(y) != (x.shape[0],):
+            raise ModelLoadError(
+                "%s returned %s; it must return a structured array of %d points with a field "
+                "for each of %s" % (what, type(y).__name__, x.shape[0], ", ".join(self.names)))
+        return np.ascontiguousarray(np.stack([np.asarray(y[p], dtype="f8") for p in self.names],
+                                             axis=-1))
 
 
 def load(source, args):

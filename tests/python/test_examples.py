@@ -125,5 +125,22 @@ class Signals(unittest.TestCase):
         self.interrupt(signal.SIGTERM)
 
 
+
+class UnitHypercube(unittest.TestCase):
+    """A class's own from_unit_hypercube reaches the importance nested sampler:
+    every sample's cube prior ln pi_U is then 0 (the linear map of the bounds
+    would give ln cos(dec) + ln(pi / 2) instead), and ln Z matches the truth."""
+
+    def test_own_maps(self):
+        out = os.path.join(tmpdir(self), "out")
+        r = coordinator(["--model", model("sky_cube", "SkyCube"), "--output", out, "--seed", "4",
+                         "--importance-nested-sampler", "--nlive", "1000", "--min-samples", "200",
+                         "--no-plot"], timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        res = load(out)
+        logu = np.array(res["samples"]["logU"])
+        self.assertTrue(np.all(logu == 0.0))
+        self.assertLess(abs(res["run"]["delta_in_sigma"]), 4.0)
+
 if __name__ == "__main__":
     unittest.main()

@@ -76,6 +76,7 @@ typedef struct nessai_model_info {
 
 #define NESSAI_MODEL_NO_LOG_PRIOR 1u   /* log_prior */
 #define NESSAI_MODEL_NO_NEW_POINT 2u   /* the new_point / new_point_log_prob pair */
+#define NESSAI_MODEL_NO_UNIT_HYPERCUBE 4u /* the to_ / from_unit_hypercube pair */
 
 typedef struct nessai_model {
     uint32_t abi_version;         /* NESSAI_MODEL_ABI_VERSION */
@@ -126,6 +127,16 @@ typedef struct nessai_model {
     /* Optional: the model's name once initialised (e.g. the class name);
      * replaces name from then on. Owned by ctx. */
     const char *(*context_name)(void *ctx);
+
+    /* Optional pair (appended; provide both or neither): the prior as a map
+     * of the unit hypercube, used by the importance nested sampler
+     * (docs/algorithm.md §12.1). from_unit_hypercube maps n points u in
+     * [0, 1]^dim to x so that x follows the prior when u is uniform (e.g.
+     * inverse CDFs); to_unit_hypercube is its inverse. Default: the linear
+     * map of the bounds, u = (x - lower) / (upper - lower), with a custom
+     * log_prior entering as a density on the cube. */
+    int (*to_unit_hypercube)(void *ctx, const double *x, size_t n, double *u);
+    int (*from_unit_hypercube)(void *ctx, const double *u, size_t n, double *x);
 } nessai_model_t;
 
 /* Plugins export this (with C linkage and default visibility). */

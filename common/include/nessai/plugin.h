@@ -56,6 +56,19 @@ int ns_model_new_point(ns_model_t *self, ns_rng_t *rng, size_t n, double *x);
 int ns_model_new_point_log_prob(ns_model_t *self, const double *x, size_t n, double *logq);
 int ns_model_has_custom_new_point(const ns_model_t *self);
 
+/* The unit-hypercube maps (model.h): the plugin's pair, else the linear map
+ * of the bounds. n points, row-major n x dim. */
+int ns_model_to_unit_hypercube(ns_model_t *self, const double *x, size_t n, double *u);
+int ns_model_from_unit_hypercube(ns_model_t *self, const double *u, size_t n, double *x);
+int ns_model_has_unit_hypercube(const ns_model_t *self);
+/* ln of the prior density on the cube at n points u whose physical prior
+ * logp (ns_model_log_prior of from_unit_hypercube(u)) is given: -inf
+ * outside [0, 1)^dim (upper faces excluded), else 0 with the plugin's
+ * pair, and logp + sum ln(upper - lower) with the linear default (0 for
+ * the box prior; a custom log_prior becomes a density on the cube). */
+void ns_model_log_prior_unit_hypercube(const ns_model_t *self, const double *u,
+                                       const double *logp, size_t n, double *logu);
+
 #ifdef __cplusplus
 }
 #endif

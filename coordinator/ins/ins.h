@@ -1,0 +1,125 @@
+/*
+ * ins.h - the importance nested sampler (docs/algorithm.md §12): levels of
+ * normalising flows in the logit space of the unit hypercube, a mixture of
+ * the prior and every flow as the proposal, importance weights pi_U / Q,
+ * and the evidence as their mean over all samples.
+ *
+ * It reuses the project's RealNVP flow and its training (coordinator/flow)
+ * and the logit reparameterisation, and sends every likelihood through
+ * the evaluator interface (nessai/evaluator.h) in one batch per level, so
+ * in-process runs, local pools and remote farms give the same result.
+ */
+#ifndef NS_INS_H
+#define NS_INS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "checkpoint.h"
+#include "flow.h"
+#include "flow_train.h"
+#include "nessai/evaluator.h"
+#include "nessai/options.h"
+#include "nessai/plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct cJSON;
+
+/* The option-table fragment (joined by the coordinator). */
+extern const ns_option_t ns_ins_options[];
+extern const size_t ns_ins_options_count;
+
+typedef struct ns_ins_config {
+    size_t nlive;          /* samples drawn per level and per set (5000) */
+    size_t n_initial;      /* prior samples per set (nlive) */
+    double q;              /* entropy fraction discarded per level, nessai's rho (0.5) */
+    size_t min_samples;    /* live points kept and training-set size, at least (500) */
+    size_t min_remove;     /* points removed per level, at least (1) */
+    double tolerance;      /* ratio stopping rule: stop when R <= tolerance (0) */
+    long min_iteration;    /* levels before the rule may stop the run (-1 = none) */
+    long max_iteration;    /* levels at most (-1 = no limit) */
+    int draw_iid_live;     /* an independent i.i.d. set for the estimates (1) */
+    double eps;            /* logit clipping (1e-8) */
+    uint64_t seed;
+    ns_flow_config_t flow; /* flow architecture (dim set from the model) */
+    ns_train_config_t train;
+    int train_f32;         /* float32 training passes (1) */
+    int threads;           /* training threads (1) */
+    int allow_multi_valued; /* a non-deterministic likelihood only warns (0) */
+} ns_ins_config_t;
+
+/* nessai's defaults for a model of dimension d with the given seed. */
+ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed);
+
+/* The configuration from the coordinator's options (--nlive defaults to
+ * 5000 here unless given). NS_OK or NS_ERR_INVAL with a reason in err. */
+int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t *out,
+                               char *err, size_t errlen);
+
+/* The same check from the coordinator before its output directory opens:
+ * NS_OK, or NS_ERR_INVAL after one line "nessai-coordinator: error: ..." on
+ * stderr. */
+int ns_ins_check_options(const ns_config_t *cfg, ns_model_t *model);
+
+typedef struct ns_ins ns_ins_t;
+
+/* A sampler for model (borrowed) with likelihoods from ev (borrowed).
+ * NS_OK, NS_ERR_INVAL (bad configuration, reason in err) or NS_ERR_NOMEM. */
+int ns_ins_new(const ns_ins_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
+               ns_ins_t **out, char *err, size_t errlen);
+void ns_ins_destroy(ns_ins_t **self_p);
+
+/* Run to the stopping rule (or max_iteration), then finalise: evidence,
+ * posterior weights, ESS and the posterior draw. NS_OK, NS_ERR_MODEL /
+ * NS_ERR_NUMERIC (bad likelihoods, reason logged), NS_ERR_FARM,
+ * NS_ERR_INTERRUPTED (a signal; nothing is saved) or NS_ERR_NOMEM. */
+int ns_ins_run(ns_ins_t *self);
+
+/* Called at every level boundary (after the start, after each level, and
+ * with end = 1 after the finalisation): NS_OK to go on, anything else
+ * stops the run with that code (NS_ERR_INTERRUPTED for a signal). */
+typedef int (*ns_ins_hook_fn)(ns_ins_t *self, int end, void *ctx);
+void ns_ins_set_hook(ns_ins_t *self, ns_ins_hook_fn fn, void *ctx);
+
+/* Section "INSS" (docs/algorithm.md §12.10): everything the run depends on
+ * at a level boundary (settings that must match, iteration, counters,
+ * every generator, every flow of the mixture, the sample counts, both
+ * sets with their log q columns, the history, the posterior). Load into
+ * a fresh sampler built with the same settings; NS_ERR_CORRUPT when they
+ * differ. ns_ins_run then continues from the loaded boundary. */
+int ns_ins_save(const ns_ins_t *self, ns_buf_t *b);
+int ns_ins_load(ns_ins_t *self, ns_buf_t *b);
+/* The state saved at the last boundary (with a hook set), for a signal
+ * that arrives inside a level: NS_OK, or NS_ERR_STATE before the first. */
+int ns_ins_save_snapshot(const ns_ins_t *self, ns_buf_t *out);
+
+double ns_ins_log_evidence(const ns_ins_t *self);
+double ns_ins_log_evidence_error(const ns_ins_t *self);
+double ns_ins_ess_value(const ns_ins_t *self);
+long ns_ins_iteration(const ns_ins_t *self);
+uint64_t ns_ins_likelihood_evaluations(const ns_ins_t *self);
+
+/* The result dictionary (docs/sampler.md, "Importance nested sampler"). */
+struct cJSON *ns_ins_result_json(const ns_ins_t *self);
+/* posterior.csv: <parameters>,logP,logL,it,logW,logQ,logU. */
+int ns_ins_write_posterior_csv(const ns_ins_t *self, const char *path);
+
+/* The coordinator's run with --importance-nested-sampler: build, resume
+ * from the checkpoint payload the coordinator loaded (resume, may hold no
+ * payload), start the checkpoint controller (startup_s: time before
+ * sampling), run with checkpoints at level boundaries, write result.json
+ * and posterior.csv and print ln Z. *keep_workers is set when a signal
+ * paused the run (remote workers stay for the resumed run). Returns the
+ * exit status (0, 1 failed, 2 configuration error or a checkpoint that
+ * does not fit, the checkpoint exit code on a signal). */
+int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
+                ns_ckpt_ctl_t *ckpt, const ns_ckpt_loaded_t *resume, double startup_s,
+                const char *output, int argc, char **argv, int *keep_workers);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

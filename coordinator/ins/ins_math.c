@@ -1,0 +1,128 @@
+/* ins_math.c - threshold, mixture, evidence and stopping numerics of the
+ * importance nested sampler (docs/algorithm.md §12). */
+#include "ins_math.h"
+#include "nessai/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+size_t ns_ins_entropy_index(const double *logw, size_t m, double q)
+{
+    if (m == 0)
+        return 0;
+    double *c = malloc(m * sizeof *c);
+    if (!c)
+        return 0;
+    double s = 0.0, total = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        s += logw[i];
+        c[i] = s;
+        total += s;
+    }
+    if (total == 0.0) /* e.g. the first level: every log-weight is 0 */
+        for (size_t i = 0; i < m; i++)
+            c[i] = (double)i;
+    double last = c[m - 1];
+    size_t n = 0;
+    for (size_t i = 0; i < m; i++)
+        if (c[i] / last >= q) {
+            n = i;
+            break;
+        }
+    free(c);
+    return n;
+}
+
+size_t ns_ins_adjust_index(size_t n, size_t m, size_t min_samples, size_t min_remove)
+{
+    if (n == 0)
+        n = 1;
+    if (n > m || m - n < min_samples)
+        n = m > min_samples ? m - min_samples : 0;
+    else if (n < min_remove)
+        n = min_remove;
+    return n;
+}
+
+void ns_ins_mixture_weights(const size_t *counts, size_t nc, double *alpha, double *log_alpha)
+{
+    double total = 0.0;
+    for (size_t k = 0; k < nc; k++)
+        total += (double)counts[k];
+    for (size_t k = 0; k < nc; k++) {
+        alpha[k] = total > 0 ? (double)counts[k] / total : 0.0;
+        log_alpha[k] = alpha[k] > 0 ? log(alpha[k]) : -INFINITY;
+    }
+}
+
+double ns_ins_log_q(const double *log_q_row, const double *log_alpha, size_t nc)
+{
+    double mx = -INFINITY;
+    for (size_t k = 0; k < nc; k++) {
+        double t = log_alpha[k] + log_q_row[k];
+        if (t > mx)
+            mx = t;
+    }
+    if (mx == -INFINITY || isnan(mx))
+        return mx;
+    double s = 0.0;
+    for (size_t k = 0; k < nc; k++)
+        s += exp(log_alpha[k] + log_q_row[k] - mx);
+    return mx + log(s);
+}
+
+double ns_ins_evidence(const double *ell, size_t n, double *err)
+{
+    if (err)
+        *err = NAN;
+    if (n == 0)
+        return -INFINITY;
+    double lz = ns_logsumexp(ell, n) - log((double)n);
+    if (err && n > 1 && isfinite(lz)) {
+        double s = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double r = exp(ell[i] - lz) - 1.0;
+            s += r * r;
+        }
+        *err = sqrt(s / ((double)n * (double)(n - 1)));
+    }
+    return lz;
+}
+
+double ns_ins_ess(const double *v, size_t n)
+{
+    if (n == 0)
+        return 0.0;
+    double lse = ns_logsumexp(v, n);
+    double mx = -INFINITY;
+    for (size_t i = 0; i < n; i++)
+        if (2.0 * (v[i] - lse) > mx)
+            mx = 2.0 * (v[i] - lse);
+    if (mx == -INFINITY)
+        return 0.0;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += exp(2.0 * (v[i] - lse) - mx);
+    return exp(-(mx + log(s)));
+}
+
+double ns_ins_log_evidence_ratio(const double *ell, const unsigned char *live, size_t n)
+{
+    double mx = -INFINITY;
+    size_t nl = 0;
+    for (size_t i = 0; i < n; i++)
+        if (live[i]) {
+            nl++;
+            if (ell[i] > mx)
+                mx = ell[i];
+        }
+    if (nl == 0)
+        return -INFINITY;
+    double s = 0.0;
+    if (mx > -INFINITY)
+        for (size_t i = 0; i < n; i++)
+            if (live[i])
+                s += exp(ell[i] - mx);
+    double lz_live = (mx > -INFINITY ? mx + log(s) : -INFINITY) - log((double)nl);
+    return lz_live - (ns_logsumexp(ell, n) - log((double)n));
+}

@@ -1,0 +1,53 @@
+/*
+ * ins_math.h - the numerics of the importance nested sampler
+ * (docs/algorithm.md §12), free of any sampler state so that each can be
+ * tested on small hand-computed sets: the entropy threshold, the mixture
+ * weights and log Q, the evidence with its error, the ESS and the ratio
+ * stopping rule.
+ */
+#ifndef NS_INS_MATH_H
+#define NS_INS_MATH_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* §12.3: the entropy rule on m live points sorted by ascending logL with
+ * log-weights logw: c_i = sum_{k <= i} logw_k (c_i = i when sum_i c_i is
+ * exactly 0), normalised by c_{m-1}; the first index with c_i >= q, 0 if
+ * none (and for m == 0). */
+size_t ns_ins_entropy_index(const double *logw, size_t m, double q);
+
+/* §12.3 adjustments of that index n for m live points: n = 0 becomes 1;
+ * then if m - n < min_samples, n = max(0, m - min_samples), else n is at
+ * least min_remove. */
+size_t ns_ins_adjust_index(size_t n, size_t m, size_t min_samples, size_t min_remove);
+
+/* §12.5: alpha_k = counts_k / sum counts for the k = 0..nc-1 components
+ * (prior first); log_alpha_k = ln alpha_k (-inf for a zero count). */
+void ns_ins_mixture_weights(const size_t *counts, size_t nc, double *alpha, double *log_alpha);
+
+/* §12.5: ln Q = ln sum_k alpha_k q_k of one row of nc log-densities,
+ * computed about the row's maximum (-inf when every term is -inf). */
+double ns_ins_log_q(const double *log_q_row, const double *log_alpha, size_t nc);
+
+/* §12.6: ln Z = logsumexp(ell) - ln n for ell_i = logL_i + logW_i, and
+ * sigma_lnZ = sqrt(sum (exp(ell_i - ln Z) - 1)^2 / (n (n - 1))) in *err
+ * (NAN for n < 2). n == 0 gives -inf. */
+double ns_ins_evidence(const double *ell, size_t n, double *err);
+
+/* §12.6: Kish ESS exp(-logsumexp(2 (v - logsumexp v))) of log-weights v
+ * (0 for n == 0). */
+double ns_ins_ess(const double *v, size_t n);
+
+/* §12.7: the ratio R = ln Z_live - ln Z: (logsumexp of ell over the live
+ * points - ln n_live) - (logsumexp over all - ln n); live flags per point.
+ * -inf without live points. */
+double ns_ins_log_evidence_ratio(const double *ell, const unsigned char *live, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
