@@ -106,6 +106,18 @@ int ns_ckpt_settings_check(const char *saved, const ns_config_t *cfg, const char
         rv = now ? NS_ERR_CORRUPT : NS_ERR_NOMEM;
         goto done;
     }
+    /* Which sampler wrote it comes first: its other settings differ anyway. */
+    const cJSON *was_ins = cJSON_GetObjectItemCaseSensitive(old, "importance_nested_sampler");
+    const cJSON *now_ins = cJSON_GetObjectItemCaseSensitive(now, "importance_nested_sampler");
+    if (was_ins && now_ins && cJSON_IsTrue(was_ins) != cJSON_IsTrue(now_ins)) {
+        ns_errf(err, errlen, "checkpoint %s was written by the %s sampler; this run uses the %s "
+                "sampler (%s --importance-nested-sampler, or use another --output)", path,
+                cJSON_IsTrue(was_ins) ? "importance nested" : "standard nested",
+                cJSON_IsTrue(now_ins) ? "importance nested" : "standard nested",
+                cJSON_IsTrue(was_ins) ? "add" : "drop");
+        rv = NS_ERR_REFUSED;
+        goto done;
+    }
     const cJSON *item;
     cJSON_ArrayForEach(item, now) {
         char name[128];

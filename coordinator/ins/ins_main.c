@@ -190,17 +190,36 @@ static int s_write_result(const ns_ins_t *ins, ns_model_t *model, ns_evaluator_t
     return rc;
 }
 
-static int s_save_state(void *state, ns_buf_t *b) { return ns_ins_save(state, b); }
-static int s_save_snapshot(void *state, ns_buf_t *b) { return ns_ins_save_snapshot(state, b); }
+/* The checkpoint's payload, as the standard sampler's: the run's settings
+ * (checked on resume before anything is created), then the state. */
+typedef struct {
+    const ns_config_t *cfg;
+    ns_ckpt_ctl_t *ckpt;
+    ns_ins_t *ins;
+} s_ckpt_ctx_t;
+
+static int s_save_state(void *state, ns_buf_t *b)
+{
+    const s_ckpt_ctx_t *c = state;
+    int rc = ns_ckpt_settings_put(c->cfg, b);
+    return rc == NS_OK ? ns_ins_save(c->ins, b) : rc;
+}
+
+static int s_save_snapshot(void *state, ns_buf_t *b)
+{
+    const s_ckpt_ctx_t *c = state;
+    int rc = ns_ckpt_settings_put(c->cfg, b);
+    return rc == NS_OK ? ns_ins_save_snapshot(c->ins, b) : rc;
+}
 
 /* Periodic checkpoints at level boundaries, one at the end. */
 static int s_hook(ns_ins_t *ins, int end, void *ctx)
 {
-    ns_ckpt_ctl_t *ckpt = ctx;
+    s_ckpt_ctx_t *c = ctx;
     uint64_t it = (uint64_t)ns_ins_iteration(ins);
     if (end)
-        return ns_ckpt_ctl_save(ckpt, it, s_save_state, ins);
-    return ns_ckpt_ctl_iteration(ckpt, it, s_save_state, ins);
+        return ns_ckpt_ctl_save(c->ckpt, it, s_save_state, c);
+    return ns_ckpt_ctl_iteration(c->ckpt, it, s_save_state, c);
 }
 
 int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
@@ -221,7 +240,11 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
     if (resume && resume->payload) {
         ns_buf_t saved;
         ns_buf_view(&saved, resume->payload, resume->payload_len);
-        if ((rc = ns_ins_load(ins, &saved)) == NS_OK && ns_buf_remaining(&saved) != 0)
+        char *settings = NULL;   /* compared with this run's by the coordinator */
+        rc = ns_ckpt_settings_take(&saved, &settings);
+        free(settings);
+        if (rc == NS_OK && (rc = ns_ins_load(ins, &saved)) == NS_OK &&
+            ns_buf_remaining(&saved) != 0)
             rc = NS_ERR_CORRUPT;
         if (rc != NS_OK) {
             fprintf(stderr, "nessai-coordinator: error: the checkpoint %s does not fit this run "
@@ -232,7 +255,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         }
         ns_info(NULL, "Resuming from iteration %ld", ns_ins_iteration(ins));
     }
-    ns_ins_set_hook(ins, s_hook, ckpt);
+    s_ckpt_ctx_t cctx = {cfg, ckpt, ins};
+    ns_ins_set_hook(ins, s_hook, &cctx);
     if (ns_ckpt_ctl_start(ckpt, startup_s) != NS_OK) {
         ns_ins_destroy(&ins);
         return 1;
@@ -251,7 +275,7 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         int have = ns_ins_save_snapshot(ins, &probe) == NS_OK;
         ns_buf_free(&probe);
         status = ns_ckpt_ctl_interrupted(ckpt, (uint64_t)ns_ins_iteration(ins),
-                                         have ? s_save_snapshot : NULL, ins);
+                                         have ? s_save_snapshot : NULL, &cctx);
     } else if (rc != NS_OK) {
         fprintf(stderr, "nessai-coordinator: error: the run failed (%s); see %s/nessai.log\n",
                 ns_strerror(rc), output);
