@@ -22,7 +22,7 @@
 #define S_MOD "farm"
 #define S_CANARY_N 4
 #define S_FD_RESERVE 64           /* descriptors kept for checkpoints, results, plots */
-#define S_FD_PER_WORKER 3         /* control, work and results connections */
+#define S_FD_PER_WORKER 2         /* control and data connections */
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -272,6 +272,7 @@ static void s_stats_json(void *impl, cJSON *obj)
     cJSON_AddNumberToObject(obj, "stale_results", (double)st.stale_results);
     cJSON_AddNumberToObject(obj, "redone_evaluations", (double)st.redone_evaluations);
     cJSON_AddNumberToObject(obj, "malformed_dropped", (double)st.malformed_dropped);
+    cJSON_AddNumberToObject(obj, "misaddressed_dropped", (double)st.misaddressed_dropped);
     cJSON_AddNumberToObject(obj, "likelihood_wall_s", st.likelihood_wall_s);
     cJSON_AddNumberToObject(obj, "worker_cpu_s", st.worker_cpu_s);
     cJSON_AddNumberToObject(obj, "worker_eval_wall_s", st.worker_eval_wall_s);
