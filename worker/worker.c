@@ -566,7 +566,10 @@ static void s_leave(s_worker_t *w)
         return;
     /* Close the data socket first, so that a chunk sent after the
      * coordinator has re-sent what we hand back fails on its side; give its
-     * I/O thread a moment to see the connection go before the BYE arrives. */
+     * I/O thread a moment to see the connection go before the BYE arrives.
+     * Nothing on it needs to get out any more. */
+    if (w->data)
+        zsock_set_linger(w->data, 0);
     zsock_destroy(&w->data);
     zclock_sleep(100);
     ns_msg_t m;
