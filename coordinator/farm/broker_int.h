@@ -36,6 +36,8 @@ typedef struct {
     uint64_t token;               /* sent in WELCOME only; an ASK with it binds a connection */
     uint64_t sent;                /* CHUNKs sent on the bound connection (ASK's received) */
     int asking;                   /* asked for work, nothing sent since (bound, live) */
+    double unbound_since;         /* live without a bound data connection since, 0: bound */
+    int unbound_warned;           /* ... and said so */
     char host[128];               /* from HELLO */
     uint32_t pid;                 /* from HELLO */
     ns_bwstate_t state;

@@ -19,6 +19,7 @@
 #define S_MOD "farm"
 #define S_WELCOME_TIMEOUT_S 20.0  /* welcomed but no READY: dropped (the slot is freed) */
 #define S_MISADDRESSED_WARN_S 10.0    /* at most one warning this often */
+#define S_UNBOUND_WARN_S 10.0     /* live, but no data connection for this long: warned */
 
 size_t ns_reg_live_count(const ns_bstate_t *s)
 {
@@ -217,6 +218,7 @@ static void s_on_ready(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
         return;
     }
     w->state = W_LIVE;
+    w->unbound_since = ns_now();
     s->stats.workers_seen++;
     ns_msg_t r;
     ns_msg_init(&r, NS_MSG_ACCEPT);
@@ -383,6 +385,13 @@ void ns_reg_tick(ns_bstate_t *s, double now)
             s_remove_worker(s, w);
             continue;
         }
+        if (w->state == W_LIVE && w->unbound_since > 0 && !w->unbound_warned
+            && now - w->unbound_since > S_UNBOUND_WARN_S) {
+            w->unbound_warned = 1;
+            ns_warn(S_MOD, "worker %s (host %s pid %u) has not asked for work on the data port "
+                    "%u for %.0f s; can it reach that port?", w->id, w->host, w->pid,
+                    s->data_port, now - w->unbound_since);
+        }
         if (w->state == W_WELCOMED && now - w->welcomed_at > S_WELCOME_TIMEOUT_S) {
             ns_warn(S_MOD, "worker id=%s host=%s pid=%u never answered the welcome; dropped",
                     w->id, w->host, w->pid);
@@ -478,6 +487,8 @@ void ns_reg_unbind(ns_bstate_t *s, ns_bworker_t *w)
     ns_debug(S_MOD, "worker %s: its data connection has gone; waiting for its next ASK", w->id);
     zframe_destroy(&w->data);
     w->asking = 0;
+    w->unbound_since = ns_now();
+    w->unbound_warned = 0;
 }
 
 void ns_reg_on_ask(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
@@ -523,6 +534,7 @@ void ns_reg_on_ask(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
     zframe_destroy(&w->data);
     w->data = zframe_dup(routing);
     w->sent = m->received;
+    w->unbound_since = 0;
     if (w->evaluating) {
         w->evaluating = 0;
         s->hooks.worker_gone(s, w->seq, NULL);

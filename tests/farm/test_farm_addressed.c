@@ -3,7 +3,8 @@
  * run's shared key that answers under another worker's id, for attempts it
  * was not sent, or on a connection bound to nobody changes nothing; a
  * stopped worker, once declared lost, is sent nothing more and the others
- * carry the run. */
+ * carry the run; an accepted worker that never opens its data connection
+ * is named in a warning. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -34,6 +35,7 @@
 typedef struct {
     const char *endpoint;
     const char *keys;
+    int never_bind;             /* accepted, but never opens its data connection */
     atomic_int stop;
     atomic_int registered;      /* accepted and bound */
     atomic_int failed;          /* 1: something went wrong (the test fails) */
@@ -151,6 +153,17 @@ static void *s_impostor(void *arg)
         goto out;
     }
     zframe_destroy(&af);
+    while (im->never_bind && !im->stop) {
+        im->registered = 1;
+        ns_msg_init(&m, NS_MSG_HEARTBEAT);
+        m.run = run;
+        s_send(control, &m);
+        zsock_set_rcvtimeo(control, 300);
+        zframe_t *f = zframe_recv(control);
+        zframe_destroy(&f);
+    }
+    if (im->never_bind)
+        goto out;
     /* its own data connection, bound with its token, and a second one
      * that it never binds */
     zsock_t *data = s_curve_dealer(im, mine, server, data_ep);
@@ -492,11 +505,58 @@ static void test_stopped_worker_gets_nothing_after_loss(void **state)
     ns_model_destroy(&model);
 }
 
+/* An accepted worker that never connects to the data port is named in a
+ * warning (its node may not reach that port). */
+static int s_warned_unbound(void *log)
+{
+    return th_file_contains(log, "has not asked for work on the data port");
+}
+
+static void test_worker_without_data_connection_is_named(void **state)
+{
+    if (!ns_keys_available()) {
+        fprintf(stderr, "libzmq without CURVE: the farm cannot be secured here\n");
+        fail();
+    }
+    char keys[256], clog[128];
+    assert_int_equal(th_mkdtemp(keys, sizeof keys, "keys"), 0);
+    assert_int_equal(th_tmpfile(clog, sizeof clog, "coord"), 0);
+    assert_int_equal(ns_log_open_file(clog), NS_OK);
+    ns_model_t *model = th_farm_model("dim=2,delay_ms=2");
+    ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", "curve", "true", "farm-keys",
+                                      keys, "heartbeat-interval", "0.5", NULL);
+    ns_evaluator_t *ev = NULL;
+    assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
+    s_impostor_t im;
+    memset(&im, 0, sizeof im);
+    im.endpoint = ns_farm_endpoint(ev);
+    im.keys = keys;
+    im.never_bind = 1;
+    pthread_t th;
+    pthread_create(&th, NULL, s_impostor, &im);
+    assert_true(th_wait_for(s_registered, &im, 20));
+    assert_false(im.failed);
+    assert_int_equal(ns_farm_wait_live(ev, 1, 10), NS_OK);
+    double t0 = ns_now();
+    assert_true(th_wait_for(s_warned_unbound, clog, 20));
+    assert_true(ns_now() - t0 > 8.0);   /* 10 s after it was accepted, not at once */
+    im.stop = 1;
+    pthread_join(th, NULL);
+    ns_log_close_file();
+    assert_true(th_file_contains(clog, "host impostor"));
+    unlink(clog);
+    ns_evaluator_destroy(&ev);
+    ns_config_destroy(&cfg);
+    ns_model_destroy(&model);
+    th_rm_rf(keys);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_impostor_with_the_shared_key),
         cmocka_unit_test(test_stopped_worker_gets_nothing_after_loss),
+        cmocka_unit_test(test_worker_without_data_connection_is_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
