@@ -1,5 +1,5 @@
-/* worker.c - the worker loop: one control DEALER, one work PULL, one
- * results PUSH, and an evaluation thread so heartbeats never stop. */
+/* worker.c - the worker loop: one control DEALER, one data DEALER (ASK,
+ * CHUNK, RESULT), and an evaluation thread so heartbeats never stop. */
 #include "worker.h"
 #include "nessai/wire.h"
 #include "nessai/keys.h"
@@ -140,11 +140,13 @@ typedef struct {
     double *x, *logl;             /* job buffers, owned */
     size_t cap_x, cap_logl;
     /* the current session */
-    zsock_t *control, *work, *results;
+    zsock_t *control, *data;
     zcert_t *cert, *server;       /* CURVE: our key pair, the coordinator's public key */
     s_phase_t phase;
     uint64_t run;
     char id[64];                  /* our id at the coordinator */
+    uint64_t token;               /* from WELCOME: binds our data connection */
+    uint64_t received;            /* CHUNKs received on the data connection */
     uint64_t batch;               /* chunk being evaluated */
     uint32_t chunk, attempt, n;
     unsigned hb_ms, liveness;
@@ -208,8 +210,7 @@ static void s_send(s_worker_t *w, zsock_t *sock, const ns_msg_t *m)
 static void s_close_session(s_worker_t *w)
 {
     zsock_destroy(&w->control);
-    zsock_destroy(&w->work);
-    zsock_destroy(&w->results);
+    zsock_destroy(&w->data);
     zcert_destroy(&w->cert);
     zcert_destroy(&w->server);
 }
@@ -362,6 +363,7 @@ static void s_on_welcome(s_worker_t *w, const ns_msg_t *m)
 {
     w->run = m->run;
     ns_str_copy(m->worker, w->id, sizeof w->id);
+    w->token = m->token;
     w->hb_ms = m->heartbeat_ms;
     w->liveness = m->liveness;
     w->max_message = (int64_t)m->max_message;
@@ -411,23 +413,36 @@ static void s_on_canary_done(s_worker_t *w, const s_done_t *done)
     w->phase = P_READY;
 }
 
+/* ASK (docs/protocol.md §3): we are idle, send one chunk; the token binds
+ * this connection to our id. */
+static void s_ask(s_worker_t *w)
+{
+    if (!w->data)
+        return;
+    ns_msg_t m;
+    ns_msg_init(&m, NS_MSG_ASK);
+    m.run = w->run;
+    m.worker = ns_str_of(w->id);
+    m.token = w->token;
+    m.received = w->received;
+    s_send(w, w->data, &m);
+}
+
 static int s_on_accept(s_worker_t *w)
 {
-    w->work = zsock_new(ZMQ_PULL);
-    w->results = zsock_new(ZMQ_PUSH);
-    if (!w->work || !w->results)
+    w->data = zsock_new(ZMQ_DEALER);
+    if (!w->data)
         return NS_ERR_IO;
-    s_secure(w, w->work);
-    s_secure(w, w->results);
-    ns_wire_tune(w->work, w->max_message, 0);
-    zsock_set_rcvhwm(w->work, 1);
-    ns_wire_tune(w->results, w->max_message, 2000);
+    w->received = 0;
+    s_secure(w, w->data);
+    /* chunks in, results out: the linger lets a last RESULT leave */
+    ns_wire_tune(w->data, w->max_message, 2000);
     return NS_OK;
 }
 
 static void s_on_chunk_done(s_worker_t *w, const s_done_t *done);
 
-/* A TAKE or RESULT about the chunk in hand: run, our id, batch, chunk, attempt. */
+/* A RESULT about the chunk in hand: run, our id, batch, chunk, attempt. */
 static void s_chunk_msg(const s_worker_t *w, ns_msg_type_t type, ns_msg_t *m)
 {
     ns_msg_init(m, type);
@@ -440,19 +455,27 @@ static void s_chunk_msg(const s_worker_t *w, ns_msg_type_t type, ns_msg_t *m)
 
 static void s_on_chunk(s_worker_t *w)
 {
-    zframe_t *f = zframe_recv(w->work);
+    zframe_t *f = zframe_recv(w->data);
     if (!f)
         return;
+    w->received++;
     ns_msg_t m;
     if (zframe_more(f) || ns_msg_decode(zframe_data(f), zframe_size(f), &m) != NS_OK
         || m.type != NS_MSG_CHUNK || m.d != (uint32_t)ns_model_dim(w->model)) {
         w->malformed++;
-        ns_debug(S_MOD, "dropped a malformed work message (%zu bytes)", zframe_size(f));
+        ns_debug(S_MOD, "dropped a malformed data message (%zu bytes)", zframe_size(f));
+        while (zframe_more(f)) {   /* the rest of a multi-part message */
+            zframe_destroy(&f);
+            if (!(f = zframe_recv(w->data)))
+                break;
+        }
         zframe_destroy(&f);
+        s_ask(w);   /* still idle: the coordinator re-queues what it sent */
         return;
     }
     if (m.run != w->run || s_reserve(w, (size_t)m.n * m.d, m.n) != NS_OK) {
         zframe_destroy(&f);
+        s_ask(w);
         return;
     }
     ns_msg_get_doubles(&m, w->x, (size_t)m.n * m.d);
@@ -461,9 +484,6 @@ static void s_on_chunk(s_worker_t *w)
     w->attempt = m.attempt;
     w->n = m.n;
     zframe_destroy(&f);
-    ns_msg_t t;
-    s_chunk_msg(w, NS_MSG_TAKE, &t);
-    s_send(w, w->results, &t);
     ns_debug(S_MOD, "evaluating chunk %u of batch %llu attempt %u (%u points)", w->chunk,
              (unsigned long long)w->batch, w->attempt, w->n);
     /* A chunk known to be quick is evaluated right here: heartbeats can
@@ -493,8 +513,10 @@ static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
     r.wall_s = done->wall_s;
     uint8_t *scratch = NULL;
     if (done->rv == NS_OK) {
-        if (!ns_msg_host_little_endian() && !(scratch = malloc((size_t)w->n * 8)))
-            return;   /* the deadline re-sends it */
+        if (!ns_msg_host_little_endian() && !(scratch = malloc((size_t)w->n * 8))) {
+            s_ask(w);   /* idle without an answer: the coordinator re-sends it */
+            return;
+        }
         ns_msg_set_doubles(&r, w->logl, w->n, scratch);
     } else {
         r.status = 1;
@@ -502,8 +524,9 @@ static void s_on_chunk_done(s_worker_t *w, const s_done_t *done)
         ns_warn(S_MOD, "chunk %u of batch %llu failed: %s", w->chunk,
                 (unsigned long long)w->batch, done->err);
     }
-    s_send(w, w->results, &r);
+    s_send(w, w->data, &r);
     free(scratch);
+    s_ask(w);
 }
 
 static void s_on_eval_done(s_worker_t *w)
@@ -523,17 +546,15 @@ static void s_on_eval_done(s_worker_t *w)
         s_on_chunk_done(w, &done);
 }
 
-static int s_connect_data(s_worker_t *w, unsigned work_port, unsigned results_port)
+static int s_connect_data(s_worker_t *w, unsigned data_port)
 {
     char ep[512];
     if (s_on_accept(w) != NS_OK)
         return NS_ERR_IO;
-    if (ns_wire_endpoint_with_port(w->cfg->connect, work_port, ep, sizeof ep) != NS_OK
-        || zsock_connect(w->work, "%s", ep) != 0)
+    if (ns_wire_endpoint_with_port(w->cfg->connect, data_port, ep, sizeof ep) != NS_OK
+        || zsock_connect(w->data, "%s", ep) != 0)
         return NS_ERR_IO;
-    if (ns_wire_endpoint_with_port(w->cfg->connect, results_port, ep, sizeof ep) != NS_OK
-        || zsock_connect(w->results, "%s", ep) != 0)
-        return NS_ERR_IO;
+    s_ask(w);   /* binds the connection, and we are idle */
     return NS_OK;
 }
 
@@ -543,10 +564,13 @@ static void s_leave(s_worker_t *w)
 {
     if (w->phase == P_HELLO)
         return;
-    /* Disconnect from the work socket first, so that no chunk is pushed
-     * to us after the coordinator has re-sent what we hand back; give its
-     * I/O thread a moment to see the socket go before the BYE arrives. */
-    zsock_destroy(&w->work);
+    /* Close the data socket first, so that a chunk sent after the
+     * coordinator has re-sent what we hand back fails on its side; give its
+     * I/O thread a moment to see the connection go before the BYE arrives.
+     * Nothing on it needs to get out any more. */
+    if (w->data)
+        zsock_set_linger(w->data, 0);
+    zsock_destroy(&w->data);
     zclock_sleep(100);
     ns_msg_t m;
     ns_msg_init(&m, NS_MSG_BYE);
@@ -572,7 +596,7 @@ static void s_leave(s_worker_t *w)
     zpoller_destroy(&p);
 }
 
-static s_outcome_t s_on_control(s_worker_t *w, unsigned *work_port, unsigned *results_port)
+static s_outcome_t s_on_control(s_worker_t *w, unsigned *data_port)
 {
     zframe_t *f = zframe_recv(w->control);
     if (!f)
@@ -597,15 +621,14 @@ static s_outcome_t s_on_control(s_worker_t *w, unsigned *work_port, unsigned *re
     switch (m.type) {
     case NS_MSG_WELCOME:
         if (w->phase == P_HELLO) {
-            *work_port = m.work_port;
-            *results_port = m.results_port;
+            *data_port = m.data_port;
             s_on_welcome(w, &m);
         }
         break;
     case NS_MSG_ACCEPT:
         if (w->phase == P_READY && m.run == w->run) {
-            if (s_connect_data(w, *work_port, *results_port) != NS_OK) {
-                ns_error(S_MOD, "cannot connect the data sockets to %s", w->cfg->connect);
+            if (s_connect_data(w, *data_port) != NS_OK) {
+                ns_error(S_MOD, "cannot connect the data socket to %s", w->cfg->connect);
                 out = S_FATAL;
                 break;
             }
@@ -693,13 +716,13 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
     s_send(w, w->control, &hello);
     w->last_heard = ns_now();
     double next_hb = ns_now() + w->hb_ms / 1000.0;
-    unsigned work_port = 0, results_port = 0;
+    unsigned data_port = 0;
     for (;;) {
         zmq_pollitem_t items[4] = {
             {NULL, s_sigpipe[0], ZMQ_POLLIN, 0},
             {zsock_resolve(w->control), 0, ZMQ_POLLIN, 0},
             {zsock_resolve(w->eval), 0, ZMQ_POLLIN, 0},
-            {w->work ? zsock_resolve(w->work) : NULL, 0, ZMQ_POLLIN, 0},
+            {w->data ? zsock_resolve(w->data) : NULL, 0, ZMQ_POLLIN, 0},
         };
         int nitems = (w->phase == P_LIVE && w->busy == B_IDLE) ? 4 : 3;
         long timeout = (long)((next_hb - ns_now()) * 1000.0) + 1;
@@ -715,7 +738,7 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
         }
         if (rc > 0 && (items[1].revents & ZMQ_POLLIN)) {
             int was_live = w->phase == P_LIVE;
-            s_outcome_t out = s_on_control(w, &work_port, &results_port);
+            s_outcome_t out = s_on_control(w, &data_port);
             if (!was_live && w->phase == P_LIVE)
                 *accepted = 1;
             if (out != S_CONTINUE)
@@ -736,6 +759,10 @@ static s_outcome_t s_session(s_worker_t *w, int *accepted)
             ns_msg_init(&hb, NS_MSG_HEARTBEAT);
             hb.run = w->run;
             s_send(w, w->control, &hb);
+            /* idle: ask again, so that a data connection libzmq re-opened
+             * is bound again (a repeated ASK changes nothing otherwise) */
+            if (w->phase == P_LIVE && w->busy == B_IDLE)
+                s_ask(w);
             if (w->cfg->parent_pid > 0 && getppid() != w->cfg->parent_pid)
                 return S_ORPHANED;
             if ((w->cfg->connect_file && s_address_moved(w)) || s_gave_up(w))

@@ -174,9 +174,8 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
         return NS_ERR_INVAL;
     }
     s->router = zsock_new(ZMQ_ROUTER);
-    s->push = zsock_new(ZMQ_PUSH);
-    s->pull = zsock_new(ZMQ_PULL);
-    if (!s->router || !s->push || !s->pull) {
+    s->data = zsock_new(ZMQ_ROUTER);
+    if (!s->router || !s->data) {
         snprintf(err, errlen, "cannot create ZeroMQ sockets");
         return NS_ERR_IO;
     }
@@ -197,15 +196,15 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
             return NS_ERR_IO;
         }
         ns_keys_server(s->router, cfg->curve_cert);
-        ns_keys_server(s->push, cfg->curve_cert);
-        ns_keys_server(s->pull, cfg->curve_cert);
+        ns_keys_server(s->data, cfg->curve_cert);
     }
     ns_wire_tune(s->router, NS_FARM_CONTROL_MAX, 0);
     zsock_set_router_handover(s->router, 1);
-    ns_wire_tune(s->push, cfg->max_message, 0);
-    zsock_set_sndhwm(s->push, 1);
-    /* results: n doubles per message, never more than the points we send */
-    ns_wire_tune(s->pull, cfg->max_message, 0);
+    /* data (docs/protocol.md §1): chunks out, results (never more points
+     * than we send) in. A chunk for a connection that has gone fails at
+     * once instead of being dropped, so it stays queued for another worker. */
+    ns_wire_tune(s->data, cfg->max_message, 0);
+    zsock_set_router_mandatory(s->data, 1);
     /* libzmq's own wildcard (not CZMQ's sequential range): the kernel
      * picks a free port, so farms started side by side do not race. */
     if (zmq_bind(zsock_resolve(s->router), ep) != 0) {
@@ -214,14 +213,12 @@ static int s_bind(ns_bstate_t *s, char *err, size_t errlen)
     }
     char data_ep[300];
     snprintf(data_ep, sizeof data_ep, "%.*s:*", (int)(colon - ep), ep);
-    if (zmq_bind(zsock_resolve(s->push), data_ep) != 0
-        || zmq_bind(zsock_resolve(s->pull), data_ep) != 0) {
-        snprintf(err, errlen, "cannot bind data ports on %.200s: %s", data_ep,
+    if (zmq_bind(zsock_resolve(s->data), data_ep) != 0) {
+        snprintf(err, errlen, "cannot bind the data port on %.200s: %s", data_ep,
                  zmq_strerror(zmq_errno()));
         return NS_ERR_IO;
     }
-    s->work_port = s_port(s->push);
-    s->results_port = s_port(s->pull);
+    s->data_port = s_port(s->data);
     /* The endpoint workers connect to: wildcard hosts become this host's name. */
     unsigned port = s_port(s->router);
     const char *host = ep + 6;
@@ -267,8 +264,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
     s->spot_rng = s->run;
     if (s_bind(s, owner->err, sizeof owner->err) != NS_OK) {
         zsock_destroy(&s->router);
-        zsock_destroy(&s->push);
-        zsock_destroy(&s->pull);
+        zsock_destroy(&s->data);
         s_auth_release(s);
         zsock_signal(pipe, 1);
         return;
@@ -276,13 +272,13 @@ static void s_broker_actor(zsock_t *pipe, void *args)
     zsock_signal(pipe, 0);
     s->next_tick = ns_now();
     while (!s->terminated) {
-        zmq_pollitem_t items[4] = {
+        /* no POLLOUT: chunks go to workers that asked, and a ROUTER send
+         * never blocks */
+        zmq_pollitem_t items[3] = {
             {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
             {zsock_resolve(s->router), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve(s->pull), 0, ZMQ_POLLIN, 0},
-            {zsock_resolve(s->push), 0, ZMQ_POLLOUT, 0},
+            {zsock_resolve(s->data), 0, ZMQ_POLLIN, 0},
         };
-        int nitems = (s->active && s->chunked && s->qlen > 0) ? 4 : 3;
         double now = ns_now();
         long timeout = (long)((s->next_tick - now) * 1000.0) + 1;
         if (timeout < 0)
@@ -292,7 +288,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
         /* stragglers are judged against the batch's done chunks: look often */
         if (s->active && s->chunked && s->ndurations > 0 && timeout > S_STRAGGLER_POLL_MS)
             timeout = S_STRAGGLER_POLL_MS;
-        int rc = zmq_poll(items, nitems, timeout);
+        int rc = zmq_poll(items, 3, timeout);
         if (rc < 0 && zmq_errno() != EINTR)
             break;
         if (rc > 0) {
@@ -301,9 +297,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
             if (items[1].revents & ZMQ_POLLIN)
                 ns_reg_on_control(s);
             if (items[2].revents & ZMQ_POLLIN)
-                ns_batch_on_results(s);
-            if (nitems == 4 && (items[3].revents & ZMQ_POLLOUT))
-                ns_batch_pump(s);
+                ns_batch_on_data(s);
         }
         now = ns_now();
         if (now >= s->next_tick) {
@@ -326,8 +320,7 @@ static void s_broker_actor(zsock_t *pipe, void *args)
         ns_batch_finish(s, NS_ERR_INTERRUPTED);
     ns_reg_clear(s);
     zsock_destroy(&s->router);
-    zsock_destroy(&s->push);
-    zsock_destroy(&s->pull);
+    zsock_destroy(&s->data);
     s_auth_release(s);
 }
 

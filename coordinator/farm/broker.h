@@ -1,8 +1,8 @@
 /*
  * coordinator/farm/broker.h - the farm's background thread (a zactor).
  *
- * The broker owns the three coordinator sockets (control ROUTER, work PUSH,
- * results PULL), the worker registry, chunking, deadlines and re-sends
+ * The broker owns the two coordinator sockets (control ROUTER, data
+ * ROUTER), the worker registry, chunking, deadlines and re-sends
  * (broker.c, broker_registry.c, broker_batch.c; seams in broker_int.h). It
  * keeps answering workers while the sampler trains its flow; evaluate()
  * hands it a batch and blocks until the batch is complete or failed.

@@ -1,5 +1,6 @@
-/* broker_batch.c - one batch on the farm: array_split chunks, dispatch on
- * the work socket, results placed by index, deadlines, re-sends. Runs in
+/* broker_batch.c - one batch on the farm: array_split chunks, dispatch to
+ * the workers that asked (data socket), results placed by index and taken
+ * only from the worker each attempt went to, deadlines, re-sends. Runs in
  * the broker thread (broker.c); asks the worker registry
  * (broker_registry.c) about workers, never the other way round. */
 #include "broker_int.h"
@@ -28,7 +29,7 @@ static void s_enqueue(ns_bstate_t *s, size_t i)
     c->queued = 1;
     c->deadline = 0;
     c->holder = 0;
-    s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
+    s->queue[(s->qhead + s->qlen) % s->k] = i;
     s->qlen++;
 }
 
@@ -79,9 +80,9 @@ static int s_fault(ns_bstate_t *s, size_t i, const char *what)
     return 1;
 }
 
-/* A worker is gone: its taken chunks and every chunk nobody has taken go
- * back to the queue (chunks in a dead worker's socket buffer are invisible).
- * Returns the number of its own chunks handed back. */
+/* A worker is gone (or no longer holds what it was sent): the chunks whose
+ * latest attempt went to it go back to the queue. Nothing else can be lost:
+ * every attempt was sent to one known worker. Returns how many went back. */
 size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq, const char *fault)
 {
     size_t own = 0;
@@ -89,29 +90,15 @@ size_t ns_batch_requeue_orphans(ns_bstate_t *s, uint64_t seq, const char *fault)
         return 0;
     /* the chunk it was evaluating (whichever attempt) counts the fault */
     ns_bworker_t *w = fault ? ns_reg_find_seq(s, seq) : NULL;
-    if (w && w->evaluating && w->cur_batch == s->batch && w->cur_chunk < s->k) {
-        if (!s->chunks[w->cur_chunk].done && s_fault(s, w->cur_chunk, fault))
-            return 0;   /* the batch is over */
-    } else if (w && s->cfg->local_pool) {
-        /* A local worker that dies at once loses its TAKE with it: suspect
-         * every chunk sent and not taken by anyone. (A remote worker's loss
-         * is known only seconds later, when such a guess means nothing.) */
-        char what[240];
-        snprintf(what, sizeof what, "%s (before its TAKE arrived)", fault);
-        for (size_t i = 0; i < s->k; i++) {
-            ns_bchunk_t *c = &s->chunks[i];
-            if (!c->done && c->attempt > 0 && c->holder == 0 && s_fault(s, i, what))
-                return 0;
-        }
-    }
+    if (w && w->evaluating && w->cur_batch == s->batch && w->cur_chunk < s->k
+        && !s->chunks[w->cur_chunk].done && s_fault(s, w->cur_chunk, fault))
+        return 0;   /* the batch is over */
     for (size_t i = 0; i < s->k; i++) {
         ns_bchunk_t *c = &s->chunks[i];
-        if (c->done || c->queued || c->attempt == 0)
+        if (c->done || c->queued || c->attempt == 0 || c->holder != seq)
             continue;
-        if (c->holder == seq)
-            own++;
-        if (c->holder == seq || c->holder == 0)
-            s_enqueue(s, i);
+        own++;
+        s_enqueue(s, i);
     }
     return own;
 }
@@ -166,7 +153,7 @@ static int s_chunk_batch(ns_bstate_t *s)
     if (k > s->n)
         k = s->n;
     s->chunks = calloc(k, sizeof *s->chunks);
-    s->queue = calloc(2 * k, sizeof *s->queue);
+    s->queue = calloc(k, sizeof *s->queue);
     s->durations = calloc(k, sizeof *s->durations);
     s->ndurations = 0;
     if (!s->chunks || !s->queue || !s->durations)
@@ -187,46 +174,69 @@ static int s_chunk_batch(ns_bstate_t *s)
     return NS_OK;
 }
 
-/* Send queued chunks until PUSH would block. */
+/* Send chunk i's next attempt to w, which asked for work. */
+static int s_send_chunk(ns_bstate_t *s, ns_bworker_t *w, size_t i, double now)
+{
+    ns_bchunk_t *c = &s->chunks[i];
+    ns_msg_t m;
+    ns_msg_init(&m, NS_MSG_CHUNK);
+    m.run = s->run;
+    m.batch = s->batch;
+    m.chunk = (uint32_t)i;
+    m.attempt = c->attempt + 1;
+    m.n = (uint32_t)c->n;
+    m.d = (uint32_t)s->d;
+    uint8_t *scratch = NULL;
+    const double *rows = s->x + c->start * s->d;
+    if (!ns_msg_host_little_endian() && !(scratch = malloc(c->n * s->d * 8)))
+        return NS_ERR_NOMEM;   /* try again on the next pass */
+    ns_msg_set_doubles(&m, rows, c->n * s->d, scratch);
+    int rv = ns_wire_send(s->data, w->data, &m);
+    free(scratch);
+    if (rv != NS_OK)
+        return rv;
+    c->attempt++;
+    c->queued = 0;
+    c->holder = w->seq;
+    c->deadline = now + s_chunk_timeout(s, c->n);
+    c->sent_at = now;
+    w->asking = 0;
+    w->evaluating = 1;
+    w->stuck = 0;
+    w->sent++;
+    w->cur_batch = s->batch;
+    w->cur_chunk = (uint32_t)i;
+    w->cur_attempt = c->attempt;
+    w->cur_sent_at = now;
+    ns_debug(S_MOD, "chunk %zu of batch %llu attempt %u sent to %s", i,
+             (unsigned long long)s->batch, c->attempt, w->id);
+    return NS_OK;
+}
+
+/* Send queued chunks, one to each worker that asked for work. */
 void ns_batch_pump(ns_bstate_t *s)
 {
     double now = ns_now();
     while (s->active && s->chunked && s->qlen > 0) {
         size_t i = s->queue[s->qhead];
         ns_bchunk_t *c = &s->chunks[i];
-        if (c->done) {   /* completed while it waited (an earlier attempt won) */
-            c->queued = 0;
-            s->qhead = (s->qhead + 1) % (2 * s->k);
-            s->qlen--;
-            continue;
+        if (!c->done) {
+            ns_bworker_t *w = ns_reg_next_asking(s);
+            if (!w)
+                return;   /* sent when a worker asks */
+            int rv = s_send_chunk(s, w, i, now);
+            if (rv == NS_ERR_STATE) {   /* its connection has gone: the next one */
+                ns_reg_unbind(s, w);
+                continue;
+            }
+            if (rv != NS_OK) {
+                ns_warn(S_MOD, "sending chunk %zu failed: %s", i, ns_strerror(rv));
+                return;
+            }
         }
-        ns_msg_t m;
-        ns_msg_init(&m, NS_MSG_CHUNK);
-        m.run = s->run;
-        m.batch = s->batch;
-        m.chunk = (uint32_t)i;
-        m.attempt = c->attempt + 1;
-        m.n = (uint32_t)c->n;
-        m.d = (uint32_t)s->d;
-        uint8_t *scratch = NULL;
-        const double *rows = s->x + c->start * s->d;
-        if (!ns_msg_host_little_endian() && !(scratch = malloc(c->n * s->d * 8)))
-            return;   /* try again on the next pass */
-        ns_msg_set_doubles(&m, rows, c->n * s->d, scratch);
-        int rv = ns_wire_send(s->push, NULL, &m);
-        free(scratch);
-        if (rv == NS_ERR_STATE)
-            return;   /* no connected worker can take more: poll for POLLOUT */
-        if (rv != NS_OK) {
-            ns_warn(S_MOD, "sending chunk %zu failed: %s", i, ns_strerror(rv));
-            return;
-        }
-        c->attempt++;
+        /* sent, or completed while it waited (an earlier attempt won) */
         c->queued = 0;
-        c->holder = 0;
-        c->deadline = now + s_chunk_timeout(s, c->n);
-        c->sent_at = now;
-        s->qhead = (s->qhead + 1) % (2 * s->k);
+        s->qhead = (s->qhead + 1) % s->k;
         s->qlen--;
     }
 }
@@ -242,7 +252,7 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
     s->t_start = ns_now();
     s->waiting_since = 0;
     s->chunked = 0;
-    ns_reg_reset_taken(s);
+    ns_reg_new_batch(s);
     if (n == 0) {
         ns_batch_finish(s, NS_OK);
         return;
@@ -266,9 +276,11 @@ void ns_batch_start(ns_bstate_t *s, const double *x, double *logl, size_t n, siz
 
 /* Spot check (docs/protocol.md §3): re-evaluate a few of the result's
  * points with the coordinator's model; the values are in s->logl at the
- * chunk's rows. Returns 1 if they differ (the worker is then refused and
- * its chunks of this batch go back), else 0. */
-static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t ci, double now)
+ * chunk's rows; seen is how long the chunk took as the coordinator saw it.
+ * Returns 1 if they differ (the worker is then refused and its chunks of
+ * this batch go back), else 0. */
+static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t ci, double now,
+                        double seen)
 {
     if (!s->cfg->spot_model || s->cfg->spot_fraction <= 0)
         return 0;
@@ -281,7 +293,7 @@ static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t 
         cnt = S_SPOT_MAX;
     /* the cost as the coordinator saw it (a worker cannot make it look dearer
      * without being that slow) */
-    double per = (now - c->sent_at) / (double)c->n;
+    double per = seen / (double)c->n;
     /* The coordinator is one thread for all workers: checks share a budget
      * of --spot-check x the farm's likelihood wall time (plus 20 ms, so
      * that the first results are checked). */
@@ -341,27 +353,50 @@ static int s_spot_check(ns_bstate_t *s, ns_bworker_t *w, ns_bchunk_t *c, size_t 
     return 0;
 }
 
-static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
+/* A RESULT counts only from the data connection of the worker it names,
+ * for the attempt that was sent to that worker (docs/protocol.md §3,
+ * "Accepted workers only, on their own connection"). */
+static void s_on_result(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
 {
-    ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (!w || w->state != W_LIVE) {
-        /* not an accepted worker: nothing it says is counted or used */
-        s->stats.stale_results++;
+    char id[32], what[240];
+    ns_str_copy(m->worker, id, sizeof id);
+    ns_bworker_t *w = ns_reg_find_data(s, routing);
+    if (!w || !ns_str_eq(m->worker, w->id)) {
+        /* nothing it says is counted or used */
+        if (w)
+            snprintf(what, sizeof what, "a RESULT naming %s on the data connection of %s", id,
+                     w->id);
+        else
+            snprintf(what, sizeof what, "a RESULT naming %s on a data connection bound to no "
+                     "worker", id);
+        ns_reg_misaddressed(s, what);
+        return;
+    }
+    if (m->run == s->run && (!w->evaluating || m->batch != w->cur_batch
+                             || m->chunk != w->cur_chunk || m->attempt != w->cur_attempt)) {
+        snprintf(what, sizeof what, "a RESULT from %s for chunk %u of batch %llu attempt %u, "
+                 "which was not sent to it", id, m->chunk, (unsigned long long)m->batch,
+                 m->attempt);
+        ns_reg_misaddressed(s, what);
         return;
     }
     double now = ns_now();
     w->last_seen = now;
+    if (m->run != s->run) {
+        s->stats.stale_results++;
+        return;
+    }
     w->stuck = 0;
     w->evaluating = 0;
-    if (w->taken > 0 && m->run == s->run && m->batch == s->batch)
-        w->taken--;
-    if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
+    /* how long the coordinator saw this attempt take on this worker */
+    double seen = now - w->cur_sent_at;
+    if (!s->active || !s->chunked || m->batch != s->batch) {
         s->stats.stale_results++;
         if (m->status == 0)
             s->stats.redone_evaluations += m->n;
         return;
     }
-    if (m->chunk >= s->k || m->n != s->chunks[m->chunk].n || m->attempt > s->chunks[m->chunk].attempt) {
+    if (m->chunk >= s->k || m->n != s->chunks[m->chunk].n) {
         s->stats.malformed_dropped++;
         return;
     }
@@ -381,12 +416,12 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
             ns_error(S_MOD, "chunk %u of batch %llu (points %zu..%zu) failed %u times, last on "
                      "worker %s: %s; stopping (the model cannot evaluate these points)",
                      m->chunk, (unsigned long long)s->batch, c->start, c->start + c->n - 1,
-                     c->failures, w ? w->id : "?", err);
+                     c->failures, w->id, err);
             ns_batch_finish(s, NS_ERR_FARM);
             return;
         }
         ns_warn(S_MOD, "chunk %u of batch %llu failed on worker %s: %s; retrying (%u of %ld)",
-                m->chunk, (unsigned long long)s->batch, w ? w->id : "?", err, c->failures,
+                m->chunk, (unsigned long long)s->batch, w->id, err, c->failures,
                 s->cfg->max_retries);
         if (m->attempt == c->attempt)
             s_enqueue(s, m->chunk);
@@ -408,7 +443,7 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
             return;
         }
     }
-    if (s_spot_check(s, w, c, m->chunk, now)) {
+    if (s_spot_check(s, w, c, m->chunk, now, seen)) {
         ns_batch_pump(s);
         return;
     }
@@ -416,11 +451,10 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
     c->placed_by = w->seq;
     c->deadline = 0;
     s->remaining--;
-    if (c->taken_at > 0 && s->ndurations < s->k)
-        s->durations[s->ndurations++] = now - c->taken_at;
+    if (s->ndurations < s->k)
+        s->durations[s->ndurations++] = seen;
     /* Times as the worker reports them, but never more than the coordinator
-     * saw pass since it sent this attempt. */
-    double seen = m->attempt == c->attempt ? now - c->sent_at : now - s->t_start;
+     * saw pass since it sent this attempt to this worker. */
     double wall = isfinite(m->wall_s) && m->wall_s > 0 ? m->wall_s : 0;
     double cpu = isfinite(m->cpu_s) && m->cpu_s > 0 ? m->cpu_s : 0;
     if (wall > seen)
@@ -437,59 +471,27 @@ static void s_on_result(ns_bstate_t *s, const ns_msg_t *m)
         ns_batch_finish(s, NS_OK);
 }
 
-static void s_on_take(ns_bstate_t *s, const ns_msg_t *m)
+void ns_batch_on_data(ns_bstate_t *s)
 {
-    ns_bworker_t *w = ns_reg_find_id(s, m->worker);
-    if (!w || w->state != W_LIVE) {
-        s->stats.stale_results++;
+    zmsg_t *msg = zmsg_recv(s->data);
+    if (!msg)
         return;
-    }
-    w->last_seen = ns_now();
-    if (m->run != s->run || !s->active || !s->chunked || m->batch != s->batch) {
-        s->stats.stale_results++;
-        return;
-    }
-    if (m->chunk >= s->k) {
-        s->stats.malformed_dropped++;
-        return;
-    }
-    ns_bchunk_t *c = &s->chunks[m->chunk];
-    w->evaluating = 1;
-    w->cur_batch = s->batch;
-    w->cur_chunk = m->chunk;
-    if (c->done || c->queued || m->attempt != c->attempt)
-        return;
-    c->holder = w->seq;
-    c->taken_at = ns_now();
-    w->taken++;
-    c->deadline = ns_now() + s_chunk_timeout(s, c->n);
-}
-
-void ns_batch_on_results(ns_bstate_t *s)
-{
-    zframe_t *f = zframe_recv(s->pull);
-    if (!f)
-        return;
+    zframe_t *routing = zmsg_pop(msg);
+    zframe_t *body = zmsg_pop(msg);
     ns_msg_t m;
-    if (zframe_more(f) || ns_msg_decode(zframe_data(f), zframe_size(f), &m) != NS_OK
-        || (m.type != NS_MSG_TAKE && m.type != NS_MSG_RESULT)) {
+    if (!routing || !body || zmsg_size(msg) != 0
+        || ns_msg_decode(zframe_data(body), zframe_size(body), &m) != NS_OK
+        || (m.type != NS_MSG_ASK && m.type != NS_MSG_RESULT)) {
         s->stats.malformed_dropped++;
-        ns_debug(S_MOD, "dropped a malformed results message (%zu bytes)", zframe_size(f));
-        /* drain any further parts of a multi-part message */
-        while (zframe_more(f)) {
-            zframe_destroy(&f);
-            f = zframe_recv(s->pull);
-            if (!f)
-                return;
-        }
-        zframe_destroy(&f);
-        return;
-    }
-    if (m.type == NS_MSG_TAKE)
-        s_on_take(s, &m);
+        ns_debug(S_MOD, "dropped a malformed data message (%zu bytes)",
+                 body ? zframe_size(body) : 0);
+    } else if (m.type == NS_MSG_ASK)
+        ns_reg_on_ask(s, routing, &m);
     else
-        s_on_result(s, &m);
-    zframe_destroy(&f);
+        s_on_result(s, routing, &m);
+    zframe_destroy(&routing);
+    zframe_destroy(&body);
+    zmsg_destroy(&msg);
     ns_batch_pump(s);
 }
 
@@ -499,7 +501,7 @@ static int s_cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* The median TAKE-to-RESULT time of the batch's done chunks, 0 if none. */
+/* The median send-to-RESULT time of the batch's done chunks, 0 if none. */
 static double s_typical(const ns_bstate_t *s)
 {
     if (s->ndurations == 0)
@@ -515,32 +517,10 @@ static double s_typical(const ns_bstate_t *s)
     return typical;
 }
 
-/* A chunk nobody took while a worker sits idle was probably lost in the
- * socket buffer of a worker that went away (or waits behind a busy one):
- * send it again; the first valid result wins either way. */
-static void s_check_claims(ns_bstate_t *s, double now)
-{
-    if (!s->active || !s->chunked)
-        return;
-    int idle = ns_reg_any_idle(s);
-    double typical = idle ? s_typical(s) : 0;
-    for (size_t i = 0; idle && i < s->k; i++) {
-        ns_bchunk_t *c = &s->chunks[i];
-        double claim = 0.2 + 2.0 * (double)c->n * s->sec_per_point;
-        if (typical > 0 && claim > 2.0 * typical + 0.02)   /* others are done by now */
-            claim = 2.0 * typical + 0.02;
-        if (c->done || c->queued || c->attempt == 0 || c->holder != 0 || now - c->sent_at < claim)
-            continue;
-        ns_debug(S_MOD, "chunk %zu of batch %llu not taken after %.2f s while a worker is idle; "
-                 "re-sending", i, (unsigned long long)s->batch, now - c->sent_at);
-        s_enqueue(s, i);
-    }
-}
-
 /* Stragglers: while a worker is idle, a chunk held well past the batch's
- * typical chunk time (2 x the median TAKE-to-RESULT time of its done
- * chunks, + 20 ms) is sent once more; the first valid result wins and the
- * values are the same bits either way. */
+ * typical chunk time (2 x the median send-to-RESULT time of its done
+ * chunks, + 20 ms) is sent once more, to one idle worker; the first valid
+ * result wins and the values are the same bits either way. */
 static void s_check_stragglers(ns_bstate_t *s, double now)
 {
     if (!s->active || !s->chunked || s->ndurations == 0 || !ns_reg_any_idle(s))
@@ -549,24 +529,16 @@ static void s_check_stragglers(ns_bstate_t *s, double now)
     size_t idle = ns_reg_idle_count(s);
     for (size_t i = 0; i < s->k && idle > 0; i++) {
         ns_bchunk_t *c = &s->chunks[i];
-        /* up to two copies at once: PUSH deals round-robin, so at most one
-         * of them can land behind the straggler itself */
         if (c->done || c->queued || c->holder == 0 || c->speculative > 0
-            || now - c->taken_at < 2.0 * typical + 0.02)
+            || now - c->sent_at < 2.0 * typical + 0.02)
             continue;
-        uint32_t copies = idle >= 2 ? 2 : 1;
         ns_debug(S_MOD, "chunk %zu of batch %llu held for %.3f s (typical %.3f s) while a "
                  "worker is idle; sending a copy", i, (unsigned long long)s->batch,
-                 now - c->taken_at, typical);
-        c->speculative += copies;
-        s->stats.speculative += copies;
-        s_enqueue(s, i);
+                 now - c->sent_at, typical);
+        c->speculative++;
+        s->stats.speculative++;
+        s_enqueue(s, i);   /* the pump gives it to an idle worker */
         idle--;
-        if (copies == 2) {   /* the second copy: the same chunk queued once more */
-            s->queue[(s->qhead + s->qlen) % (2 * s->k)] = i;
-            s->qlen++;
-            idle--;
-        }
     }
 }
 
@@ -660,7 +632,6 @@ static void s_check_deadlines(ns_bstate_t *s, double now)
 void ns_batch_check(ns_bstate_t *s, double now)
 {
     s_check_waiting(s, now);
-    s_check_claims(s, now);
     s_check_stragglers(s, now);
     s_check_deadlines(s, now);
 }

@@ -1,6 +1,6 @@
 /* broker_registry.c - the farm's worker registry: HELLO, WELCOME, READY
- * and the canary check, refusals, BYE, heartbeats and liveness, local
- * worker processes. Runs in the broker thread (broker.c); it never calls
+ * and the canary check, refusals, BYE, heartbeats and liveness, ASK and
+ * the binding of data connections, local worker processes. Runs in the broker thread (broker.c); it never calls
  * batch code (broker_int.h: ns_reg_hooks_t). */
 #include "broker_int.h"
 #include "nessai/wire.h"
@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #define S_MOD "farm"
 #define S_WELCOME_TIMEOUT_S 20.0  /* welcomed but no READY: dropped (the slot is freed) */
+#define S_MISADDRESSED_WARN_S 10.0    /* at most one warning this often */
+#define S_UNBOUND_WARN_S 10.0     /* live, but no data connection for this long: warned */
 
 size_t ns_reg_live_count(const ns_bstate_t *s)
 {
@@ -30,6 +33,14 @@ static ns_bworker_t *s_find_routing(ns_bstate_t *s, zframe_t *routing)
 {
     for (size_t i = 0; i < s->nworkers; i++)
         if (zframe_eq(s->workers[i]->routing, routing))
+            return s->workers[i];
+    return NULL;
+}
+
+ns_bworker_t *ns_reg_find_data(ns_bstate_t *s, zframe_t *routing)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (s->workers[i]->data && zframe_eq(s->workers[i]->data, routing))
             return s->workers[i];
     return NULL;
 }
@@ -76,7 +87,22 @@ static void s_remove_worker(ns_bstate_t *s, ns_bworker_t *w)
         }
     }
     zframe_destroy(&w->routing);
+    zframe_destroy(&w->data);
     free(w);
+}
+
+/* A worker's data token: 64 random bits, never 0 (docs/protocol.md §8). */
+static uint64_t s_token(void)
+{
+    uint64_t t = 0;
+    if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t) {
+        zuuid_t *u = zuuid_new();   /* no getrandom: CZMQ's random uuid */
+        if (u)
+            memcpy(&t, zuuid_data(u), sizeof t);
+        zuuid_destroy(&u);
+        t ^= (uint64_t)(ns_now() * 1e9);
+    }
+    return t ? t : 1;
 }
 
 /* ---- control channel -------------------------------------------------- */
@@ -119,6 +145,7 @@ static void s_on_hello(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
     w->seq = ++s->next_seq;
     snprintf(w->id, sizeof w->id, "w%llu", (unsigned long long)w->seq);
     w->routing = zframe_dup(routing);
+    w->token = s_token();
     snprintf(w->host, sizeof w->host, "%s", host);
     w->pid = m->pid;
     w->state = W_WELCOMED;
@@ -134,8 +161,8 @@ static void s_on_hello(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
     r.model_name = ns_str_of(s->cfg->model_name);
     r.model_hash = ns_str_of(s->cfg->model_hash);
     r.dim = (uint32_t)s->cfg->dim;
-    r.work_port = s->work_port;
-    r.results_port = s->results_port;
+    r.data_port = s->data_port;
+    r.token = w->token;
     r.heartbeat_ms = (uint32_t)s->cfg->heartbeat_ms;
     r.liveness = (uint32_t)s->cfg->liveness;
     r.max_message = (uint64_t)s->cfg->max_message;
@@ -191,6 +218,7 @@ static void s_on_ready(ns_bstate_t *s, ns_bworker_t *w, const ns_msg_t *m)
         return;
     }
     w->state = W_LIVE;
+    w->unbound_since = ns_now();
     s->stats.workers_seen++;
     ns_msg_t r;
     ns_msg_init(&r, NS_MSG_ACCEPT);
@@ -357,6 +385,13 @@ void ns_reg_tick(ns_bstate_t *s, double now)
             s_remove_worker(s, w);
             continue;
         }
+        if (w->state == W_LIVE && w->unbound_since > 0 && !w->unbound_warned
+            && now - w->unbound_since > S_UNBOUND_WARN_S) {
+            w->unbound_warned = 1;
+            ns_warn(S_MOD, "worker %s (host %s pid %u) has not asked for work on the data port "
+                    "%u for %.0f s; can it reach that port?", w->id, w->host, w->pid,
+                    s->data_port, now - w->unbound_since);
+        }
         if (w->state == W_WELCOMED && now - w->welcomed_at > S_WELCOME_TIMEOUT_S) {
             ns_warn(S_MOD, "worker id=%s host=%s pid=%u never answered the welcome; dropped",
                     w->id, w->host, w->pid);
@@ -389,28 +424,122 @@ void ns_reg_broadcast_stop(ns_bstate_t *s, const char *reason)
 
 /* ---- what the batch side asks ---------------------------------------------- */
 
+static int s_asking(const ns_bworker_t *w)
+{
+    return w->state == W_LIVE && w->data && w->asking && !w->evaluating;
+}
+
 size_t ns_reg_idle_count(const ns_bstate_t *s)
 {
     size_t idle = 0;
     for (size_t i = 0; i < s->nworkers; i++)
-        idle += s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
-                && !s->workers[i]->evaluating;
+        idle += s_asking(s->workers[i]);
     return idle;
 }
 
 int ns_reg_any_idle(const ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        if (s->workers[i]->state == W_LIVE && s->workers[i]->taken == 0
-            && !s->workers[i]->evaluating)
+        if (s_asking(s->workers[i]))
             return 1;
     return 0;
 }
 
-void ns_reg_reset_taken(ns_bstate_t *s)
+ns_bworker_t *ns_reg_next_asking(ns_bstate_t *s)
+{
+    /* in turn, from where the last search stopped: one pass over the
+     * registry serves every worker that asked */
+    for (size_t j = 0; j < s->nworkers; j++) {
+        size_t i = (s->ask_cursor + j) % s->nworkers;
+        if (s_asking(s->workers[i])) {
+            s->ask_cursor = i + 1;
+            return s->workers[i];
+        }
+    }
+    return NULL;
+}
+
+void ns_reg_new_batch(ns_bstate_t *s)
 {
     for (size_t i = 0; i < s->nworkers; i++)
-        s->workers[i]->taken = s->workers[i]->stuck = 0;   /* evaluating: until it answers */
+        s->workers[i]->stuck = 0;   /* evaluating: until it answers */
+}
+
+/* ---- the data connections (docs/protocol.md §3, "Asking for work") ------- */
+
+void ns_reg_misaddressed(ns_bstate_t *s, const char *what)
+{
+    s->stats.misaddressed_dropped++;
+    s->misaddressed_unwarned++;
+    ns_debug(S_MOD, "dropped %s", what);
+    double now = ns_now();
+    if (s->misaddressed_warned > 0 && now - s->misaddressed_warned < S_MISADDRESSED_WARN_S)
+        return;
+    ns_warn(S_MOD, "dropped %llu data message(s) that did not come from the worker they name "
+            "(%llu in all; the last: %s)", (unsigned long long)s->misaddressed_unwarned,
+            (unsigned long long)s->stats.misaddressed_dropped, what);
+    s->misaddressed_warned = now;
+    s->misaddressed_unwarned = 0;
+}
+
+void ns_reg_unbind(ns_bstate_t *s, ns_bworker_t *w)
+{
+    ns_debug(S_MOD, "worker %s: its data connection has gone; waiting for its next ASK", w->id);
+    zframe_destroy(&w->data);
+    w->asking = 0;
+    w->unbound_since = ns_now();
+    w->unbound_warned = 0;
+}
+
+void ns_reg_on_ask(ns_bstate_t *s, zframe_t *routing, const ns_msg_t *m)
+{
+    char id[32], what[200];
+    ns_str_copy(m->worker, id, sizeof id);
+    ns_bworker_t *w = ns_reg_find_id(s, m->worker);
+    ns_bworker_t *bound = ns_reg_find_data(s, routing);
+    if (!w || w->state != W_LIVE || m->run != s->run || m->token != w->token) {
+        snprintf(what, sizeof what, "an ASK naming %s%s", id,
+                 !w || w->state != W_LIVE ? ", which is no accepted worker"
+                 : m->run != s->run ? " for another run" : " with a wrong token");
+        ns_reg_misaddressed(s, what);
+        return;
+    }
+    if (bound && bound != w) {
+        snprintf(what, sizeof what, "an ASK naming %s on the data connection of %s", id,
+                 bound->id);
+        ns_reg_misaddressed(s, what);
+        return;
+    }
+    w->last_seen = ns_now();
+    if (bound == w) {
+        if (m->received > w->sent) {   /* more than was ever sent: nonsense */
+            s->stats.malformed_dropped++;
+            return;
+        }
+        if (m->received < w->sent)
+            return;   /* a CHUNK is on its way to it: it answers that first */
+        if (w->evaluating) {
+            /* it received everything and holds nothing: it dropped the attempt */
+            ns_debug(S_MOD, "worker %s dropped chunk %u of batch %llu; re-queued", w->id,
+                     w->cur_chunk, (unsigned long long)w->cur_batch);
+            w->evaluating = 0;
+            s->hooks.worker_gone(s, w->seq, NULL);
+        }
+        w->asking = 1;
+        return;
+    }
+    /* A new connection of w (the first, or libzmq re-opened it): whatever
+     * went to the old one is given up. */
+    ns_debug(S_MOD, "worker %s: data connection %s", w->id, w->data ? "bound again" : "bound");
+    zframe_destroy(&w->data);
+    w->data = zframe_dup(routing);
+    w->sent = m->received;
+    w->unbound_since = 0;
+    if (w->evaluating) {
+        w->evaluating = 0;
+        s->hooks.worker_gone(s, w->seq, NULL);
+    }
+    w->asking = 1;
 }
 
 size_t ns_reg_evaluating(ns_bstate_t *s, size_t i, ns_bworker_t **out, size_t max)

@@ -24,7 +24,7 @@
 #define S_MOD "farm"
 #define S_CANARY_N 4
 #define S_FD_RESERVE 64           /* descriptors kept for checkpoints, results, plots */
-#define S_FD_PER_WORKER 3         /* control, work and results connections */
+#define S_FD_PER_WORKER 2         /* control and data connections */
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -366,6 +366,7 @@ static const struct {
     {"stale_results", offsetof(ns_farm_stats_t, stale_results)},
     {"redone_evaluations", offsetof(ns_farm_stats_t, redone_evaluations)},
     {"malformed_dropped", offsetof(ns_farm_stats_t, malformed_dropped)},
+    {"misaddressed_dropped", offsetof(ns_farm_stats_t, misaddressed_dropped)},
 };
 
 static void s_stats_json(void *impl, cJSON *obj)
@@ -420,11 +421,13 @@ static void s_log_summary(void *impl)
             (unsigned long long)st.refused, (unsigned long long)st.workers_lost,
             (unsigned long long)st.workers_left, (unsigned long long)st.workers_live);
     ns_info(NULL, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
-            "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks",
+            "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks; "
+            "%llu malformed and %llu misaddressed messages dropped",
             (unsigned long long)st.batches, (unsigned long long)st.chunks,
             (unsigned long long)st.chunks_resent, (unsigned long long)st.deadline_misses,
             (unsigned long long)st.speculative, (unsigned long long)st.handed_back,
-            (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks);
+            (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks,
+            (unsigned long long)st.malformed_dropped, (unsigned long long)st.misaddressed_dropped);
     ns_info(NULL, "Farm summary: spot checks: %llu points checked, %llu skipped, %llu failed; "
             "likelihood CPU time on workers %.3f s (wall %.3f s), %.3f s waiting for the farm",
             (unsigned long long)st.spot_checked, (unsigned long long)st.spot_skipped,

@@ -25,9 +25,10 @@ typedef struct ns_farm_stats {
     uint64_t handed_back;         /* chunks re-sent because a worker left */
     uint64_t failed_chunks;       /* RESULTs reporting a failed evaluation */
     uint64_t duplicate_results;   /* RESULTs for chunks already done */
-    uint64_t stale_results;       /* TAKE/RESULT of another run or batch */
+    uint64_t stale_results;       /* RESULTs of another run or batch */
     uint64_t redone_evaluations;  /* points evaluated again (duplicates, stale) */
     uint64_t malformed_dropped;   /* messages that failed validation */
+    uint64_t misaddressed_dropped;    /* data messages not from the worker they name */
     double likelihood_wall_s;     /* wall time inside evaluate() */
     double worker_cpu_s;          /* worker CPU time over accepted results */
     double worker_eval_wall_s;    /* worker wall time over accepted results */

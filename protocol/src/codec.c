@@ -10,7 +10,7 @@
 enum {
     F_END = 0,
     F_RUN, F_BATCH, F_CHUNK, F_ATTEMPT, F_PID, F_SLOT, F_DIM, F_STATUS, F_N,
-    F_D, F_WPORT, F_RPORT, F_HB, F_LIVE, F_MAXMSG, F_CANN,
+    F_D, F_DPORT, F_HB, F_LIVE, F_MAXMSG, F_TOKEN, F_RECEIVED, F_CANN,
     F_HOST, F_WORKER, F_MPATH, F_MARGS, F_MNAME, F_MHASH, F_TEXT,
     F_DATA, F_CPU, F_WALL
 };
@@ -21,7 +21,7 @@ enum {
 static const uint8_t s_schema[NS_MSG__COUNT][NS_FARM_MAX_FIELDS - S_HEADER + 1] = {
     [NS_MSG_HELLO] = {F_HOST, F_PID, F_SLOT, F_TEXT},
     [NS_MSG_WELCOME] = {F_RUN, F_WORKER, F_MPATH, F_MARGS, F_MNAME, F_DIM, F_MHASH,
-                        F_WPORT, F_RPORT, F_HB, F_LIVE, F_MAXMSG, F_CANN, F_DATA},
+                        F_DPORT, F_TOKEN, F_HB, F_LIVE, F_MAXMSG, F_CANN, F_DATA},
     [NS_MSG_READY] = {F_RUN, F_STATUS, F_MNAME, F_DIM, F_MHASH, F_TEXT, F_DATA},
     [NS_MSG_ACCEPT] = {F_RUN},
     [NS_MSG_REFUSE] = {F_TEXT},
@@ -29,14 +29,14 @@ static const uint8_t s_schema[NS_MSG__COUNT][NS_FARM_MAX_FIELDS - S_HEADER + 1] 
     [NS_MSG_BYE] = {F_RUN, F_TEXT},
     [NS_MSG_STOP] = {F_TEXT},
     [NS_MSG_CHUNK] = {F_RUN, F_BATCH, F_CHUNK, F_ATTEMPT, F_N, F_D, F_DATA},
-    [NS_MSG_TAKE] = {F_RUN, F_WORKER, F_BATCH, F_CHUNK, F_ATTEMPT},
+    [NS_MSG_ASK] = {F_RUN, F_WORKER, F_TOKEN, F_RECEIVED},
     [NS_MSG_RESULT] = {F_RUN, F_WORKER, F_BATCH, F_CHUNK, F_ATTEMPT, F_STATUS, F_N,
                        F_DATA, F_TEXT, F_CPU, F_WALL},
 };
 
 static const char *s_names[NS_MSG__COUNT] = {
     NULL, "HELLO", "WELCOME", "READY", "ACCEPT", "REFUSE", "HEARTBEAT",
-    "BYE", "STOP", "CHUNK", "TAKE", "RESULT"
+    "BYE", "STOP", "CHUNK", "ASK", "RESULT"
 };
 
 const char *ns_msg_type_name(uint32_t type)
@@ -70,6 +70,8 @@ static uint64_t *s_u64(ns_msg_t *m, int f)
     case F_RUN: return &m->run;
     case F_BATCH: return &m->batch;
     case F_MAXMSG: return &m->max_message;
+    case F_TOKEN: return &m->token;
+    case F_RECEIVED: return &m->received;
     default: return NULL;
     }
 }
@@ -85,8 +87,7 @@ static uint32_t *s_u32(ns_msg_t *m, int f)
     case F_STATUS: return &m->status;
     case F_N: return &m->n;
     case F_D: return &m->d;
-    case F_WPORT: return &m->work_port;
-    case F_RPORT: return &m->results_port;
+    case F_DPORT: return &m->data_port;
     case F_HB: return &m->heartbeat_ms;
     case F_LIVE: return &m->liveness;
     case F_CANN: return &m->canary_n;
@@ -290,8 +291,7 @@ static int s_check(const ns_msg_t *m)
     switch (m->type) {
     case NS_MSG_WELCOME:
         if (m->dim < 1 || m->canary_n > 64 || m->heartbeat_ms < 1 || m->liveness < 1
-            || m->work_port < 1 || m->work_port > 65535
-            || m->results_port < 1 || m->results_port > 65535)
+            || m->data_port < 1 || m->data_port > 65535 || m->token < 1)
             return NS_ERR_PROTO;
         return m->data_len == (uint64_t)m->canary_n * m->dim * 8 ? NS_OK : NS_ERR_PROTO;
     case NS_MSG_READY:
@@ -307,8 +307,8 @@ static int s_check(const ns_msg_t *m)
         if ((uint64_t)m->n * m->d > UINT64_MAX / 8)
             return NS_ERR_PROTO;
         return m->data_len == (uint64_t)m->n * m->d * 8 ? NS_OK : NS_ERR_PROTO;
-    case NS_MSG_TAKE:
-        return m->attempt >= 1 ? NS_OK : NS_ERR_PROTO;
+    case NS_MSG_ASK:
+        return m->token >= 1 ? NS_OK : NS_ERR_PROTO;
     case NS_MSG_RESULT:
         if (m->n < 1 || m->attempt < 1 || m->status > 1)
             return NS_ERR_PROTO;

@@ -22,12 +22,15 @@ int ns_wire_send(zsock_t *sock, zframe_t *routing, const ns_msg_t *msg)
     void *s = zsock_resolve(sock);
     if (routing && zmq_send(s, zframe_data(routing), zframe_size(routing),
                             ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+        /* EHOSTUNREACH: a ZMQ_ROUTER_MANDATORY socket has no such peer (any more) */
+        int gone = errno == EAGAIN || errno == EHOSTUNREACH;
         free(bytes);
-        return errno == EAGAIN ? NS_ERR_STATE : NS_ERR_IO;
+        return gone ? NS_ERR_STATE : NS_ERR_IO;
     }
     /* Hand the encoded bytes to libzmq without a copy; it frees them. After
-     * a routing frame the message is committed: ROUTER never blocks (it
-     * drops for unknown or full peers), so EAGAIN is PUSH only. */
+     * a routing frame the message is committed: a ROUTER without
+     * ZMQ_ROUTER_MANDATORY drops for unknown or full peers, one with it
+     * refused the routing frame above already. */
     zmq_msg_t frame;
     if (zmq_msg_init_data(&frame, bytes, len, s_free_bytes, NULL) != 0) {
         free(bytes);

@@ -31,8 +31,9 @@ static ns_msg_t s_sample(uint32_t type, const double *v, size_t nv)
     m.dim = 2;
     m.n = (uint32_t)nv;
     m.d = 1;
-    m.work_port = 5556;
-    m.results_port = 5557;
+    m.data_port = 5556;
+    m.token = 0xfedcba9876543210ull;
+    m.received = 12;
     m.heartbeat_ms = 1000;
     m.liveness = 3;
     m.max_message = 1u << 28;
@@ -450,10 +451,11 @@ static void test_wrong_counts_and_lengths(void **state)
     S_REFUSED(NS_MSG_CHUNK, m.n = 0; m.data_len = 0);
     S_REFUSED(NS_MSG_CHUNK, m.d = 0; m.data_len = 0);
     S_REFUSED(NS_MSG_CHUNK, m.attempt = 0);
-    S_REFUSED(NS_MSG_TAKE, m.attempt = 0);
+    S_REFUSED(NS_MSG_ASK, m.token = 0);
     S_REFUSED(NS_MSG_RESULT, m.attempt = 0);
-    S_REFUSED(NS_MSG_WELCOME, m.work_port = 65536);
-    S_REFUSED(NS_MSG_WELCOME, m.results_port = 0);
+    S_REFUSED(NS_MSG_WELCOME, m.data_port = 65536);
+    S_REFUSED(NS_MSG_WELCOME, m.data_port = 0);
+    S_REFUSED(NS_MSG_WELCOME, m.token = 0);
     S_REFUSED(NS_MSG_WELCOME, m.heartbeat_ms = 0);
     S_REFUSED(NS_MSG_WELCOME, m.liveness = 0);
     /* more canary points than the protocol allows */

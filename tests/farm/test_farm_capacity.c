@@ -61,7 +61,7 @@ static void test_workers_past_the_limit_are_refused(void **state)
     assert_int_equal(ns_log_open_file(log), NS_OK);
     /* a hard limit the farm can only raise its soft limit to */
     struct rlimit rl = {.rlim_cur = 0, .rlim_max = 0};
-    long limit = s_open_fds() + 64 + 3 * 3 + 4;
+    long limit = s_open_fds() + 64 + 2 * 3 + 4;   /* 2 descriptors per worker */
     rl.rlim_cur = rl.rlim_max = (rlim_t)limit;
     struct rlimit soft = rl;
     soft.rlim_cur = (rlim_t)(limit - 10);

@@ -32,7 +32,7 @@ static void test_worker_command_line(void **state)
     assert_true(th_file_contains(out, "--connect"));
     assert_true(th_file_contains(out, "--slots"));
     assert_int_equal(th_run((const char *const[]){NESSAI_WORKER_BIN, "--version", NULL}, out, 10), 0);
-    assert_true(th_file_contains(out, "farm protocol 1"));
+    assert_true(th_file_contains(out, "farm protocol 2"));
     assert_int_equal(th_run((const char *const[]){NESSAI_WORKER_BIN, NULL}, out, 10), 2);
     assert_true(th_file_contains(out, "--connect tcp://HOST:PORT"));
     assert_int_equal(th_run((const char *const[]){NESSAI_WORKER_BIN, "--connect", "nowhere", NULL},

@@ -148,10 +148,10 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     assert_int_equal(zsock_connect(stranger, "%s", ep), 0);
     assert_false(s_hello_answered(stranger, 1500));
 
-    /* 3. the data ports: forged results and a thief on every port we listen on */
+    /* 3. the data port: forged results and a thief on every port we listen on */
     unsigned ports[32];
     size_t np = s_own_listen_ports(ports, 32);
-    assert_true(np >= 3);   /* control, work, results */
+    assert_true(np >= 2);   /* control, data */
     zsock_t *push[32], *pull[32];
     ns_msg_t forged;
     ns_msg_init(&forged, NS_MSG_RESULT);
@@ -162,13 +162,23 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     forged.status = 1;
     forged.text = ns_str_of("forged failure");
     for (size_t i = 0; i < np; i++) {
-        push[i] = zsock_new_push(NULL);
+        /* the data socket's own peer type (a DEALER that asks for work),
+         * and a PULL */
+        push[i] = zsock_new_dealer(NULL);
         pull[i] = zsock_new_pull(NULL);
         zsock_set_sndtimeo(push[i], 200);
         zsock_set_rcvtimeo(pull[i], 10);
         zsock_connect(push[i], "tcp://127.0.0.1:%u", ports[i]);
         zsock_connect(pull[i], "tcp://127.0.0.1:%u", ports[i]);
         zframe_t *f = th_farm_frame(&forged);
+        zframe_send(&f, push[i], ZFRAME_DONTWAIT);
+        zframe_destroy(&f);
+        ns_msg_t ask;
+        ns_msg_init(&ask, NS_MSG_ASK);
+        ask.run = 1;
+        ask.worker = ns_str_of("w1");
+        ask.token = 1;
+        f = th_farm_frame(&ask);
         zframe_send(&f, push[i], ZFRAME_DONTWAIT);
         zframe_destroy(&f);
     }
@@ -187,6 +197,9 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     for (size_t i = 0; i < np; i++) {
         zframe_t *f = zframe_recv(pull[i]);
         assert_null(f);
+        zsock_set_rcvtimeo(push[i], 10);
+        f = zframe_recv(push[i]);
+        assert_null(f);
     }
     ns_farm_stats_t fs;
     ns_farm_stats(ev, &fs);
@@ -195,6 +208,7 @@ static void test_unauthenticated_peers_get_nothing(void **state)
     assert_int_equal(fs.stale_results, 0);
     assert_int_equal(fs.failed_chunks, 0);
     assert_int_equal(fs.malformed_dropped, 0);
+    assert_int_equal(fs.misaddressed_dropped, 0);   /* they never got through CURVE */
     assert_int_equal(fs.duplicate_results, 0);
     assert_true(fs.chunks >= 3);
 
@@ -304,8 +318,8 @@ static void test_announced_model_not_loaded(void **state)
     wel.model_name = ns_str_of("farmother");
     wel.model_hash = ns_str_of("x");
     wel.dim = 2;
-    wel.work_port = 1;
-    wel.results_port = 2;
+    wel.data_port = 1;
+    wel.token = 1;
     wel.heartbeat_ms = 1000;
     wel.liveness = 3;
     wel.max_message = 1u << 20;

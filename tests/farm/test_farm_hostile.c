@@ -1,5 +1,6 @@
 /* test_farm_hostile.c - malformed messages of every kind on every
- * coordinator socket are dropped and counted; the farm keeps working. */
+ * coordinator socket are dropped and counted; the farm keeps working.
+ * (Well-formed messages from the wrong worker: test_farm_addressed.c.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,7 +36,7 @@ static void test_malformed_dropped_and_counted(void **state)
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
 
-    /* Register a fake worker far enough to learn the results port. */
+    /* Register a fake worker far enough to learn the data port. */
     zsock_t *dealer = zsock_new_dealer(ns_farm_endpoint(ev));
     zsock_set_rcvtimeo(dealer, 10000);
     ns_msg_t hello;
@@ -50,7 +51,7 @@ static void test_malformed_dropped_and_counted(void **state)
     assert_int_equal(welcome.type, NS_MSG_WELCOME);
     assert_int_equal(welcome.max_message, 1u << 20);
     char ep[128];
-    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%u", welcome.results_port);
+    snprintf(ep, sizeof ep, "tcp://127.0.0.1:%u", welcome.data_port);
 
     /* control channel junk */
     zstr_send(dealer, "");
@@ -71,8 +72,8 @@ static void test_malformed_dropped_and_counted(void **state)
     zframe_send(&f, dealer, 0);
     const uint64_t control_junk = 6;
 
-    /* results channel junk */
-    zsock_t *push = zsock_new_push(ep);
+    /* data channel junk */
+    zsock_t *push = zsock_new_dealer(ep);
     assert_non_null(push);
     double v[4] = {1, 2, 3, 4};
     ns_msg_t r;
@@ -87,7 +88,7 @@ static void test_malformed_dropped_and_counted(void **state)
     cut = zframe_new(zframe_data(f), zframe_size(f) / 2);
     zframe_send(&cut, push, 0);                                         /* truncated */
     zframe_t *lie = zframe_dup(f);
-    zframe_send(&f, push, 0);   /* well-formed, but no batch is running: stale */
+    zframe_send(&f, push, 0);   /* well-formed, on a connection bound to nobody */
     /* n = 5 with four doubles: lengths disagree (encoder does not check) */
     r.n = 5;
     f = th_farm_frame(&r);
@@ -95,12 +96,12 @@ static void test_malformed_dropped_and_counted(void **state)
     zstr_send(push, "\x9f");                                            /* array, no elements */
     zframe_send(&lie, push, ZFRAME_MORE);                               /* multi-part */
     zstr_send(push, "tail");
-    /* a HELLO on the results socket */
+    /* a HELLO on the data socket */
     f = th_farm_frame(&hello);
     zframe_send(&f, push, 0);
     const uint64_t results_junk = 5;
     /* oversized (2 MiB > 1 MiB limit): libzmq drops the connection */
-    zsock_t *push2 = zsock_new_push(ep);
+    zsock_t *push2 = zsock_new_dealer(ep);
     zframe_t *big = zframe_new(NULL, 2u << 20);
     memset(zframe_data(big), 0x90, zframe_size(big));
     zframe_send(&big, push2, 0);
@@ -109,7 +110,8 @@ static void test_malformed_dropped_and_counted(void **state)
     assert_true(th_wait_for(s_malformed_at_least, &w, 10));
     ns_farm_stats_t st;
     ns_farm_stats(ev, &st);
-    assert_int_equal(st.stale_results, 1);
+    assert_int_equal(st.misaddressed_dropped, 1);
+    assert_int_equal(st.stale_results, 0);
 
     /* the farm still evaluates exactly with a real worker */
     pid_t good = th_farm_spawn_worker(ns_farm_endpoint(ev), NULL, NULL, NULL);

@@ -98,31 +98,41 @@ static zframe_t *s_other_version(uint32_t version, uint32_t type)
     return f;
 }
 
-/* The coordinator refuses a HELLO of another version and says why. */
+/* The coordinator refuses a HELLO of another version (version 1, the
+ * previous one, whose HELLO has the same fields, and a future one) and
+ * says why. */
 static void test_coordinator_refuses_other_version(void **state)
 {
     ns_model_t *model = th_farm_model("dim=4");
     ns_config_t *cfg = th_farm_config("bind", "tcp://127.0.0.1:*", NULL);
     ns_evaluator_t *ev = NULL;
     assert_int_equal(ns_farm_evaluator_new(cfg, model, NULL, &ev), NS_OK);
-    zsock_t *dealer = zsock_new_dealer(ns_farm_endpoint(ev));
-    assert_non_null(dealer);
-    zsock_set_rcvtimeo(dealer, 10000);
-    zframe_t *hello = s_other_version(99, NS_MSG_HELLO);
-    assert_int_equal(zframe_send(&hello, dealer, 0), 0);
-    zframe_t *reply = zframe_recv(dealer);
-    assert_non_null(reply);
-    ns_msg_t m;
-    assert_int_equal(ns_msg_decode(zframe_data(reply), zframe_size(reply), &m), NS_OK);
-    assert_int_equal(m.type, NS_MSG_REFUSE);
-    char text[512];
-    ns_str_copy(m.text, text, sizeof text);
-    assert_non_null(strstr(text, "protocol version 99"));
-    zframe_destroy(&reply);
+    const uint32_t versions[] = {1, 99};
+    for (size_t i = 0; i < 2; i++) {
+        zsock_t *dealer = zsock_new_dealer(ns_farm_endpoint(ev));
+        assert_non_null(dealer);
+        zsock_set_rcvtimeo(dealer, 10000);
+        zframe_t *hello = s_other_version(versions[i], NS_MSG_HELLO);
+        assert_int_equal(zframe_send(&hello, dealer, 0), 0);
+        zframe_t *reply = zframe_recv(dealer);
+        assert_non_null(reply);
+        ns_msg_t m;
+        assert_int_equal(ns_msg_decode(zframe_data(reply), zframe_size(reply), &m), NS_OK);
+        assert_int_equal(m.type, NS_MSG_REFUSE);
+        char text[512], want[64];
+        ns_str_copy(m.text, text, sizeof text);
+        snprintf(want, sizeof want, "protocol version %u is not the coordinator's version %u",
+                 versions[i], NS_FARM_PROTOCOL_VERSION);
+        if (!strstr(text, want))
+            fail_msg("REFUSE says \"%s\", not \"%s\"", text, want);
+        zframe_destroy(&reply);
+        zsock_destroy(&dealer);
+    }
+    assert_int_equal(NS_FARM_PROTOCOL_VERSION, 2);
     ns_farm_stats_t st;
     ns_farm_stats(ev, &st);
-    assert_int_equal(st.refused, 1);
-    zsock_destroy(&dealer);
+    assert_int_equal(st.refused, 2);
+    assert_int_equal(st.workers_seen, 0);
     ns_evaluator_shutdown(ev);
     ns_evaluator_destroy(&ev);
     ns_config_destroy(&cfg);
@@ -156,13 +166,13 @@ static void test_worker_refuses_other_version(void **state)
         zframe_send(&routing, router, ZFRAME_MORE | ZFRAME_REUSE);
         zstr_send(router, junk[i]);
     }
-    zframe_t *welcome = s_other_version(2, NS_MSG_WELCOME);
+    zframe_t *welcome = s_other_version(1, NS_MSG_WELCOME);
     zframe_send(&routing, router, ZFRAME_MORE | ZFRAME_REUSE);
     zframe_send(&welcome, router, 0);
     int code = -1;
     assert_true(th_wait_pid(pid, 10, &code));
     assert_int_equal(code, 1);
-    assert_true(th_file_contains(wlog, "speaks farm protocol version 2"));
+    assert_true(th_file_contains(wlog, "speaks farm protocol version 1, this worker version 2"));
     unlink(wlog);
     zframe_destroy(&routing);
     zsock_destroy(&router);

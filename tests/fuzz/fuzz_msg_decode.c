@@ -42,8 +42,7 @@ static void s_check_rules(const ns_msg_t *m, const uint8_t *bytes, size_t len)
     switch (m->type) {
     case NS_MSG_WELCOME:
         CHECK(m->dim >= 1 && m->canary_n <= 64 && m->heartbeat_ms >= 1 && m->liveness >= 1);
-        CHECK(m->work_port >= 1 && m->work_port <= 65535);
-        CHECK(m->results_port >= 1 && m->results_port <= 65535);
+        CHECK(m->data_port >= 1 && m->data_port <= 65535 && m->token >= 1);
         want = (unsigned __int128)m->canary_n * m->dim * 8;
         CHECK(want == m->data_len);
         break;
@@ -56,8 +55,8 @@ static void s_check_rules(const ns_msg_t *m, const uint8_t *bytes, size_t len)
         want = (unsigned __int128)m->n * m->d * 8;
         CHECK(want == m->data_len);
         break;
-    case NS_MSG_TAKE:
-        CHECK(m->attempt >= 1);
+    case NS_MSG_ASK:
+        CHECK(m->token >= 1 && m->data_len == 0);
         break;
     case NS_MSG_RESULT:
         CHECK(m->n >= 1 && m->attempt >= 1 && m->status <= 1);

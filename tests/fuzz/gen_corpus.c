@@ -50,8 +50,8 @@ static ns_msg_t s_base(ns_msg_type_t type)
     m.pid = 31337;
     m.slot = 0;
     m.dim = 2;
-    m.work_port = 40001;
-    m.results_port = 40002;
+    m.data_port = 40001;
+    m.token = 0x9e3779b97f4a7c15ull;
     m.heartbeat_ms = 1000;
     m.liveness = 3;
     m.max_message = 256u << 20;
@@ -128,8 +128,10 @@ int main(int argc, char **argv)
     ns_msg_set_doubles(&m, v, 64, scratch);
     s_msg("chunk-bin16", &m);
 
-    m = s_base(NS_MSG_TAKE);
-    s_msg("take", &m);
+    m = s_base(NS_MSG_ASK);
+    s_msg("ask", &m);
+    m.received = 1234567;
+    s_msg("ask-received", &m);
 
     m = s_base(NS_MSG_RESULT);
     m.n = 3;
@@ -154,16 +156,24 @@ int main(int argc, char **argv)
     m.text = ns_str_of(longer);
     s_msg("bye-str8", &m);
 
-    /* another version: a REFUSE is read, a HELLO is recognised as other */
+    /* another version: a REFUSE is read, a HELLO is recognised as other
+     * (version 1, the previous one, and version 3) */
     static const uint8_t refuse_v7[] = {0x94, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x07, 0x05,
                                         0xa4, 'n', 'o', 'p', 'e'};
     s_write("msg_decode", "refuse-v7", refuse_v7, sizeof refuse_v7);
-    static const uint8_t hello_v2[] = {0x97, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x02, 0x01,
+    static const uint8_t hello_v1[] = {0x97, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x01, 0x01,
                                        0xa1, 'h', 0x01, 0x00, 0xa0};
-    s_write("msg_decode", "hello-v2", hello_v2, sizeof hello_v2);
+    s_write("msg_decode", "hello-v1", hello_v1, sizeof hello_v1);
+    static const uint8_t hello_v3[] = {0x97, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x03, 0x01,
+                                       0xa1, 'h', 0x01, 0x00, 0xa0};
+    s_write("msg_decode", "hello-v3", hello_v3, sizeof hello_v3);
+    /* version 1's TAKE (type 10 with five fields): not an ASK of ours */
+    static const uint8_t take_v1[] = {0x98, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x01, 0x0a,
+                                      0x01, 0xa2, 'w', '1', 0x01, 0x00, 0x01};
+    s_write("msg_decode", "take-v1", take_v1, sizeof take_v1);
 
     /* a regression: n * d * 8 wraps to 0 in 64 bits (must be rejected) */
-    static const uint8_t chunk_wrap[] = {0x9a, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x01, 0x09,
+    static const uint8_t chunk_wrap[] = {0x9a, 0xa6, 'N', 'S', 'F', 'A', 'R', 'M', 0x02, 0x09,
                                          0x01, 0x01, 0x00, 0x01, 0xce, 0x40, 0x00, 0x00, 0x00,
                                          0xce, 0x80, 0x00, 0x00, 0x00, 0xc4, 0x00};
     s_write("msg_decode", "regress-chunk-size-wrap", chunk_wrap, sizeof chunk_wrap);

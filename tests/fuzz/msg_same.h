@@ -25,7 +25,8 @@ static inline int ns_test_msg_same(const ns_msg_t *a, const ns_msg_t *b)
            && a->max_message == b->max_message && a->chunk == b->chunk
            && a->attempt == b->attempt && a->pid == b->pid && a->slot == b->slot
            && a->dim == b->dim && a->status == b->status && a->n == b->n && a->d == b->d
-           && a->work_port == b->work_port && a->results_port == b->results_port
+           && a->data_port == b->data_port && a->token == b->token
+           && a->received == b->received
            && a->heartbeat_ms == b->heartbeat_ms && a->liveness == b->liveness
            && a->canary_n == b->canary_n && ns_test_str_same(a->host, b->host)
            && ns_test_str_same(a->worker, b->worker)

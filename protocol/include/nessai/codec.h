@@ -19,7 +19,7 @@ extern "C" {
 #endif
 
 #define NS_FARM_SIGNATURE "NSFARM"
-#define NS_FARM_PROTOCOL_VERSION 1u
+#define NS_FARM_PROTOCOL_VERSION 2u
 #define NS_FARM_MAX_STR 4096        /* bytes per string field */
 #define NS_FARM_MAX_FIELDS 24       /* elements per message array */
 #define NS_FARM_CONTROL_MAX (1u << 20)  /* ZMQ_MAXMSGSIZE of control sockets */
@@ -34,7 +34,7 @@ typedef enum ns_msg_type {
     NS_MSG_BYE = 7,
     NS_MSG_STOP = 8,
     NS_MSG_CHUNK = 9,
-    NS_MSG_TAKE = 10,
+    NS_MSG_ASK = 10,
     NS_MSG_RESULT = 11,
     NS_MSG__COUNT
 } ns_msg_type_t;
@@ -51,6 +51,8 @@ typedef struct ns_msg {
     uint64_t run;            /* coordinator start id */
     uint64_t batch;          /* evaluate() call number */
     uint64_t max_message;    /* WELCOME: data-plane message limit, bytes */
+    uint64_t token;          /* WELCOME/ASK: the worker's secret for binding its data connection */
+    uint64_t received;       /* ASK: CHUNKs the worker received on its data connection */
     uint32_t chunk;          /* chunk index in its batch */
     uint32_t attempt;        /* 1 + number of re-sends */
     uint32_t pid;            /* HELLO: worker process id */
@@ -59,13 +61,12 @@ typedef struct ns_msg {
     uint32_t status;         /* READY/RESULT: 0 ok, 1 failed */
     uint32_t n;              /* CHUNK/RESULT: points */
     uint32_t d;              /* CHUNK: dimension of the points */
-    uint32_t work_port;      /* WELCOME: coordinator PUSH port */
-    uint32_t results_port;   /* WELCOME: coordinator PULL port */
+    uint32_t data_port;      /* WELCOME: coordinator data ROUTER port */
     uint32_t heartbeat_ms;   /* WELCOME: heartbeat interval */
     uint32_t liveness;       /* WELCOME: missed heartbeats before "lost" */
     uint32_t canary_n;       /* WELCOME: canary points */
     ns_str_t host;           /* HELLO */
-    ns_str_t worker;         /* WELCOME/TAKE/RESULT: worker id */
+    ns_str_t worker;         /* WELCOME/ASK/RESULT: worker id */
     ns_str_t model_path;     /* WELCOME */
     ns_str_t model_args;     /* WELCOME */
     ns_str_t model_name;     /* WELCOME/READY */

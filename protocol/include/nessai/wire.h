@@ -16,7 +16,9 @@ extern "C" {
 
 /* Encode msg and send it on sock without blocking, after the routing frame
  * when routing is not NULL (ROUTER sockets). Returns NS_OK, NS_ERR_STATE if
- * the socket would block (high-water mark, no peer), NS_ERR_IO otherwise. */
+ * the socket would block (high-water mark, no peer) or, on a ROUTER with
+ * ZMQ_ROUTER_MANDATORY, the routed peer is not connected; NS_ERR_IO
+ * otherwise. */
 int ns_wire_send(zsock_t *sock, zframe_t *routing, const ns_msg_t *msg);
 
 /* Set the options every farm socket carries: linger, ZMQ_MAXMSGSIZE. */
