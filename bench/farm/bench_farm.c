@@ -7,7 +7,8 @@
  *   speedup   delay_ms = 1 and 10 per point, 1..32 workers, against ideal;
  *   memory    coordinator RSS with 256 connected workers, RSS per worker;
  *   curve     (--curve, alone) a 2000 x 16 batch with 4 workers, CurveZMQ
- *             off and on (docs/protocol.md §8).
+ *             off and on, for 0, 1, 2, 5 and 10 µs per point
+ *             (docs/protocol.md §8).
  * Uses build/examples/libgaussian.so (S1) and local pools (--n-pool).
  */
 #include "../bench_util.h"
@@ -258,38 +259,43 @@ static void s_memory(const s_opts_t *o)
     ns_model_destroy(&m);
 }
 
-/* CurveZMQ off and on: a 2000 x 16 batch with 4 local workers. */
+/* CurveZMQ off and on: a 2000 x 16 batch with 4 local workers, for a
+ * likelihood that costs nothing and for 1-10 µs per point. */
 static void s_curve(const s_opts_t *o)
 {
     const size_t n = 2000;
     const int d = 16, workers = 4;
+    const double us[] = {0, 1, 2, 5, 10};
     char keys[] = "/tmp/nessai-bench-keys-XXXXXX";
     if (!mkdtemp(keys)) {
         fprintf(stderr, "nessai-bench-farm: cannot make a keys directory\n");
         exit(1);
     }
-    printf("\n(f) CurveZMQ: %zu x %d batch, %d local workers, trivial likelihood (S1), median "
-           "of %d\n\n| CURVE | farm µs | points/s |\n|---|---|---|\n", n, d, workers, o->repeats);
-    ns_model_t *m = s_model(o, d, 0);
+    printf("\n(f) CurveZMQ: %zu x %d batch, %d local workers, S1 likelihood with a sleep per "
+           "point, median of %d\n\n| µs per point | CURVE off µs | CURVE on µs | added µs | "
+           "added %% |\n|---|---|---|---|---|\n", n, d, workers, o->repeats);
     double *x = s_points(n, d, 16), *logl = malloc(n * sizeof *logl);
     double *t = malloc((size_t)o->repeats * sizeof *t);
-    double med[2];
-    for (int on = 0; on < 2; on++) {
-        ns_evaluator_t *ev = s_farm_keys(m, workers, on ? keys : NULL);
-        for (int r = 0; r < 5; r++)
-            s_time_batch(ev, m, x, n, d, logl);
-        for (int r = 0; r < o->repeats; r++)
-            t[r] = s_time_batch(ev, m, x, n, d, logl);
-        med[on] = bench_median(t, o->repeats);
-        printf("| %s | %.1f | %.3g |\n", on ? "on" : "off", med[on] * 1e6, (double)n / med[on]);
+    for (size_t k = 0; k < sizeof us / sizeof us[0]; k++) {
+        ns_model_t *m = s_model(o, d, us[k] / 1000.0);
+        double med[2];
+        for (int on = 0; on < 2; on++) {
+            ns_evaluator_t *ev = s_farm_keys(m, workers, on ? keys : NULL);
+            for (int r = 0; r < 5; r++)
+                s_time_batch(ev, m, x, n, d, logl);
+            for (int r = 0; r < o->repeats; r++)
+                t[r] = s_time_batch(ev, m, x, n, d, logl);
+            med[on] = bench_median(t, o->repeats);
+            ns_evaluator_destroy(&ev);
+        }
+        printf("| %g | %.1f | %.1f | %.1f | %+.0f %% |\n", us[k], med[0] * 1e6, med[1] * 1e6,
+               (med[1] - med[0]) * 1e6, 100.0 * (med[1] / med[0] - 1.0));
         fflush(stdout);
-        ns_evaluator_destroy(&ev);
+        ns_model_destroy(&m);
     }
-    printf("\nCURVE adds %.0f %% to the batch\n", 100.0 * (med[1] / med[0] - 1.0));
     free(t);
     free(x);
     free(logl);
-    ns_model_destroy(&m);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", keys);
     if (system(cmd) != 0)
@@ -302,6 +308,7 @@ int main(int argc, char **argv)
     memset(&o, 0, sizeof o);
     o.repeats = 51;
     const char *plugin = NULL;
+    int repeats = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             o.quick = 1;
@@ -311,9 +318,11 @@ int main(int argc, char **argv)
             o.curve = 1;
         else if (strcmp(argv[i], "--plugin") == 0 && i + 1 < argc)
             plugin = argv[++i];
+        else if (strcmp(argv[i], "--repeats") == 0 && i + 1 < argc && atoi(argv[i + 1]) > 0)
+            repeats = atoi(argv[++i]);
         else {
             printf("usage: nessai-bench-farm [--quick] [--no-memory] [--curve] "
-                   "[--plugin libgaussian.so]\n"
+                   "[--repeats N] [--plugin libgaussian.so]\n"
                    "Farm overhead, throughput, speed-up and memory (docs/benchmarks.md, Farm).\n");
             return strcmp(argv[i], "--help") == 0 ? 0 : 2;
         }
@@ -328,6 +337,8 @@ int main(int argc, char **argv)
     }
     if (o.quick)
         o.repeats = 11;
+    if (repeats)
+        o.repeats = repeats;
     ns_log_set_level(NS_LOG_WARNING);
     printf("nessai-bench-farm: %s, %ld CPUs online\n", o.plugin, sysconf(_SC_NPROCESSORS_ONLN));
     if (o.curve) {

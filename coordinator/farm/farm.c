@@ -25,6 +25,8 @@
 #define S_CANARY_N 4
 #define S_FD_RESERVE 64           /* descriptors kept for checkpoints, results, plots */
 #define S_FD_PER_WORKER 2         /* control and data connections */
+#define S_IO_THREADS_MIN 4        /* libzmq I/O threads of the farm's process */
+#define S_IO_THREADS_MAX 16
 
 const ns_option_t ns_farm_options[] = {
     {"n-pool", NS_OPT_INT, NULL, 1, 4096, NULL, NS_OPT_ALLOW_NONE, "Likelihood farm",
@@ -272,6 +274,22 @@ int ns_farm_check_paths(const ns_config_t *cfg, const char *argv0, char *err, si
         }
     }
     return NS_OK;
+}
+
+/* libzmq encrypts (CURVE) and frames each connection on the I/O thread it
+ * was given; with several, the chunks of one batch going to different
+ * workers are encrypted side by side instead of one after another
+ * (docs/protocol.md §8). Only the process's first ZeroMQ socket starts the
+ * context, so this takes effect for the first farm only, and a
+ * ZSYS_IO_THREADS the user set wins. */
+static void s_io_threads(void)
+{
+    if (getenv("ZSYS_IO_THREADS"))
+        return;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = cpus > S_IO_THREADS_MAX ? S_IO_THREADS_MAX
+                                    : cpus > S_IO_THREADS_MIN ? (int)cpus : S_IO_THREADS_MIN;
+    zmq_ctx_set(zsys_init(), ZMQ_IO_THREADS, n);
 }
 
 int ns_farm_wanted(const ns_config_t *cfg)
@@ -560,6 +578,7 @@ int ns_farm_evaluator_new(const ns_config_t *cfg, ns_model_t *model, const char 
     }
     bc->curve_cert = f->curve;
     bc->curve_allow = f->allow;
+    s_io_threads();
     char err[512];
     f->broker = ns_broker_new(bc, err, sizeof err);
     if (!f->broker) {

@@ -12,6 +12,8 @@
  *   NS_FARMTEST_SLOW=f       multiply delay_ms by f
  *   NS_FARMTEST_LIE=v        add v to every logL of calls with more than 4 points
  *                            (passes the 4-point canary)
+ *   NS_FARMTEST_HOLD=path    every call after the first (a worker's canary) waits
+ *                            until path exists
  * --model-args: dim=N (default 4), delay_ms=X (sleep X ms per point).
  * Built twice: as "farmtest" and, with FARMTEST_NAME, as another model.
  */
@@ -34,6 +36,8 @@ typedef struct {
     int dim;
     double delay_ms, offset, lie;
     int fail_batch, hang, crash, hang_x, posinf;
+    const char *hold;
+    long calls;
     char **names;
     double *lower, *upper;
     char err[128];
@@ -86,6 +90,7 @@ static int s_init(const char *args, void **out, nessai_model_info_t *info, char 
     c->crash = getenv("NS_FARMTEST_CRASH") != NULL;
     c->hang_x = getenv("NS_FARMTEST_HANG_X") != NULL;
     c->posinf = getenv("NS_FARMTEST_POSINF") != NULL;
+    c->hold = getenv("NS_FARMTEST_HOLD");
     if ((e = getenv("NS_FARMTEST_SLOW")) != NULL)
         c->delay_ms *= atof(e);
     c->names = calloc((size_t)c->dim, sizeof *c->names);
@@ -120,6 +125,11 @@ static int s_logl(void *p, const double *x, size_t n, double *logl)
     }
     while (c->hang && n > 4)
         pause();
+    while (c->hold && c->calls > 0 && access(c->hold, F_OK) != 0) {
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    c->calls++;
     for (size_t i = 0; (c->crash || c->hang_x) && i < n; i++) {
         if (x[i * (size_t)c->dim] >= -4.9)
             continue;
