@@ -4,6 +4,7 @@
 #include "ins.h"
 
 #include "checkpoint.h"
+#include "sampler.h"
 #include "nessai/error.h"
 #include "nessai/hdf5out.h"
 #include "nessai/json.h"
@@ -276,9 +277,6 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         ns_ins_destroy(&ins);
         return 1;
     }
-    if (ns_config_bool(cfg, "plot"))
-        ns_info(NULL, "The importance nested sampler draws no plots yet; result.json, "
-                      "result.hdf5 and posterior.csv hold its samples and history");
     rc = ns_ins_run(ins);
     int status = 0;
     if (rc == NS_ERR_INTERRUPTED) {
@@ -316,6 +314,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
                 printf("truth ln Z = %.5f, difference %+.4f (%+.2f sigma)\n", truth, lz - truth,
                        lze > 0 ? (lz - truth) / lze : NAN);
             fflush(stdout);
+            if (ns_config_bool(cfg, "plot"))
+                ns_sampler_plot(ns_config_str(cfg, "plot-python"), output);
         }
     }
     ns_ins_destroy(&ins);
