@@ -17,6 +17,22 @@ into OUTDIR the figures nessai draws for a run:
                                log Z and dlogZ, acceptance, trainings, p-values)
   trace.png                    nested samples of every parameter against log X
 
+For a run of the importance nested sampler (--importance-nested-sampler)
+it writes instead:
+
+  posterior_distribution.png   as above (fields: parameters, logP unless
+                               constant, logL, it)
+  state.png                    one panel per quantity against the level:
+                               log L (min / median / max of the live points
+                               and the threshold), log Z with |d log Z|,
+                               likelihood evaluations, ESS (posterior and
+                               live points), removed / added / live counts,
+                               the stopping value with its tolerance, and
+                               each component's importance
+  trace.png                    every parameter of the i.i.d. samples against
+                               log W, coloured by the level that drew them
+  likelihood_levels.png        histogram of log L of the samples of each level
+
 --only takes a comma-separated list of the names above without ".png"
 (posterior_distribution, insertion_indices, diagnostics, logXlogL, state,
 trace). Needs numpy and matplotlib (Debian: python3-numpy, python3-matplotlib);
@@ -35,7 +51,54 @@ import sys
 
 EXIT_FAILED, EXIT_USAGE, EXIT_MISSING = 1, 2, 3
 PLOTS = ("posterior_distribution", "insertion_indices", "diagnostics", "logXlogL", "state", "trace")
+PLOTS_INS = ("posterior_distribution", "state", "trace", "likelihood_levels")
 CORE = ("logP", "logL", "it")
+INS_FIELDS = ("logP", "logL", "it", "logW", "logQ", "logU")
+
+
+def is_ins(d):
+    return d.get("sampler") == "importance_nested_sampler"
+
+
+def ins_records(d, key, names):
+    """{field: [values]} (result.json) or a compound array (result.hdf5) as a
+    structured array with the importance sampler's fields."""
+    import numpy as np
+
+    src = d.get(key)
+    fields = list(names) + list(INS_FIELDS)
+    if src is None:
+        src = {}
+    if hasattr(src, "dtype") and src.dtype.names:
+        src = {n: src[n] for n in src.dtype.names}
+    missing = [n for n in fields if n not in src]
+    if missing:
+        raise ValueError(f"{key} lacks {missing[0]}")
+    arr = np.empty(len(src[fields[0]]), dtype=[(n, "i4" if n == "it" else "f8") for n in fields])
+    for n in fields:
+        arr[n] = np.asarray(src[n], dtype=float)
+    return arr
+
+
+def load_ins(d, outdir):
+    names = [n.decode() if isinstance(n, bytes) else str(n)
+             for n in d.get("run", {}).get("parameters", [])]
+    if not names:
+        post = d.get("posterior_samples", {})
+        keys = post.dtype.names if hasattr(post, "dtype") else list(post)
+        names = [k for k in keys if k not in INS_FIELDS]
+    d["parameters"] = names
+    for key in ("samples", "posterior_samples"):
+        d[key] = ins_records(d, key, names)
+    # the stopping rule's tolerance is a setting: config.json, when present
+    d["tolerance"] = float("nan")
+    try:
+        with open(os.path.join(outdir, "config.json")) as f:
+            cfg = json.load(f)
+        d["tolerance"] = float(cfg.get("tolerance", "nan"))
+    except (OSError, ValueError, TypeError):
+        pass
+    return d
 
 
 def load_result(outdir):
@@ -47,6 +110,8 @@ def load_result(outdir):
     if os.path.exists(jpath):
         with open(jpath) as f:
             d = json.load(f)
+        if is_ins(d):
+            return load_ins(d, outdir)
         names = list(d.get("run", {}).get("parameters", []))
         # nested_samples: rows; posterior_samples: {field: [values]} (as nessai writes them)
         post = d.get("posterior_samples", {})
@@ -89,6 +154,8 @@ def load_result(outdir):
 
         with h5py.File(hpath, "r") as f:
             d = read(f)
+        if is_ins(d):
+            return load_ins(d, outdir)
         names = [n for n in d["nested_samples"].dtype.names if n not in CORE]
         d["parameters"] = names
         return d
@@ -367,13 +434,150 @@ def plot_trace(d, path, dpi):
     plt.close(fig)
 
 
+def _levels(n):
+    """Colours for the prior (-1) and n levels."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    return plt.get_cmap("viridis")(np.linspace(0, 1, max(n, 1) + 1))
+
+
+def plot_ins_state(d, path, dpi):
+    """History of an importance nested sampler run, one panel per quantity."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    h = d.get("history", {})
+    def series(k):
+        return finite(h.get(k, []))
+    it = np.arange(len(series("logZ")))
+    crit = h.get("stopping_criteria", {})
+    crit_name, crit_val = next(iter(crit.items()), ("stopping criterion", []))
+    fig, axes = plt.subplots(7, 1, figsize=(8, 18), sharex=True)
+    ax = axes[0]
+    ax.plot(it, series("min_log_likelihood"), label="min")
+    ax.plot(it, series("median_logL"), label="median")
+    ax.plot(it, series("max_log_likelihood"), label="max")
+    ax.plot(it, series("logL_threshold"), "k--", label="threshold")
+    ax.set_ylabel("log L")
+    ax.legend(frameon=False, fontsize="small", ncol=4)
+    ax = axes[1]
+    ax.plot(it, series("logZ"), label="log Z", color="C0")
+    ax.set_ylabel("log Z")
+    tw = ax.twinx()
+    dz = series("logdZ")
+    tw.plot(it, np.where(dz > 0, dz, np.nan), color="C1", label="|d log Z|")
+    tw.set_yscale("log")
+    tw.set_ylabel("|d log Z|")
+    _legend(ax, tw)
+    ax = axes[2]
+    ax.plot(it, series("likelihood_evaluations"), color="C2")
+    ax.set_ylabel("likelihood\nevaluations")
+    ax = axes[3]
+    ax.plot(it, series("n_post"), label="posterior")
+    ax.plot(it, series("live_points_ess"), label="live points")
+    ax.set_ylabel("ESS")
+    ax.legend(frameon=False, fontsize="small")
+    ax = axes[4]
+    ax.plot(it, series("n_removed"), label="removed")
+    ax.plot(it, series("n_added"), label="added")
+    ax.plot(it, series("n_live"), label="live")
+    ax.set_ylabel("samples")
+    ax.legend(frameon=False, fontsize="small", ncol=3)
+    ax = axes[5]
+    ax.plot(it, finite(crit_val), color="C3", label=crit_name)
+    tol = d.get("tolerance", float("nan"))
+    if math.isfinite(tol):
+        ax.axhline(tol, color="k", ls=":", label=f"tolerance {tol:g}")
+    ax.set_ylabel("stopping\ncriterion")
+    ax.legend(frameon=False, fontsize="small")
+    ax = axes[6]
+    imp = d.get("proposal_importance", {})
+    tot = finite(imp.get("total", []))
+    if tot.size:
+        # component k is the prior (k = 0) or the flow of level k - 1
+        x = np.arange(tot.size) - 1
+        w = 0.28
+        ax.bar(x - w, finite(imp.get("posterior", [])), w, label="posterior")
+        ax.bar(x, finite(imp.get("evidence", [])), w, label="evidence")
+        ax.bar(x + w, tot, w, label="total")
+        ax.legend(frameon=False, fontsize="small", ncol=3)
+    ax.set_ylabel("importance\n(final)")
+    ax.set_xlabel("level (-1 = prior)")
+    fig.suptitle(f"log Z = {d.get('log_evidence', float('nan')):.3f} +/- "
+                 f"{d.get('log_evidence_error', float('nan')):.3f} after {len(it)} levels")
+    fig.tight_layout()
+    fig.subplots_adjust(top=0.96)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
+def plot_ins_trace(d, path, dpi):
+    """Every parameter of the i.i.d. samples against log W, coloured by level."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    s = d["samples"]
+    names = list(d["parameters"])
+    logw = finite(s["logW"])
+    lev = np.asarray(s["it"], dtype=int)
+    nlev = int(lev.max()) + 1 if lev.size else 0
+    fig, axes = plt.subplots(len(names), 1, figsize=(6, min(50, 2.2 * len(names) + 1)),
+                             sharex=True, squeeze=False)
+    sc = None
+    for a, name in zip(axes[:, 0], names):
+        sc = a.scatter(logw, s[name], c=lev, cmap="viridis", vmin=-1, vmax=max(nlev - 1, 0),
+                       s=1.0, edgecolor="none", rasterized=True)
+        a.set_ylabel(name)
+    axes[-1, 0].set_xlabel("log W")
+    if sc is not None:
+        fig.colorbar(sc, ax=axes[:, 0].tolist(), label="level (-1 = prior)")
+    fig.savefig(path, bbox_inches="tight", dpi=dpi)
+    plt.close(fig)
+
+
+def plot_ins_levels(d, path, dpi):
+    """Histogram of log L of the samples drawn by each level (and the prior)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    s = d["samples"]
+    logl = finite(s["logL"])
+    lev = np.asarray(s["it"], dtype=int)
+    ok = np.isfinite(logl)
+    nlev = int(lev.max()) + 1 if lev.size else 0
+    colours = _levels(nlev)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    if ok.any():
+        # the prior's long tail of low log L would squash the levels: start at
+        # the 1st percentile of the flows' samples (all samples without flows)
+        flows = ok & (lev >= 0)
+        lo = np.percentile(logl[flows], 1) if flows.any() else np.nanmin(logl[ok])
+        bins = np.linspace(lo, np.nanmax(logl[ok]), 60)
+        ax.set_xlim(lo, bins[-1])
+        for k in range(-1, nlev):
+            sel = ok & (lev == k)
+            if sel.any():
+                ax.hist(logl[sel], bins=bins, histtype="step", color=colours[k + 1],
+                        label="prior" if k < 0 else None, density=True)
+    sm = plt.cm.ScalarMappable(cmap="viridis", norm=plt.Normalize(-1, max(nlev - 1, 0)))
+    fig.colorbar(sm, ax=ax, label="level (-1 = prior)")
+    ax.set_xlabel("log L")
+    ax.set_ylabel("density")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+
+
 def main(argv=None):
     parts = __doc__.split("\n\n")
     ap = argparse.ArgumentParser(prog="nessai-plot", description=parts[0],
                                  epilog="\n\n".join(parts[2:]),
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("outdir", help="output directory of a nessai-coordinator run")
-    ap.add_argument("--only", default=",".join(PLOTS), help="comma-separated plots to draw")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated plots to draw (default: every plot of the run's sampler)")
     ap.add_argument("--dpi", type=int, default=100, help="resolution (default 100)")
     ap.add_argument("--from-coordinator", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -392,11 +596,11 @@ def main(argv=None):
             print(f"nessai-plot: error: {e}; install numpy and matplotlib (Debian: apt-get install "
                   "python3-numpy python3-matplotlib)", file=sys.stderr)
         return EXIT_MISSING
-    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
-    bad = [w for w in wanted if w not in PLOTS]
+    wanted = None if args.only is None else [w.strip() for w in args.only.split(",") if w.strip()]
+    bad = [w for w in wanted or [] if w not in PLOTS and w not in PLOTS_INS]
     if bad:
-        print(f"nessai-plot: error: unknown plot {bad[0]!r}; choose from {', '.join(PLOTS)}",
-              file=sys.stderr)
+        print(f"nessai-plot: error: unknown plot {bad[0]!r}; choose from "
+              f"{', '.join(sorted(set(PLOTS + PLOTS_INS)))}", file=sys.stderr)
         return EXIT_USAGE
     try:
         d = load_result(args.outdir)
@@ -404,6 +608,37 @@ def main(argv=None):
         print(f"nessai-plot: error: cannot read the result in {args.outdir}: {e}", file=sys.stderr)
         return EXIT_USAGE
     out = args.outdir
+    if is_ins(d):
+        kinds = PLOTS_INS
+        if wanted is None:
+            wanted = list(kinds)
+        bad = [w for w in wanted if w not in kinds]
+        if bad:
+            print(f"nessai-plot: error: {bad[0]!r} is not drawn for an importance nested sampler "
+                  f"run; choose from {', '.join(kinds)}", file=sys.stderr)
+            return EXIT_USAGE
+        jobs = {
+            "posterior_distribution": lambda: plot_posterior(d, os.path.join(out, "posterior_distribution.png"), args.dpi),
+            "state": lambda: plot_ins_state(d, os.path.join(out, "state.png"), args.dpi),
+            "trace": lambda: plot_ins_trace(d, os.path.join(out, "trace.png"), args.dpi),
+            "likelihood_levels": lambda: plot_ins_levels(d, os.path.join(out, "likelihood_levels.png"), args.dpi),
+        }
+        status = 0
+        for name in kinds:
+            if name in wanted:
+                try:
+                    jobs[name]()
+                except Exception as e:
+                    print(f"nessai-plot: error: {name}: {type(e).__name__}: {e}", file=sys.stderr)
+                    status = EXIT_FAILED
+        return status
+    if wanted is None:
+        wanted = list(PLOTS)
+    bad = [w for w in wanted if w not in PLOTS]
+    if bad:
+        print(f"nessai-plot: error: {bad[0]!r} is drawn only for an importance nested sampler "
+              f"run; choose from {', '.join(PLOTS)}", file=sys.stderr)
+        return EXIT_USAGE
     jobs = {
         "posterior_distribution": lambda: plot_posterior(d, os.path.join(out, "posterior_distribution.png"), args.dpi),
         "insertion_indices": lambda: plot_all_indices(d, os.path.join(out, "insertion_indices.png"), args.dpi),

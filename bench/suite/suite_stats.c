@@ -26,7 +26,9 @@
  * the posterior mean of its responsibility w_k N_k(x) / sum_j w_j N_j(x),
  * whose expectation is exactly w_k, so overlapping tails cause no bias).
  * --info is H in nats (criterion 3 is skipped without it); nlive and the truth
- * come from each result.json. --runs also prints one line per run.
+ * come from each result.json. --runs also prints one line per run. Results of
+ * the importance nested sampler have no nlive and no insertion indices:
+ * criteria 3 and 4 are n/a for them.
  */
 #include <cjson/cJSON.h>
 #include <gsl/gsl_cdf.h>
@@ -231,8 +233,10 @@ static int s_load(const char *path, s_run_t *r)
     r->dim = 0;
     cJSON_ArrayForEach(col, post)
     {
+        /* logW, logQ, logU: the importance sampler's extra fields */
         if (!strcmp(col->string, "logP") || !strcmp(col->string, "logL") || !strcmp(col->string, "it") ||
-            r->dim == 64)
+            !strcmp(col->string, "logW") || !strcmp(col->string, "logQ") ||
+            !strcmp(col->string, "logU") || r->dim == 64)
             continue;
         const cJSON *v;
         r->n_post = cJSON_GetArraySize(col);
@@ -245,6 +249,8 @@ static int s_load(const char *path, s_run_t *r)
     }
     const cJSON *run = cJSON_GetObjectItemCaseSensitive(j, "run");
     r->wall = s_num(run, "wall_time");
+    if (isnan(r->wall)) /* the importance sampler's result: its sampling time */
+        r->wall = t_samp;
     cJSON_Delete(j);
     if (isnan(r->log_z)) {
         fprintf(stderr, "nessai-suite-stats: %s has no log_evidence\n", path);
@@ -307,9 +313,10 @@ int main(int argc, char **argv)
 
     double md = 0, ms2 = 0, mz = 0, ev = 0, it = 0, ess = 0, tl = 0, tt = 0, tp = 0, to = 0;
     double fisher = 0;
-    int over3 = 0, over5 = 0, p_low = 0, have_truth = 1;
+    int over3 = 0, over5 = 0, p_low = 0, have_truth = 1, have_p = 0;
     for (int i = 0; i < k; i++) {
         have_truth &= !isnan(r[i].truth);
+        have_p |= !isnan(r[i].p);
         md += r[i].delta / k;
         mz += r[i].log_z / k;
         ms2 += r[i].sigma * r[i].sigma / k;
@@ -339,8 +346,11 @@ int main(int argc, char **argv)
 
     int c1 = have_truth && fabs(md) <= 3 * s / sqrt(k) + 0.02;
     int c2 = have_truth && s / rms >= 0.5 && s / rms <= 2 && over3 <= 1 && over5 == 0;
-    int c3 = !isnan(info) && s <= 2 * sqrt(info / nlive);
-    int c4 = p_comb > 1e-3 && p_low <= 0.1 * k;
+    /* 3 and 4 need the standard sampler's nlive and insertion indices: the
+     * importance sampler's result has neither, so they are n/a there */
+    int have_info = !isnan(info) && !isnan(nlive);
+    int c3 = have_info && s <= 2 * sqrt(info / nlive);
+    int c4 = !have_p || (p_comb > 1e-3 && p_low <= 0.1 * k);
     /* 5: pooled moments; SE of the mean 1/sqrt(N), of the variance sqrt(2/N) */
     int c5 = 1;
     double worst5 = 0.0;
@@ -387,15 +397,21 @@ int main(int argc, char **argv)
                    label, i + 1, r[i].log_z, r[i].sigma, r[i].delta, r[i].delta / r[i].sigma,
                    r[i].evals, r[i].iterations, r[i].ess, r[i].p, r[i].wall, argv[first + i]);
     }
-    printf("| %s | %d | %.0f | %.4f | %.4f | ", label, k, nlive, mz, rms);
+    if (isnan(nlive))
+        printf("| %s | %d | - | %.4f | %.4f | ", label, k, mz, rms);
+    else
+        printf("| %s | %d | %.0f | %.4f | %.4f | ", label, k, nlive, mz, rms);
     if (have_truth)
         printf("%+.4f | %.4f | %.2f | %d / %d | ", md, s, s / rms, over3, over5);
     else
         printf("n/a | %.4f (of ln Ẑ) | %.2f | n/a | ", s, s / rms);
-    printf("%.0f | %.0f | %.0f | %.3g / %d | %.3f / %.3f / %.3f / %.3f | ", ev, it, ess, p_comb, p_low,
-           tl, tt, tp, to);
+    if (have_p)
+        printf("%.0f | %.0f | %.0f | %.3g / %d | ", ev, it, ess, p_comb, p_low);
+    else
+        printf("%.0f | %.0f | %.0f | n/a | ", ev, it, ess);
+    printf("%.3f / %.3f / %.3f / %.3f | ", tl, tt, tp, to);
     printf("%s | %s | %s | %s | ", have_truth ? s_mark(c1) : "n/a", have_truth ? s_mark(c2) : "n/a",
-           isnan(info) ? "n/a" : s_mark(c3), s_mark(c4));
+           have_info ? s_mark(c3) : "n/a", have_p ? s_mark(c4) : "n/a");
     if (unit_moments || (s_modes != MODES_NONE && empty_modes == 0))
         printf("%s (max %.1f SE) |\n", s_mark(c5), worst5);
     else if (s_modes != MODES_NONE)
@@ -403,5 +419,5 @@ int main(int argc, char **argv)
     else
         printf("n/a |\n");
     free(r);
-    return (have_truth && !(c1 && c2)) || (!isnan(info) && !c3) || !c4 || !c5 ? 3 : 0;
+    return (have_truth && !(c1 && c2)) || (have_info && !c3) || !c4 || !c5 ? 3 : 0;
 }

@@ -87,6 +87,35 @@ struct ns_ins {
     int have_snap, loaded;
 };
 
+static const char *const s_crit_names[] = {"ratio", "ratio_ns", "dlogZ", "ess", "Z_err",
+                                            "fractional_error"};
+static const char *const s_crit_keys[] = {"log_evidence_ratio", "log_evidence_ratio_ns",
+                                           "difference_log_evidence", "ess", "evidence_error",
+                                           "fractional_error"};
+
+ns_ins_criterion_t ns_ins_criterion_from_name(const char *name)
+{
+    for (int c = 0; name && c <= NS_INS_FRACTIONAL_ERROR; c++)
+        if (strcmp(name, s_crit_names[c]) == 0)
+            return (ns_ins_criterion_t)c;
+    return NS_INS_RATIO;
+}
+
+const char *ns_ins_criterion_name(ns_ins_criterion_t c)
+{
+    return c <= NS_INS_FRACTIONAL_ERROR ? s_crit_names[c] : "?";
+}
+
+const char *ns_ins_criterion_key(ns_ins_criterion_t c)
+{
+    return c <= NS_INS_FRACTIONAL_ERROR ? s_crit_keys[c] : "?";
+}
+
+int ns_ins_criterion_met(ns_ins_criterion_t c, double value, double tol)
+{
+    return c == NS_INS_ESS ? value >= tol : value <= tol;
+}
+
 ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed)
 {
     ns_ins_config_t c;
@@ -921,8 +950,32 @@ static int s_level(ns_ins_t *self)
         v[i] = ell[i] - s->log_z;
         went += s->logW[i];
     }
-    self->criterion = ns_ins_log_evidence_ratio(ell, s->live, s->n);
+    double ratio = ns_ins_log_evidence_ratio(ell, s->live, s->n);
     self->ess = ns_ins_ess(v, s->n);
+    switch (self->cfg.criterion) {
+    case NS_INS_RATIO_NS: {
+        /* ln Z_live - ln Z_nested = (ln Z_live - ln Z) - (ln Z_nested - ln Z) */
+        unsigned char *nested = (unsigned char *)self->tmp3;
+        for (size_t i = 0; i < s->n; i++)
+            nested[i] = !s->live[i];
+        self->criterion = ratio - ns_ins_log_evidence_ratio(ell, nested, s->n);
+        break;
+    }
+    case NS_INS_DLOGZ:
+        self->criterion = fabs(s->log_z - s->log_z_prev);
+        break;
+    case NS_INS_ESS:
+        self->criterion = self->ess;
+        break;
+    case NS_INS_Z_ERR:
+        self->criterion = s->log_z_err * exp(s->log_z);
+        break;
+    case NS_INS_FRACTIONAL_ERROR:
+        self->criterion = s->log_z_err;
+        break;
+    default:
+        self->criterion = ratio;
+    }
     double *ll = self->tmp2;
     for (size_t i = 0; i < s->n; i++)
         if (s->live[i]) {
@@ -957,8 +1010,9 @@ static int s_level(ns_ins_t *self)
     if ((rc = s_hist_push(self, hv)) != NS_OK)
         return rc;
     ns_info(M, "Current n samples: %zu", n_live);
-    ns_info(M, "Stopping criteria: {ratio: %.6g} - Tolerances: {ratio: %g}", self->criterion,
-            self->cfg.tolerance);
+    ns_info(M, "Stopping criteria: {%s: %.6g} - Tolerances: {%s: %g}",
+            ns_ins_criterion_name(self->cfg.criterion), self->criterion,
+            ns_ins_criterion_name(self->cfg.criterion), self->cfg.tolerance);
     ns_info(M, "Update %ld - log Z: %.3f +/- %.3f ESS: %.1f logL min: %.3f logL median: %.3f "
                "logL max: %.3f", self->iteration, s->log_z, s->log_z_err, self->ess,
             hv[H_MIN_LOGL], hv[H_MEDIAN_LOGL], hv[H_MAX_LOGL]);
@@ -1051,7 +1105,8 @@ int ns_ins_run(ns_ins_t *self)
             rc = s_boundary(self, 0);
     }
     while (rc == NS_OK) {
-        if (self->criterion <= self->cfg.tolerance && self->iteration >= self->cfg.min_iteration)
+        if (ns_ins_criterion_met(self->cfg.criterion, self->criterion, self->cfg.tolerance) &&
+            self->iteration >= self->cfg.min_iteration)
             break;
         if (ns_interrupt_pending()) {
             rc = NS_ERR_INTERRUPTED;
@@ -1067,8 +1122,8 @@ int ns_ins_run(ns_ins_t *self)
             break;
     }
     if (rc == NS_OK) {
-        ns_info(M, "Finished nested sampling loop after %ld iterations with {ratio: %.6g}",
-                self->iteration, self->criterion);
+        ns_info(M, "Finished nested sampling loop after %ld iterations with {%s: %.6g}",
+                self->iteration, ns_ins_criterion_name(self->cfg.criterion), self->criterion);
         rc = s_finalise(self);
         if (rc == NS_OK)
             rc = s_boundary(self, 1);
@@ -1159,7 +1214,7 @@ cJSON *ns_ins_result_json(const ns_ins_t *self)
     /* nessai's history/stopping_criteria/<internal name> */
     cJSON *sc = h ? cJSON_AddObjectToObject(h, "stopping_criteria") : NULL;
     if (sc)
-        cJSON_AddItemToObject(sc, "log_evidence_ratio",
+        cJSON_AddItemToObject(sc, ns_ins_criterion_key(self->cfg.criterion),
                               s_doubles(self->hist[H_RATIO], self->n_hist, 1));
     cJSON_AddItemToObject(r, "samples", s_samples_json(self, is, NULL, is->n));
     cJSON_AddItemToObject(r, "log_posterior_weights",
@@ -1174,6 +1229,26 @@ cJSON *ns_ins_result_json(const ns_ins_t *self)
     }
     cJSON_AddItemToObject(r, "posterior_samples",
                           s_samples_json(self, is, self->post_idx, self->n_post));
+    /* each component's share of posterior and evidence (§12.7), from the
+     * i.i.d. set; a pure function of its samples, so a resumed run gives it */
+    double *ell = malloc((is->n ? is->n : 1) * sizeof *ell);
+    int *comp = malloc((is->n ? is->n : 1) * sizeof *comp);
+    double *imp = malloc(3 * nc * sizeof *imp);
+    if (ell && comp && imp) {
+        for (size_t i = 0; i < is->n; i++) {
+            ell[i] = is->logL[i] + is->logW[i];
+            comp[i] = (int)is->it[i] + 1;
+        }
+        if (ns_ins_importance(ell, comp, is->n, nc, imp, imp + nc, imp + 2 * nc) == NS_OK) {
+            cJSON *pi = cJSON_AddObjectToObject(r, "proposal_importance");
+            static const char *const keys[3] = {"total", "posterior", "evidence"};
+            for (int k = 0; pi && k < 3; k++)
+                cJSON_AddItemToObject(pi, keys[k], s_doubles(imp + (size_t)k * nc, nc, 1));
+        }
+    }
+    free(ell);
+    free(comp);
+    free(imp);
     return r;
 }
 

@@ -32,13 +32,33 @@ struct cJSON;
 extern const ns_option_t ns_ins_options[];
 extern const size_t ns_ins_options_count;
 
+/* The stopping rules (nessai's names, docs/sampler.md). */
+typedef enum {
+    NS_INS_RATIO,            /* ln Z_live - ln Z <= tol */
+    NS_INS_RATIO_NS,         /* ln Z_live - ln Z_nested <= tol */
+    NS_INS_DLOGZ,            /* |ln Z - previous ln Z| <= tol */
+    NS_INS_ESS,              /* ESS >= tol */
+    NS_INS_Z_ERR,            /* sigma_Z (linear) <= tol */
+    NS_INS_FRACTIONAL_ERROR  /* sigma_Z / Z <= tol */
+} ns_ins_criterion_t;
+
+/* "ratio", "ratio_ns", "dlogZ", "ess", "Z_err", "fractional_error" (the
+ * option's choices; anything else is ratio) and back; the second gives
+ * nessai's internal name (history/stopping_criteria/<name>). */
+ns_ins_criterion_t ns_ins_criterion_from_name(const char *name);
+const char *ns_ins_criterion_name(ns_ins_criterion_t c);
+const char *ns_ins_criterion_key(ns_ins_criterion_t c);
+/* Whether value meets criterion c at tolerance tol (NaN never does). */
+int ns_ins_criterion_met(ns_ins_criterion_t c, double value, double tol);
+
 typedef struct ns_ins_config {
     size_t nlive;          /* samples drawn per level and per set (5000) */
     size_t n_initial;      /* prior samples per set (nlive) */
     double q;              /* entropy fraction discarded per level, nessai's rho (0.5) */
     size_t min_samples;    /* live points kept and training-set size, at least (500) */
     size_t min_remove;     /* points removed per level, at least (1) */
-    double tolerance;      /* ratio stopping rule: stop when R <= tolerance (0) */
+    ns_ins_criterion_t criterion; /* the stopping rule (ratio) */
+    double tolerance;      /* its tolerance (0) */
     long min_iteration;    /* levels before the rule may stop the run (-1 = none) */
     long max_iteration;    /* levels at most (-1 = no limit) */
     int draw_iid_live;     /* an independent i.i.d. set for the estimates (1) */

@@ -4,6 +4,7 @@
 #include "ins.h"
 
 #include "checkpoint.h"
+#include "sampler.h"
 #include "nessai/error.h"
 #include "nessai/hdf5out.h"
 #include "nessai/json.h"
@@ -31,9 +32,18 @@ const ns_option_t ns_ins_options[] = {
     {"min-remove", NS_OPT_INT, "1", 1, NAN, NULL, 0, G, "Points removed per level, at least."},
     {"n-initial", NS_OPT_INT, NULL, 2, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Prior samples drawn per sample set at the start (none = nlive)."},
+    {"stopping-criterion", NS_OPT_CHOICE, "ratio", NAN, NAN,
+     "ratio|ratio_ns|dlogZ|ess|Z_err|fractional_error", 0, G,
+     "The stopping rule (nessai's names): ratio = ln Z_live - ln Z, ratio_ns = ln Z_live - "
+     "ln Z_nested, dlogZ = |change of ln Z| in the last level, Z_err = the evidence's standard "
+     "error, fractional_error = its relative error (each stops at most --tolerance); ess = the "
+     "posterior ESS (stops at least --tolerance)."},
     {"tolerance", NS_OPT_DOUBLE, "0", -INFINITY, INFINITY, NULL, 0, G,
-     "Stop when the log-ratio of the live points' mean weighted likelihood to all samples' is at "
-     "most this."},
+     "The tolerance of --stopping-criterion (nessai's 0 for every rule; ess needs a positive "
+     "one)."},
+    {"threshold-method", NS_OPT_CHOICE, "entropy", NAN, NAN, "entropy|quantile", 0, G,
+     "How a level's likelihood threshold is chosen: entropy (nessai's default); nessai's "
+     "quantile method is not implemented."},
     {"min-iteration", NS_OPT_INT, NULL, 0, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Levels to build before the stopping rule may end the run (none = no minimum); "
      "--max-iteration caps them."},
@@ -55,6 +65,12 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     c.min_samples = (size_t)ns_config_int(cfg, "min-samples");
     c.min_remove = (size_t)ns_config_int(cfg, "min-remove");
     c.tolerance = ns_config_double(cfg, "tolerance");
+    c.criterion = ns_ins_criterion_from_name(ns_config_str(cfg, "stopping-criterion"));
+    if (strcmp(ns_config_str(cfg, "threshold-method"), "entropy") != 0) {
+        ns_errf(err, errlen, "--threshold-method %s is not implemented: only entropy (nessai's "
+                "default) is", ns_config_str(cfg, "threshold-method"));
+        return NS_ERR_INVAL;
+    }
     c.min_iteration = ns_config_is_set(cfg, "min-iteration") ? ns_config_int(cfg, "min-iteration")
                                                              : -1;
     c.max_iteration = ns_config_is_set(cfg, "max-iteration") ? ns_config_int(cfg, "max-iteration")
@@ -261,9 +277,6 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         ns_ins_destroy(&ins);
         return 1;
     }
-    if (ns_config_bool(cfg, "plot"))
-        ns_info(NULL, "The importance nested sampler draws no plots yet; result.json, "
-                      "result.hdf5 and posterior.csv hold its samples and history");
     rc = ns_ins_run(ins);
     int status = 0;
     if (rc == NS_ERR_INTERRUPTED) {
@@ -301,6 +314,8 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
                 printf("truth ln Z = %.5f, difference %+.4f (%+.2f sigma)\n", truth, lz - truth,
                        lze > 0 ? (lz - truth) / lze : NAN);
             fflush(stdout);
+            if (ns_config_bool(cfg, "plot"))
+                ns_sampler_plot(ns_config_str(cfg, "plot-python"), output);
         }
     }
     ns_ins_destroy(&ins);

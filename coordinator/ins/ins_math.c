@@ -1,6 +1,7 @@
 /* ins_math.c - threshold, mixture, evidence and stopping numerics of the
  * importance nested sampler (docs/algorithm.md §12). */
 #include "ins_math.h"
+#include "nessai/error.h"
 #include "nessai/util.h"
 
 #include <math.h>
@@ -125,4 +126,58 @@ double ns_ins_log_evidence_ratio(const double *ell, const unsigned char *live, s
                 s += exp(ell[i] - mx);
     double lz_live = (mx > -INFINITY ? mx + log(s) : -INFINITY) - log((double)nl);
     return lz_live - (ns_logsumexp(ell, n) - log((double)n));
+}
+
+/* exp(v_k - logsumexp v) in place; all -inf (or NaN) gives NaN */
+static void s_normalise_log(double *v, size_t nc)
+{
+    double lse = ns_logsumexp(v, nc);
+    for (size_t k = 0; k < nc; k++)
+        v[k] = isfinite(lse) ? exp(v[k] - lse) : NAN;
+}
+
+static double s_logaddexp(double a, double b)
+{
+    if (a == -INFINITY)
+        return b;
+    if (b == -INFINITY)
+        return a;
+    double m = fmax(a, b);
+    return m + log(exp(a - m) + exp(b - m));
+}
+
+int ns_ins_importance(const double *ell, const int *comp, size_t n, size_t nc, double *total,
+                      double *posterior, double *evidence)
+{
+    double *lse = malloc((nc ? nc : 1) * sizeof *lse);
+    size_t *cnt = calloc(nc ? nc : 1, sizeof *cnt);
+    if (!lse || !cnt) {
+        free(lse);
+        free(cnt);
+        return NS_ERR_NOMEM;
+    }
+    for (size_t k = 0; k < nc; k++)
+        lse[k] = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (comp[i] < 0 || (size_t)comp[i] >= nc)
+            continue;
+        lse[comp[i]] = s_logaddexp(lse[comp[i]], ell[i]);
+        cnt[comp[i]]++;
+    }
+    /* evidence: suffix sums over k, k + 1, ..., nc - 1 */
+    double acc = -INFINITY;
+    size_t acc_n = 0;
+    for (size_t k = nc; k-- > 0;) {
+        acc = s_logaddexp(acc, lse[k]);
+        acc_n += cnt[k];
+        evidence[k] = acc_n ? acc - log((double)acc_n) : -INFINITY;
+        posterior[k] = cnt[k] ? lse[k] - log((double)cnt[k]) : -INFINITY;
+    }
+    s_normalise_log(posterior, nc);
+    s_normalise_log(evidence, nc);
+    for (size_t k = 0; k < nc; k++)
+        total[k] = 0.5 * (evidence[k] + posterior[k]);
+    free(lse);
+    free(cnt);
+    return NS_OK;
 }

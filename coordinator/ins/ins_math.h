@@ -47,6 +47,16 @@ double ns_ins_ess(const double *v, size_t n);
  * -inf without live points. */
 double ns_ins_log_evidence_ratio(const double *ell, const unsigned char *live, size_t n);
 
+/* §12.7: each component's share of the result, from n samples with
+ * ell_i = logL_i + logW_i and comp_i = the component that drew sample i
+ * (0 = prior, k = flow k - 1; nc components): posterior_k is the mean of
+ * L W over the samples drawn by k, evidence_k the mean over the samples
+ * drawn by k or any later component; each is normalised to sum 1 over k
+ * (a component without samples has mean 0), and total_k = (evidence_k +
+ * posterior_k) / 2. NS_OK, NS_ERR_NOMEM. */
+int ns_ins_importance(const double *ell, const int *comp, size_t n, size_t nc, double *total,
+                      double *posterior, double *evidence);
+
 #ifdef __cplusplus
 }
 #endif

@@ -102,6 +102,10 @@ int ns_sampler_write_csv(const ns_sampler_t *self, const char *path, int nested)
  * be drawn is a warning, never an error. NS_OK, or the CSV error. */
 int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, const char *output);
 
+/* The plots of the run in output (either sampler's result.json) by python
+ * running nessai-plot, as above: warnings only. */
+void ns_sampler_plot(const char *python, const char *output);
+
 /* Record a signal-triggered checkpoint at the current iteration
  * (history "checkpoint_iterations"). */
 void ns_sampler_note_checkpoint(ns_sampler_t *self);

@@ -11,7 +11,8 @@ const ns_option_t ns_sampler_options[] = {
      "Stop when dlogZ = ln(Z + Lmax X) - ln Z is at most this value."},
     {"max-iteration", NS_OPT_INT, NULL, 1, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Stop after this many iterations without adding the live points to the evidence "
-     "(none = no limit)."},
+     "(none = no limit); with --importance-nested-sampler: build at most this many levels, "
+     "then finalise as usual."},
     {"maximum-uninformed", NS_OPT_DOUBLE, NULL, 0, INFINITY, NULL, NS_OPT_ALLOW_NONE | NS_OPT_ALLOW_INF, G,
      "Iterations drawn from the prior before switching to the flow proposal "
      "(none = 2 x nlive, inf = never by count, 0 = no uninformed stage)."},

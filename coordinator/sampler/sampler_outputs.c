@@ -39,7 +39,7 @@ static char *s_plot_program(void)
     return ns_exe_dir(dir, sizeof dir) == 0 ? ns_path_join(dir, "nessai-plot") : NULL;
 }
 
-static void s_plot(const char *python, const char *output)
+void ns_sampler_plot(const char *python, const char *output)
 {
     char *prog = s_plot_program();
     if (!prog || access(prog, R_OK) != 0) {
@@ -91,6 +91,6 @@ int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, c
             return rc;
     }
     if (ns_config_bool(cfg, "plot"))
-        s_plot(ns_config_str(cfg, "plot-python"), output);
+        ns_sampler_plot(ns_config_str(cfg, "plot-python"), output);
     return NS_OK;
 }

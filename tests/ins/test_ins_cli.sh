@@ -61,6 +61,31 @@ with h5py.File(out + "/result.hdf5", "r") as f:
         for field in ds.dtype.names:
             assert np.array_equal(ds[field], np.array(r[key][field]), equal_nan=True), (key, field)
     assert np.array_equal(f["history"]["logZ"][()], np.array(r["history"]["logZ"]))
+    assert np.array_equal(f["proposal_importance"]["total"][()],
+                          np.array(r["proposal_importance"]["total"]))
+PY
+# proposal_importance: one share per component (prior + one per level), each
+# kind summing to 1, equal to the shares recomputed from the i.i.d. samples
+"$NS_PYTHON3" - "$res" <<'PY' || fail "proposal_importance is wrong"
+import json, sys
+import numpy as np
+r = json.load(open(sys.argv[1]))
+imp = r["proposal_importance"]
+nc = r["iterations"] + 1
+s = r["samples"]
+lw = np.array(s["logL"]) + np.array(s["logW"])
+it = np.array(s["it"]).astype(int)
+m = lw.max()
+post = np.array([np.mean(np.exp(lw[it == k] - m)) for k in range(-1, nc - 1)])
+ev = np.array([np.mean(np.exp(lw[it >= k] - m)) for k in range(-1, nc - 1)])
+post /= post.sum()
+ev /= ev.sum()
+for key, want in (("posterior", post), ("evidence", ev), ("total", 0.5 * (post + ev))):
+    got = np.array(imp[key])
+    assert got.shape == (nc,), (key, got.shape)
+    assert abs(got.sum() - 1) < 1e-12, (key, got.sum())
+    assert np.allclose(got, want, rtol=1e-10, atol=1e-14), (key, got, want)
+print("proposal_importance:", np.round(imp["total"], 3))
 PY
 
 # the same run on a local farm of 2 workers
@@ -130,6 +155,24 @@ usage() {
 usage "q above 1" --threshold-q 1.5
 usage "min-samples above nlive" --nlive 400 --min-samples 500
 usage "min-remove above nlive" --nlive 400 --min-samples 100 --min-remove 401
+usage "quantile threshold" --threshold-method quantile
+grep -q "threshold-method quantile is not implemented" "$work/bad.err" || fail "quantile: no reason given"
+usage "unknown stopping criterion" --stopping-criterion foo
+
+# another stopping rule: dlogZ <= 0.01 ends the run at the first level whose
+# |change of ln Z| is at most 0.01, and the history names it as nessai does
+"$bin" --model "$gauss" --model-args dim=2 --importance-nested-sampler --seed 3 --nlive 1000 \
+    --no-plot --stopping-criterion dlogZ --tolerance 0.01 --output "$work/dlogz" \
+    >"$work/dlogz.out" 2>"$work/dlogz.err" || fail "dlogZ run"
+"$NS_PYTHON3" - "$work/dlogz/result.json" <<'PY' || fail "dlogZ did not stop where it should"
+import json, sys
+r = json.load(open(sys.argv[1]))
+h = r["history"]
+v = h["stopping_criteria"]["difference_log_evidence"]
+assert v == h["logdZ"], (v, h["logdZ"])
+assert v[-1] <= 0.01 and all(x > 0.01 or x != x for x in v[:-1]), v
+assert len(v) == r["iterations"]
+PY
 
 # a NaN likelihood stops the run (exit 1) and the log names it
 "$bin" --model "$NS_TESTMODEL" --model-args mode=nan --importance-nested-sampler --nlive 500 \

@@ -134,12 +134,43 @@ static void test_ratio(void **state)
     assert_true(isinf(ns_ins_log_evidence_ratio(ell, none, 4)));
 }
 
+static void test_importance(void **state)
+{
+    (void)state;
+    /* L W = 1, 3 (prior), 2, 4 (flow 0), 6 (flow 1): posterior means 2, 3, 6
+     * -> 2/11, 3/11, 6/11; evidence means over "this or later" 16/5, 12/3,
+     * 6 -> 8/33, 10/33, 15/33; total = the average: 7/33, 19/66, 1/2 */
+    double ell[5] = {0.0, log(3.0), log(2.0), log(4.0), log(6.0)};
+    int comp[5] = {0, 0, 1, 1, 2};
+    double t[4], p[4], e[4];
+    assert_int_equal(ns_ins_importance(ell, comp, 5, 3, t, p, e), 0);
+    th_assert_near(p[0], 2.0 / 11, 1e-15);
+    th_assert_near(p[1], 3.0 / 11, 1e-15);
+    th_assert_near(p[2], 6.0 / 11, 1e-15);
+    th_assert_near(e[0], 8.0 / 33, 1e-15);
+    th_assert_near(e[1], 10.0 / 33, 1e-15);
+    th_assert_near(e[2], 15.0 / 33, 1e-15);
+    th_assert_near(t[0], 7.0 / 33, 1e-15);
+    th_assert_near(t[1], 19.0 / 66, 1e-15);
+    th_assert_near(t[2], 0.5, 1e-15);
+    /* a fourth component without samples: share 0, the others unchanged */
+    assert_int_equal(ns_ins_importance(ell, comp, 5, 4, t, p, e), 0);
+    assert_true(p[3] == 0.0 && e[3] == 0.0 && t[3] == 0.0);
+    th_assert_near(t[1], 19.0 / 66, 1e-15);
+    /* zero likelihood everywhere: no share can be given */
+    double zero[2] = {-INFINITY, -INFINITY};
+    int c2[2] = {0, 1};
+    assert_int_equal(ns_ins_importance(zero, c2, 2, 2, t, p, e), 0);
+    assert_true(isnan(t[0]) && isnan(p[1]) && isnan(e[0]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_entropy_index), cmocka_unit_test(test_adjust_index),
         cmocka_unit_test(test_mixture),       cmocka_unit_test(test_evidence),
         cmocka_unit_test(test_ess),           cmocka_unit_test(test_ratio),
+        cmocka_unit_test(test_importance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
