@@ -149,21 +149,7 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     cJSON *r = ns_sampler_result_json(sampler);
     if (!r)
         return NS_ERR_NOMEM;
-    cJSON *run = cJSON_AddObjectToObject(r, "run");
-    cJSON_AddStringToObject(run, "program", "nessai-coordinator");
-    cJSON_AddStringToObject(run, "program_version", NESSAI_VERSION);
-    cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
-    cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
-    cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
-    cJSON_AddStringToObject(run, "model_hash", ns_model_hash(model));
-    cJSON_AddNumberToObject(run, "dim", ns_model_dim(model));
-    cJSON *names = cJSON_AddArrayToObject(run, "parameters");
-    for (int j = 0; j < ns_model_dim(model); j++)
-        cJSON_AddItemToArray(names, cJSON_CreateString(ns_model_param_names(model)[j]));
-    cJSON_AddStringToObject(run, "evaluator", ns_evaluator_kind(ev));
-    cJSON *cmd = cJSON_AddArrayToObject(run, "command_line");
-    for (int i = 0; i < argc; i++)
-        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    cJSON *run = ns_result_add_run(r, model, ev, argc, argv);
     char host[256] = "";
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(run, "host", host);
@@ -182,13 +168,8 @@ static int s_write_result(const char *output, const ns_sampler_t *sampler, ns_mo
     cJSON_AddNumberToObject(split, "training", tt);
     cJSON_AddNumberToObject(split, "population_excluding_likelihood", fmax(0.0, tp));
     cJSON_AddNumberToObject(split, "other", fmax(0.0, ts - tl - tt - tp));
-    double truth = ns_model_truth(model), err = ns_sampler_log_evidence_error(sampler);
-    if (!isnan(truth)) {
-        double diff = ns_sampler_log_evidence(sampler) - truth;
-        cJSON_AddNumberToObject(run, "delta_log_evidence", diff);
-        if (err > 0)
-            cJSON_AddNumberToObject(run, "delta_in_sigma", diff / err);
-    }
+    ns_result_add_truth(run, model, ns_sampler_log_evidence(sampler),
+                        ns_sampler_log_evidence_error(sampler));
     cJSON *farm = cJSON_AddObjectToObject(r, "farm");
     ns_evaluator_stats_json(ev, farm);
     char *path = ns_path_join(output, "result.json");

@@ -154,28 +154,8 @@ static int s_write_result(const ns_ins_t *ins, ns_model_t *model, ns_evaluator_t
     cJSON *r = ns_ins_result_json(ins);
     if (!r)
         return NS_ERR_NOMEM;
-    cJSON *run = cJSON_AddObjectToObject(r, "run");
-    cJSON_AddStringToObject(run, "program", "nessai-coordinator");
-    cJSON_AddStringToObject(run, "program_version", NESSAI_VERSION);
-    cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
-    cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
-    cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
-    cJSON_AddStringToObject(run, "model_hash", ns_model_hash(model));
-    cJSON_AddNumberToObject(run, "dim", ns_model_dim(model));
-    cJSON *names = cJSON_AddArrayToObject(run, "parameters");
-    for (int j = 0; j < ns_model_dim(model); j++)
-        cJSON_AddItemToArray(names, cJSON_CreateString(ns_model_param_names(model)[j]));
-    cJSON_AddStringToObject(run, "evaluator", ns_evaluator_kind(ev));
-    cJSON *cmd = cJSON_AddArrayToObject(run, "command_line");
-    for (int i = 0; i < argc; i++)
-        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
-    double truth = ns_model_truth(model), lz = ns_ins_log_evidence(ins),
-           err = ns_ins_log_evidence_error(ins);
-    if (!isnan(truth)) {
-        cJSON_AddNumberToObject(run, "delta_log_evidence", lz - truth);
-        if (err > 0)
-            cJSON_AddNumberToObject(run, "delta_in_sigma", (lz - truth) / err);
-    }
+    cJSON *run = ns_result_add_run(r, model, ev, argc, argv);
+    ns_result_add_truth(run, model, ns_ins_log_evidence(ins), ns_ins_log_evidence_error(ins));
     cJSON *farm = cJSON_AddObjectToObject(r, "farm");
     ns_evaluator_stats_json(ev, farm);
     char *text = ns_json_print(r);

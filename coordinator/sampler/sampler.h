@@ -106,6 +106,16 @@ int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, c
  * running nessai-plot, as above: warnings only. */
 void ns_sampler_plot(const char *python, const char *output);
 
+/* result.json's "run" object, added to r: program, model, parameters,
+ * evaluator and command line (either sampler's). Returns it (NULL if out of
+ * memory). */
+struct cJSON *ns_result_add_run(struct cJSON *r, ns_model_t *model, const ns_evaluator_t *ev,
+                                int argc, char **argv);
+
+/* delta_log_evidence and delta_in_sigma in run, when the model knows its
+ * true ln Z. */
+void ns_result_add_truth(struct cJSON *run, ns_model_t *model, double log_z, double log_z_err);
+
 /* Record a signal-triggered checkpoint at the current iteration
  * (history "checkpoint_iterations"). */
 void ns_sampler_note_checkpoint(ns_sampler_t *self);

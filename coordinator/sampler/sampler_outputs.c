@@ -11,11 +11,14 @@
 #include "sampler_internal.h"
 
 #include "nessai/error.h"
+#include "nessai/evaluator.h"
 #include "nessai/log.h"
 #include "nessai/util.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,4 +96,37 @@ int ns_sampler_write_outputs(const ns_sampler_t *self, const ns_config_t *cfg, c
     if (ns_config_bool(cfg, "plot"))
         ns_sampler_plot(ns_config_str(cfg, "plot-python"), output);
     return NS_OK;
+}
+
+cJSON *ns_result_add_run(cJSON *r, ns_model_t *model, const ns_evaluator_t *ev, int argc,
+                         char **argv)
+{
+    cJSON *run = cJSON_AddObjectToObject(r, "run");
+    if (!run)
+        return NULL;
+    cJSON_AddStringToObject(run, "program", "nessai-coordinator");
+    cJSON_AddStringToObject(run, "program_version", NESSAI_VERSION);
+    cJSON_AddStringToObject(run, "model_name", ns_model_name(model));
+    cJSON_AddStringToObject(run, "model_path", ns_model_path(model));
+    cJSON_AddStringToObject(run, "model_args", ns_model_args(model));
+    cJSON_AddStringToObject(run, "model_hash", ns_model_hash(model));
+    cJSON_AddNumberToObject(run, "dim", ns_model_dim(model));
+    cJSON *names = cJSON_AddArrayToObject(run, "parameters");
+    for (int j = 0; names && j < ns_model_dim(model); j++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(ns_model_param_names(model)[j]));
+    cJSON_AddStringToObject(run, "evaluator", ns_evaluator_kind(ev));
+    cJSON *cmd = cJSON_AddArrayToObject(run, "command_line");
+    for (int i = 0; cmd && i < argc; i++)
+        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    return run;
+}
+
+void ns_result_add_truth(cJSON *run, ns_model_t *model, double log_z, double log_z_err)
+{
+    double truth = ns_model_truth(model);
+    if (isnan(truth) || !run)
+        return;
+    cJSON_AddNumberToObject(run, "delta_log_evidence", log_z - truth);
+    if (log_z_err > 0)
+        cJSON_AddNumberToObject(run, "delta_in_sigma", (log_z - truth) / log_z_err);
 }
