@@ -1,6 +1,7 @@
 /* rng.c - seeded GSL mt19937 generators with byte-exact state save/restore. */
 #include "nessai/rng.h"
 #include "nessai/error.h"
+#include "nessai/serial.h"
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -132,4 +133,36 @@ uint64_t ns_rng_random_seed(void)
     if (v == 0)
         v = (uint32_t)(time(NULL) ^ ((uint64_t)getpid() << 16));
     return v;
+}
+
+void ns_rng_put(ns_buf_t *b, const ns_rng_t *self)
+{
+    size_t n = ns_rng_state_size(self);
+    unsigned char *t = malloc(n ? n : 1);
+    if (!t) {
+        b->failed = 1;
+        return;
+    }
+    ns_rng_state_save(self, t);
+    ns_buf_put_u64(b, n);
+    ns_buf_put_bytes(b, t, n);
+    free(t);
+}
+
+int ns_rng_get(ns_buf_t *b, ns_rng_t *self)
+{
+    uint64_t n;
+    int rc = ns_buf_get_u64(b, &n);
+    if (rc != NS_OK)
+        return rc;
+    if (n != ns_rng_state_size(self) || n > ns_buf_remaining(b))
+        return NS_ERR_CORRUPT;
+    unsigned char *t = malloc(n ? n : 1);
+    if (!t)
+        return NS_ERR_NOMEM;
+    rc = ns_buf_get_bytes(b, t, n);
+    if (rc == NS_OK)
+        rc = ns_rng_state_load(self, t, n);
+    free(t);
+    return rc;
 }

@@ -84,7 +84,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
     ns_flow_save(s->flow, &snap);
     ns_adamw_save(s->opt, &snap);
     ns_reparam_save(s->rp, &snap);
-    ns_fp_put_rng(&snap, s->rng_train);
+    ns_rng_put(&snap, s->rng_train);
     size_t mc = ns_reparam_max_copies(s->rp, 0), mr = ns_reparam_max_copies(s->rp, 1);
     double *xp = malloc(n * (mc > mr ? mc : mr) * d * sizeof(double) + 1);
     double *lq = malloc(n * sizeof(double) + 1), *lj = calloc(n + 1, sizeof(double));
@@ -126,7 +126,7 @@ static int s_train(void *impl, const double *rows, size_t n, const ns_train_info
         if (rc == NS_ERR_INTERRUPTED) {
             snap.pos = 0;
             if (ns_flow_load(s->flow, &snap) != NS_OK || ns_adamw_load(s->opt, &snap) != NS_OK ||
-                ns_reparam_load(s->rp, &snap) != NS_OK || ns_fp_get_rng(&snap, s->rng_train) != NS_OK)
+                ns_reparam_load(s->rp, &snap) != NS_OK || ns_rng_get(&snap, s->rng_train) != NS_OK)
                 ns_error(NS_FP_MOD, "could not restore the flow after an interrupted training");
         } else {
             ns_error(NS_FP_MOD, "training failed on %zu points: %s", m, ns_strerror(rc));

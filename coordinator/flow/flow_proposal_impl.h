@@ -85,9 +85,6 @@ typedef struct {
 /* Fill the pool (docs/algorithm.md §2.6); worst may be NULL. flow_population.c */
 int ns_fp_populate(s_fp_t *s, const double *worst);
 
-/* Generator state as u64 length + bytes. flow_proposal_state.c */
-void ns_fp_put_rng(ns_buf_t *b, const ns_rng_t *r);
-int ns_fp_get_rng(ns_buf_t *b, ns_rng_t *r);
 /* ns_proposal_ops_t save / load / stats_json. flow_proposal_state.c */
 int ns_fp_save(const void *impl, ns_buf_t *b);
 int ns_fp_load(void *impl, ns_buf_t *b);

@@ -13,38 +13,6 @@
 #define FP_TAG "FPRP"
 #define FP_VERSION 1u
 
-void ns_fp_put_rng(ns_buf_t *b, const ns_rng_t *r)
-{
-    size_t n = ns_rng_state_size(r);
-    unsigned char *t = malloc(n);
-    if (!t) {
-        b->failed = 1;
-        return;
-    }
-    ns_rng_state_save(r, t);
-    ns_buf_put_u64(b, n);
-    ns_buf_put_bytes(b, t, n);
-    free(t);
-}
-
-int ns_fp_get_rng(ns_buf_t *b, ns_rng_t *r)
-{
-    uint64_t n;
-    int rc = ns_buf_get_u64(b, &n);
-    if (rc != NS_OK)
-        return rc;
-    if (n != ns_rng_state_size(r) || n > ns_buf_remaining(b))
-        return NS_ERR_CORRUPT;
-    unsigned char *t = malloc(n ? n : 1);
-    if (!t)
-        return NS_ERR_NOMEM;
-    rc = ns_buf_get_bytes(b, t, n);
-    if (rc == NS_OK)
-        rc = ns_rng_state_load(r, t, n);
-    free(t);
-    return rc;
-}
-
 int ns_fp_save(const void *impl, ns_buf_t *b)
 {
     const s_fp_t *s = impl;
@@ -53,8 +21,8 @@ int ns_fp_save(const void *impl, ns_buf_t *b)
     ns_flow_save(s->flow, b);
     ns_adamw_save(s->opt, b);
     ns_reparam_save(s->rp, b);
-    ns_fp_put_rng(b, s->rng_train);
-    ns_fp_put_rng(b, s->rng_pop);
+    ns_rng_put(b, s->rng_train);
+    ns_rng_put(b, s->rng_pop);
     ns_buf_put_f64(b, s->ns_acceptance);
     ns_buf_put_i64(b, s->trainings);
     ns_buf_put_f64(b, s->min_log_q);
@@ -89,8 +57,8 @@ int ns_fp_load(void *impl, ns_buf_t *b)
     if (d != s->d)
         return NS_ERR_CORRUPT;
     if ((rc = ns_flow_load(s->flow, b)) != NS_OK || (rc = ns_adamw_load(s->opt, b)) != NS_OK ||
-        (rc = ns_reparam_load(s->rp, b)) != NS_OK || (rc = ns_fp_get_rng(b, s->rng_train)) != NS_OK ||
-        (rc = ns_fp_get_rng(b, s->rng_pop)) != NS_OK)
+        (rc = ns_reparam_load(s->rp, b)) != NS_OK || (rc = ns_rng_get(b, s->rng_train)) != NS_OK ||
+        (rc = ns_rng_get(b, s->rng_pop)) != NS_OK)
         return rc;
     int64_t tr, pops;
     if ((rc = ns_buf_get_f64(b, &s->ns_acceptance)) || (rc = ns_buf_get_i64(b, &tr)) ||

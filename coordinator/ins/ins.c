@@ -1332,38 +1332,6 @@ static void s_put_f64s(ns_buf_t *b, const double *v, size_t n)
 #define S_TAG "INSS"
 #define S_VERSION 1u
 
-static void s_put_rng(ns_buf_t *b, const ns_rng_t *r)
-{
-    size_t n = ns_rng_state_size(r);
-    unsigned char *st = malloc(n);
-    if (!st) {
-        b->failed = 1;
-        return;
-    }
-    ns_rng_state_save(r, st);
-    ns_buf_put_u64(b, n);
-    ns_buf_put_bytes(b, st, n);
-    free(st);
-}
-
-static int s_get_rng(ns_buf_t *b, ns_rng_t *r)
-{
-    uint64_t n;
-    int rc = ns_buf_get_u64(b, &n);
-    if (rc != NS_OK)
-        return rc;
-    if (n != ns_rng_state_size(r) || n > ns_buf_remaining(b))
-        return NS_ERR_CORRUPT;
-    unsigned char *st = malloc(n ? n : 1);
-    if (!st)
-        return NS_ERR_NOMEM;
-    rc = ns_buf_get_bytes(b, st, n);
-    if (rc == NS_OK)
-        rc = ns_rng_state_load(r, st, n);
-    free(st);
-    return rc;
-}
-
 int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
 {
     const ns_ins_config_t *c = &self->cfg;
@@ -1387,7 +1355,7 @@ int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
     const ns_rng_t *rngs[5] = {self->rng_prior, self->rng_flow, self->rng_train, self->rng_draw,
                                self->rng_post};
     for (int k = 0; k < 5; k++)
-        s_put_rng(b, rngs[k]);
+        ns_rng_put(b, rngs[k]);
     ns_buf_put_u64(b, self->n_flows);
     for (size_t k = 0; k < self->n_flows; k++)
         ns_flow_save(self->flows[k], b);
@@ -1472,7 +1440,7 @@ int ns_ins_load(ns_ins_t *self, ns_buf_t *b)
     ns_rng_t *rngs[5] = {self->rng_prior, self->rng_flow, self->rng_train, self->rng_draw,
                          self->rng_post};
     for (int k = 0; k < 5; k++)
-        if ((rc = s_get_rng(b, rngs[k])) != NS_OK)
+        if ((rc = ns_rng_get(b, rngs[k])) != NS_OK)
             return rc;
     size_t nf;
     if ((rc = s_get_count(b, 8, &nf)) != NS_OK)

@@ -32,38 +32,6 @@ enum {
     F_POP_RECORD = 1 << 12,
 };
 
-static void s_put_rng(const ns_rng_t *rng, ns_buf_t *b)
-{
-    size_t len = ns_rng_state_size(rng);
-    uint8_t *tmp = malloc(len);
-    if (!tmp) {
-        b->failed = 1;
-        return;
-    }
-    ns_rng_state_save(rng, tmp);
-    ns_buf_put_u64(b, len);
-    ns_buf_put_bytes(b, tmp, len);
-    free(tmp);
-}
-
-static int s_get_rng(ns_rng_t *rng, ns_buf_t *b)
-{
-    uint64_t len;
-    int rc;
-    if ((rc = ns_buf_get_u64(b, &len)) != NS_OK)
-        return rc;
-    if (len != ns_rng_state_size(rng) || len > ns_buf_remaining(b))
-        return NS_ERR_CORRUPT;
-    uint8_t *tmp = malloc(len);
-    if (!tmp)
-        return NS_ERR_NOMEM;
-    rc = ns_buf_get_bytes(b, tmp, len);
-    if (rc == NS_OK)
-        rc = ns_rng_state_load(rng, tmp, len);
-    free(tmp);
-    return rc;
-}
-
 /* The non-finite likelihood counts follow the rest as a tagged section; a
  * checkpoint without it (written before the counts existed) loads with
  * zero counts. */
@@ -160,7 +128,7 @@ int ns_sampler_save(const ns_sampler_t *self, ns_buf_t *b)
     ns_buf_put_u64(b, self->pop.n_points);
     ns_buf_put_f64(b, self->final_ks_d);
     ns_buf_put_f64(b, self->final_p);
-    s_put_rng(self->rng, b);
+    ns_rng_put(b, self->rng);
     int rc = self->uninformed->ops->save(self->uninformed->impl, b);
     if (rc != NS_OK)
         return rc;
@@ -224,7 +192,7 @@ int ns_sampler_load(ns_sampler_t *self, ns_buf_t *b)
         (rc = ns_buf_get_u64(b, &pending)) || (rc = ns_buf_get_f64(b, &self->pop.acceptance)) ||
         (rc = ns_buf_get_f64(b, &self->pop.radius)) || (rc = ns_buf_get_f64(b, &self->pop.time)) ||
         (rc = ns_buf_get_u64(b, &pop_n)) || (rc = ns_buf_get_f64(b, &self->final_ks_d)) ||
-        (rc = ns_buf_get_f64(b, &self->final_p)) || (rc = s_get_rng(self->rng, b)))
+        (rc = ns_buf_get_f64(b, &self->final_p)) || (rc = ns_rng_get(b, self->rng)))
         goto fail;
     if (acc_n > self->acc_len || acc_pos >= self->acc_len || iteration < 0 ||
         n_ins != (size_t)iteration) {

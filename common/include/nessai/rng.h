@@ -44,6 +44,13 @@ void ns_rng_state_save(const ns_rng_t *self, void *buf);
 /* Returns NS_OK or NS_ERR_CORRUPT if len does not match. */
 int ns_rng_state_load(ns_rng_t *self, const void *buf, size_t len);
 
+struct ns_buf;
+/* The state into a checkpoint buffer (its length, then its bytes; a failed
+ * allocation marks the buffer failed), and back: NS_ERR_CORRUPT when the
+ * saved length is not this generator's. */
+void ns_rng_put(struct ns_buf *b, const ns_rng_t *self);
+int ns_rng_get(struct ns_buf *b, ns_rng_t *self);
+
 /* A fresh 32-bit seed from the OS (used when --seed is not given). */
 uint64_t ns_rng_random_seed(void);
 
