@@ -499,10 +499,12 @@ static void s_log_summary(void *impl)
             (unsigned long long)(st.workers_seen + st.refused), (unsigned long long)st.workers_seen,
             (unsigned long long)st.refused, (unsigned long long)st.workers_lost,
             (unsigned long long)st.workers_left, (unsigned long long)st.workers_live);
-    ns_info(NULL, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
-            "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks; "
-            "%llu malformed and %llu misaddressed messages dropped",
-            (unsigned long long)st.batches, (unsigned long long)st.chunks,
+    ns_info(NULL, "Farm summary: %llu batches (%llu while the flow drew its pool), %llu chunks "
+            "done, %llu re-sent (%llu past a deadline, %llu from stragglers, %llu handed back), "
+            "%llu evaluations redone, %llu failed chunks; %llu malformed and %llu misaddressed "
+            "messages dropped",
+            (unsigned long long)st.batches, (unsigned long long)f->overlapped,
+            (unsigned long long)st.chunks,
             (unsigned long long)st.chunks_resent, (unsigned long long)st.deadline_misses,
             (unsigned long long)st.speculative, (unsigned long long)st.handed_back,
             (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks,
