@@ -296,7 +296,10 @@ static int s_bg_step(s_fp_t *s, s_pop_t *p)
         if (rc != NS_OK)
             return rc;
     }
-    if (p->accepted <= p->submitted)
+    /* at least an eighth of the pool per hand-off: with fast likelihoods
+     * many tiny batches would cost more in messages than they hide */
+    size_t min_rows = p->N / 8 > 0 ? p->N / 8 : 1;
+    if (p->accepted < p->submitted + min_rows)
         return NS_OK;
     size_t m = p->accepted - p->submitted;
     int rc = s->env.rows_begin(s->env.ctx, s->pool + p->submitted * s->stride, m);
