@@ -67,6 +67,28 @@ void ns_evaluator_shutdown(ns_evaluator_t *self)
 
 const char *ns_evaluator_kind(const ns_evaluator_t *self) { return self->ops->kind; }
 
+int ns_evaluator_can_overlap(const ns_evaluator_t *self)
+{
+    return self && self->ops->begin && self->ops->poll && self->ops->end;
+}
+
+int ns_evaluator_begin(ns_evaluator_t *self, const double *x, size_t n, size_t d, double *logl)
+{
+    if (!ns_evaluator_can_overlap(self))
+        return NS_ERR_STATE;
+    return self->ops->begin(self->impl, x, n, d, logl);
+}
+
+int ns_evaluator_poll(ns_evaluator_t *self)
+{
+    return ns_evaluator_can_overlap(self) ? self->ops->poll(self->impl) : 1;
+}
+
+int ns_evaluator_end(ns_evaluator_t *self)
+{
+    return ns_evaluator_can_overlap(self) ? self->ops->end(self->impl) : NS_ERR_STATE;
+}
+
 typedef struct {
     ns_model_t *model;   /* borrowed */
     size_t chunksize;    /* 0 = whole batch per call */

@@ -28,6 +28,7 @@ struct ns_broker {
     zactor_t *actor;              /* the thread */
     ns_broker_config_t *cfg;      /* borrowed */
     char err[256];                /* bind failure reason */
+    int inflight;                 /* an EVAL's reply is still to be read (ns_broker_begin) */
 };
 
 /* Port of a bound tcp socket, from its last endpoint. */
@@ -369,14 +370,40 @@ static int s_recv_int(ns_broker_t *self, int *rv)
 
 int ns_broker_evaluate(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl)
 {
+    int rv = ns_broker_begin(self, x, n, d, logl);
+    return rv == NS_OK ? ns_broker_end(self) : rv;
+}
+
+int ns_broker_begin(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl)
+{
+    if (self->inflight)
+        return NS_ERR_STATE;
     if (zsock_send(self->actor, "spp88", "EVAL", (const void *)x, (void *)logl, (uint64_t)n,
                    (uint64_t)d) != 0)
         return NS_ERR_FARM;
+    self->inflight = 1;
+    return NS_OK;
+}
+
+int ns_broker_poll(ns_broker_t *self)
+{
+    if (!self->inflight)
+        return 1;
+    zmq_pollitem_t item = {zsock_resolve(self->actor), 0, ZMQ_POLLIN, 0};
+    return zmq_poll(&item, 1, 0) != 0;   /* a failed poll: end says why */
+}
+
+int ns_broker_end(ns_broker_t *self)
+{
+    if (!self->inflight)
+        return NS_ERR_STATE;
+    self->inflight = 0;
     int rv = NS_ERR_FARM;
     if (s_recv_int(self, &rv) != NS_OK)
         return NS_ERR_FARM;
     return rv;
 }
+
 
 void ns_broker_stats(ns_broker_t *self, ns_farm_stats_t *out)
 {

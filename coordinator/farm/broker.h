@@ -68,6 +68,16 @@ void ns_broker_destroy(ns_broker_t **self_p);
 /* Evaluate a batch (see evaluator.h). Blocks. Returns NS_OK, or
  * NS_ERR_FARM / NS_ERR_INTERRUPTED with the reason already logged. */
 int ns_broker_evaluate(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl);
+/* The same in two halves: begin sends the batch to the broker thread and
+ * returns at once (NS_OK, NS_ERR_FARM if the pipe failed, NS_ERR_STATE if
+ * one is already in flight); poll is 1 once its reply is there (or none is
+ * in flight); end waits for the reply and returns what evaluate would
+ * have. x and logl must stay valid until end. While a batch is in flight
+ * no other command may be sent down the pipe (its reply would be taken
+ * for the batch's): call end first. */
+int ns_broker_begin(ns_broker_t *self, const double *x, size_t n, size_t d, double *logl);
+int ns_broker_poll(ns_broker_t *self);
+int ns_broker_end(ns_broker_t *self);
 /* Copy of the current statistics. */
 void ns_broker_stats(ns_broker_t *self, ns_farm_stats_t *out);
 /* Tell every known worker the run is over (STOP). */

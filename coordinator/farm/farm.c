@@ -93,6 +93,10 @@ typedef struct {
     char keys[4096];              /* keys directory, "" without CURVE */
     char allow[4200];             /* accepted worker keys directory */
     int stopped;                  /* STOP sent */
+    int inflight;                 /* a batch started by s_begin is not ended */
+    int settled;                  /* ... and its reply is already in settled_rc */
+    int settled_rc;
+    uint64_t overlapped;          /* batches evaluated in the background (s_begin) */
 } s_farm_t;
 
 static char s_output_dir[3900];
@@ -313,9 +317,20 @@ static void s_canary_points(const ns_model_t *model, double *x, size_t n)
         }
 }
 
+/* A batch still in flight is waited for before anything else goes down
+ * the broker's pipe; s_end then returns its kept reply. */
+static void s_settle(s_farm_t *f)
+{
+    if (f->inflight && !f->settled) {
+        f->settled_rc = ns_broker_end(f->broker);
+        f->settled = 1;
+    }
+}
+
 static void s_shutdown(void *impl)
 {
     s_farm_t *f = impl;
+    s_settle(f);
     if (f->stopped)
         return;
     f->stopped = 1;
@@ -355,7 +370,45 @@ static int s_evaluate(void *impl, const double *x, size_t n, size_t d, double *l
         ns_error(S_MOD, "evaluate() after the farm was shut down");
         return NS_ERR_STATE;
     }
+    s_settle(f);
     return ns_broker_evaluate(f->broker, x, n, d, logl);
+}
+
+static int s_begin(void *impl, const double *x, size_t n, size_t d, double *logl)
+{
+    s_farm_t *f = impl;
+    if (f->stopped) {
+        ns_error(S_MOD, "evaluate() after the farm was shut down");
+        return NS_ERR_STATE;
+    }
+    if (f->inflight) {
+        ns_error(S_MOD, "a second background batch while one is in flight (internal)");
+        return NS_ERR_STATE;
+    }
+    int rc = ns_broker_begin(f->broker, x, n, d, logl);
+    if (rc == NS_OK) {
+        f->inflight = 1;
+        f->settled = 0;
+        f->overlapped++;
+    }
+    return rc;
+}
+
+static int s_poll(void *impl)
+{
+    s_farm_t *f = impl;
+    return !f->inflight || f->settled || ns_broker_poll(f->broker);
+}
+
+static int s_end(void *impl)
+{
+    s_farm_t *f = impl;
+    if (!f->inflight)
+        return NS_ERR_STATE;
+    s_settle(f);
+    f->inflight = 0;
+    f->settled = 0;
+    return f->settled_rc;
 }
 
 /* The integer counters of result.json "farm", in their order there; the
@@ -391,6 +444,7 @@ static void s_stats_json(void *impl, cJSON *obj)
 {
     s_farm_t *f = impl;
     ns_farm_stats_t st;
+    s_settle(f);
     ns_broker_stats(f->broker, &st);
     cJSON_AddStringToObject(obj, "endpoint", f->cfg.endpoint);
     cJSON_AddNumberToObject(obj, "local_workers", f->pool ? (double)ns_pool_size(f->pool) : 0);
@@ -399,6 +453,7 @@ static void s_stats_json(void *impl, cJSON *obj)
         memcpy(&v, (const char *)&st + s_int_stats[i].off, sizeof v);
         cJSON_AddNumberToObject(obj, s_int_stats[i].key, (double)v);
     }
+    cJSON_AddNumberToObject(obj, "overlapped_batches", (double)f->overlapped);
     cJSON_AddNumberToObject(obj, "likelihood_wall_s", st.likelihood_wall_s);
     cJSON_AddNumberToObject(obj, "worker_cpu_s", st.worker_cpu_s);
     cJSON_AddNumberToObject(obj, "worker_eval_wall_s", st.worker_eval_wall_s);
@@ -415,6 +470,10 @@ static int s_stats_schema(void *impl, ns_h5_schema_t *schema, const char *prefix
         snprintf(path, sizeof path, "%s%s", prefix, s_int_stats[i].key);
         rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
     }
+    if (rc == NS_OK) {
+        snprintf(path, sizeof path, "%soverlapped_batches", prefix);
+        rc = ns_h5_schema_add(schema, path, NS_H5_INT64);
+    }
     return rc;
 }
 
@@ -422,6 +481,7 @@ static long s_live_workers(void *impl)
 {
     s_farm_t *f = impl;
     ns_farm_stats_t st;
+    s_settle(f);
     ns_broker_stats(f->broker, &st);
     return (long)st.workers_live;
 }
@@ -432,16 +492,19 @@ static void s_log_summary(void *impl)
 {
     s_farm_t *f = impl;
     ns_farm_stats_t st;
+    s_settle(f);
     ns_broker_stats(f->broker, &st);
     ns_info(NULL, "Farm summary: workers: %llu registered, %llu accepted, %llu refused, %llu lost, "
             "%llu left, %llu live at the end",
             (unsigned long long)(st.workers_seen + st.refused), (unsigned long long)st.workers_seen,
             (unsigned long long)st.refused, (unsigned long long)st.workers_lost,
             (unsigned long long)st.workers_left, (unsigned long long)st.workers_live);
-    ns_info(NULL, "Farm summary: %llu batches, %llu chunks done, %llu re-sent (%llu past a deadline, "
-            "%llu from stragglers, %llu handed back), %llu evaluations redone, %llu failed chunks; "
-            "%llu malformed and %llu misaddressed messages dropped",
-            (unsigned long long)st.batches, (unsigned long long)st.chunks,
+    ns_info(NULL, "Farm summary: %llu batches (%llu while the flow drew its pool), %llu chunks "
+            "done, %llu re-sent (%llu past a deadline, %llu from stragglers, %llu handed back), "
+            "%llu evaluations redone, %llu failed chunks; %llu malformed and %llu misaddressed "
+            "messages dropped",
+            (unsigned long long)st.batches, (unsigned long long)f->overlapped,
+            (unsigned long long)st.chunks,
             (unsigned long long)st.chunks_resent, (unsigned long long)st.deadline_misses,
             (unsigned long long)st.speculative, (unsigned long long)st.handed_back,
             (unsigned long long)st.redone_evaluations, (unsigned long long)st.failed_chunks,
@@ -462,6 +525,9 @@ static const ns_evaluator_ops_t s_farm_ops = {
     .log_summary = s_log_summary,
     .shutdown = s_shutdown,
     .destroy = s_destroy,
+    .begin = s_begin,
+    .poll = s_poll,
+    .end = s_end,
 };
 
 static int s_copy_model(s_farm_t *f, ns_model_t *model)

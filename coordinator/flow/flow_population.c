@@ -74,6 +74,11 @@ typedef struct {
     size_t accepted, proposed; /* points accepted, latent draws made */
     size_t lt_evals;           /* likelihood evaluations for the threshold */
     double t_like;             /* their wall seconds */
+    int overlap;               /* pool rows are evaluated in the background */
+    size_t submitted;          /* pool rows handed to the background so far */
+    size_t inflight;           /* rows of the batch in flight, 0: none */
+    size_t bg_evals;           /* evaluations of finished background batches */
+    double t_wait;             /* wall seconds spent ending background batches */
 } s_pop_t;
 
 /* Pool size int(scale * poolsize) within [1, pool_cap], with scale =
@@ -261,6 +266,50 @@ static int s_latent_batch(s_fp_t *s, s_pop_t *p)
     return NS_OK;
 }
 
+/* End the background batch in flight (waiting for it if need be); its
+ * evaluations are counted by then. NS_OK when none is in flight. */
+static int s_bg_end(s_fp_t *s, s_pop_t *p)
+{
+    if (!p->inflight)
+        return NS_OK;
+    double t0 = ns_now();
+    int rc = s->env.rows_end(s->env.ctx);
+    p->t_wait += ns_now() - t0;
+    if (rc == NS_OK)
+        p->bg_evals += p->inflight;
+    p->inflight = 0;
+    return rc;
+}
+
+/* Overlap (docs/algorithm.md §2.6): once the batch in flight is done (or
+ * none is), the rows accepted since the last hand-off go to the evaluator
+ * in the background while the next latent batches are drawn. Accepted
+ * rows are final, and nothing in the population reads their logL. */
+static int s_bg_step(s_fp_t *s, s_pop_t *p)
+{
+    if (!p->overlap || p->accepted >= p->N)
+        return NS_OK;   /* a full pool's last rows are evaluated at the end */
+    if (p->inflight) {
+        if (!s->env.rows_poll(s->env.ctx))
+            return NS_OK;
+        int rc = s_bg_end(s, p);
+        if (rc != NS_OK)
+            return rc;
+    }
+    /* at least an eighth of the pool per hand-off: with fast likelihoods
+     * many tiny batches would cost more in messages than they hide */
+    size_t min_rows = p->N / 8 > 0 ? p->N / 8 : 1;
+    if (p->accepted < p->submitted + min_rows)
+        return NS_OK;
+    size_t m = p->accepted - p->submitted;
+    int rc = s->env.rows_begin(s->env.ctx, s->pool + p->submitted * s->stride, m);
+    if (rc != NS_OK)
+        return rc;
+    p->inflight = m;
+    p->submitted = p->accepted;
+    return NS_OK;
+}
+
 /* Latent batches until the pool is full or more than max_draws latent
  * draws were made (with a warning if short); an interrupt pending before a
  * batch stops with NS_ERR_INTERRUPTED. */
@@ -270,6 +319,8 @@ static int s_fill_pool(s_fp_t *s, s_pop_t *p)
         if (ns_interrupt_pending())
             return NS_ERR_INTERRUPTED;
         int rc = s_latent_batch(s, p);
+        if (rc == NS_OK)
+            rc = s_bg_step(s, p);
         if (rc != NS_OK)
             return rc;
         if (p->proposed > s->max_draws) {
@@ -332,28 +383,35 @@ int ns_fp_populate(s_fp_t *s, const double *worst)
         p.lthr = worst[NS_LP_LOGL(d)];
     p.sqT = sqrt(s->temperature);
     p.lsqT = (double)s->dp * log(p.sqT);
+    p.overlap = !s->use_lthreshold && s->env.rows_begin && s->env.rows_poll && s->env.rows_end;
     int rc = s_fill_pool(s, &p);
-    if (rc != NS_OK) {
-        if (rc == NS_ERR_INTERRUPTED) {
-            /* repeated from the same state on resume: its evaluations too */
-            s_rewind_rng(s);
-            if (p.lt_evals && s->env.uncount)
-                s->env.uncount(s->env.ctx, p.lt_evals);
-        }
-        return rc;
-    }
+    /* whatever happened, the batch in flight is over before we go on */
+    int rc_bg = s_bg_end(s, &p);
+    if (rc == NS_OK)
+        rc = rc_bg;
     size_t n = p.accepted < p.N ? p.accepted : p.N;
-    if (n == 0) {
+    if (rc == NS_OK && n == 0) {
         ns_error(NS_FP_MOD, "population accepted no points after %zu latent draws; the flow "
                  "does not cover the prior region above the likelihood contour", p.proposed);
         return NS_ERR_NUMERIC;
     }
-    double t_pop = ns_now() - t0;
-    if (!s->use_lthreshold && (rc = s->env.evaluate_rows(s->env.ctx, s->pool, n)) != NS_OK) {
-        if (rc == NS_ERR_INTERRUPTED)
+    /* the population's own time: likelihoods of the pool not included */
+    double t_pop = ns_now() - t0 - p.t_wait;
+    if (rc == NS_OK && !s->use_lthreshold && n > p.submitted)
+        rc = s->env.evaluate_rows(s->env.ctx, s->pool + p.submitted * s->stride, n - p.submitted);
+    if (rc != NS_OK) {
+        if (rc == NS_ERR_INTERRUPTED) {
+            /* repeated from the same state on resume: its evaluations too */
             s_rewind_rng(s);
+            size_t counted = p.lt_evals + p.bg_evals;
+            if (counted && s->env.uncount)
+                s->env.uncount(s->env.ctx, counted);
+        }
         return rc;
     }
+    if (p.submitted)
+        ns_debug(NS_FP_MOD, "population %ld: %zu of %zu points evaluated while populating",
+                 s->populations + 1, p.submitted, n);
     s_publish_pool(s, &p, n, t_pop);
     return NS_OK;
 }

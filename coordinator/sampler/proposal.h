@@ -77,6 +77,18 @@ typedef struct ns_proposal_env {
      * repeated from the same generator state after a resume, so keeping the
      * count would count its points twice. */
     void (*uncount)(void *ctx, size_t n);
+    /* Optional, all three or none (NULL when the evaluator cannot work in
+     * the background, e.g. in-process): evaluate_rows in two halves, so
+     * that the proposal goes on working while the likelihoods are
+     * computed. rows_begin starts on n >= 1 rows and returns at once (the
+     * rows must not move or be read for logL until rows_end); rows_poll
+     * is 1 once rows_end will not block; rows_end waits and then counts
+     * and fills the rows exactly as evaluate_rows would have, returning
+     * its code. One batch at a time, and nothing else may be evaluated
+     * while it is in flight. A batch begun must always be ended. */
+    int (*rows_begin)(void *ctx, double *rows, size_t n);
+    int (*rows_poll)(void *ctx);
+    int (*rows_end)(void *ctx);
 } ns_proposal_env_t;
 
 /* Extra information for a training call. */

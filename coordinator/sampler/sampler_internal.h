@@ -132,6 +132,10 @@ struct ns_sampler {
     double *scratch_x;             /* packing buffer for evaluate_rows */
     size_t scratch_cap;            /* its size in points */
     double *scratch_l;             /* logL buffer for evaluate_rows */
+    double *bg_x, *bg_l;           /* the same for the batch in the background (rows_begin) */
+    size_t bg_cap;                 /* their size in points */
+    double *bg_rows;               /* rows of that batch, NULL when none is in flight */
+    size_t bg_n;                   /* its number of rows */
     double *new_row;               /* one row */
     size_t *ks_counts;             /* nlive counts for the KS tests */
 

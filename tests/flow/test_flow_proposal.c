@@ -97,7 +97,7 @@ static char s_outdir[256];
 static ns_proposal_env_t s_env(s_ctx_t *c, size_t nlive, uint64_t seed)
 {
     ns_proposal_env_t e = {c->m, (size_t)ns_model_dim(c->m), nlive, seed, 100, s_outdir,
-                           s_eval, s_eval_rows, s_report, c, s_uncount};
+                           s_eval, s_eval_rows, s_report, c, s_uncount, NULL, NULL, NULL};
     return e;
 }
 

@@ -39,6 +39,16 @@ typedef struct ns_evaluator_ops {
     /* Optional: the run is over; tell workers to stop (before destroy). */
     void (*shutdown)(void *impl);
     void (*destroy)(void *impl);
+    /* Optional, all three or none: one batch evaluated while the caller
+     * goes on working. begin starts evaluating n points (x and logl stay
+     * the caller's and untouched by it until end returns) and returns at
+     * once: NS_OK, or an error (nothing in flight then). poll is 1 once
+     * the batch is over (end will not block), else 0. end waits for the
+     * batch and returns what evaluate would have. One batch at a time;
+     * any other call made while one is in flight first waits for it. */
+    int (*begin)(void *impl, const double *x, size_t n, size_t d, double *logl);
+    int (*poll)(void *impl);
+    int (*end)(void *impl);
 } ns_evaluator_ops_t;
 
 typedef struct ns_evaluator {
@@ -62,6 +72,13 @@ long ns_evaluator_live_workers(ns_evaluator_t *self);
 void ns_evaluator_log_summary(ns_evaluator_t *self);
 void ns_evaluator_shutdown(ns_evaluator_t *self);
 const char *ns_evaluator_kind(const ns_evaluator_t *self);
+/* 1 if the implementation evaluates a batch in the background (begin,
+ * poll, end), else 0: the in-process evaluator does not. */
+int ns_evaluator_can_overlap(const ns_evaluator_t *self);
+/* ops->begin / poll / end (see above); only when ns_evaluator_can_overlap. */
+int ns_evaluator_begin(ns_evaluator_t *self, const double *x, size_t n, size_t d, double *logl);
+int ns_evaluator_poll(ns_evaluator_t *self);
+int ns_evaluator_end(ns_evaluator_t *self);
 
 /* In-process evaluator: calls the plugin directly, in chunks of at most
  * chunksize points (0 = all at once). Borrows model (must outlive it). */
