@@ -11,6 +11,7 @@
 #include "ins.h"
 #include "ins_math.h"
 #include "reparam.h"
+#include "sampler.h"
 
 #include "nessai/error.h"
 #include "nessai/log.h"
@@ -1252,23 +1253,6 @@ cJSON *ns_ins_result_json(const ns_ins_t *self)
     return r;
 }
 
-static void s_csv_num(FILE *f, double v)
-{
-    if (isnan(v)) {
-        fputs("nan", f);
-    } else if (isinf(v)) {
-        fputs(v > 0 ? "inf" : "-inf", f);
-    } else {
-        char buf[40];
-        for (int p = 1; p <= 17; p++) {
-            snprintf(buf, sizeof buf, "%.*g", p, v);
-            if (strtod(buf, NULL) == v)
-                break;
-        }
-        fputs(buf, f);
-    }
-}
-
 static int s_put_posterior(FILE *f, void *ctx)
 {
     const ns_ins_t *self = ctx;
@@ -1281,7 +1265,7 @@ static int s_put_posterior(FILE *f, void *ctx)
     for (size_t k = 0; k < self->n_post; k++) {
         size_t r = self->post_idx[k];
         for (size_t c = 0; c < d; c++) {
-            s_csv_num(f, s->x[r * d + c]);
+            ns_csv_put_double(f, s->x[r * d + c]);
             fputc(',', f);
         }
         const double v[6] = {s->logP[r], s->logL[r], s->it[r], s->logW[r], s->logQ[r], s->logU[r]};
@@ -1289,7 +1273,7 @@ static int s_put_posterior(FILE *f, void *ctx)
             if (c == 2)
                 fprintf(f, "%.0f", v[c]);
             else
-                s_csv_num(f, v[c]);
+                ns_csv_put_double(f, v[c]);
             fputc(c < 5 ? ',' : '\n', f);
         }
     }

@@ -20,6 +20,7 @@
 #define NS_SAMPLER_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "nessai/evaluator.h"
@@ -94,6 +95,10 @@ int ns_sampler_result_schema(const ns_sampler_t *self, struct ns_h5_schema *sche
  * for non-finite ones). Atomic (path.temp, then rename). NS_OK, or
  * NS_ERR_IO (logged). */
 int ns_sampler_write_csv(const ns_sampler_t *self, const char *path, int nested);
+
+/* One CSV value: the shortest %g text that reads back as the same double;
+ * nan, inf, -inf as such (posterior.csv of either sampler). */
+void ns_csv_put_double(FILE *f, double v);
 
 /* The files beside result.json (docs/sampler.md, "Outputs"): posterior.csv,
  * nested_samples.csv with --nested-samples-csv, and with --plot nessai's

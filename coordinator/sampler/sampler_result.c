@@ -261,7 +261,7 @@ int ns_sampler_result_schema(const ns_sampler_t *self, ns_h5_schema_t *schema)
 /* ---- CSV ---- */
 
 /* One sample value as the shortest text that reads back as the same double. */
-static void s_csv_num(FILE *f, double v)
+void ns_csv_put_double(FILE *f, double v)
 {
     if (isnan(v)) {
         fputs("nan", f);
@@ -298,7 +298,7 @@ static int s_put_csv(FILE *f, void *ctx)
             if (c == NS_LP_IT(self->d))
                 fprintf(f, "%.0f", x[c]);
             else
-                s_csv_num(f, x[c]);
+                ns_csv_put_double(f, x[c]);
             fputc(c + 1 < self->st ? ',' : '\n', f);
         }
     }
