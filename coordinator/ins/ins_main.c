@@ -41,9 +41,6 @@ const ns_option_t ns_ins_options[] = {
     {"tolerance", NS_OPT_DOUBLE, "0", -INFINITY, INFINITY, NULL, 0, G,
      "The tolerance of --stopping-criterion (nessai's 0 for every rule; ess needs a positive "
      "one)."},
-    {"threshold-method", NS_OPT_CHOICE, "entropy", NAN, NAN, "entropy|quantile", 0, G,
-     "How a level's likelihood threshold is chosen: entropy (nessai's default); nessai's "
-     "quantile method is not implemented."},
     {"min-iteration", NS_OPT_INT, NULL, 0, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Levels to build before the stopping rule may end the run (none = no minimum); "
      "--max-iteration caps them."},
@@ -66,11 +63,6 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     c.min_remove = (size_t)ns_config_int(cfg, "min-remove");
     c.tolerance = ns_config_double(cfg, "tolerance");
     c.criterion = ns_ins_criterion_from_name(ns_config_str(cfg, "stopping-criterion"));
-    if (strcmp(ns_config_str(cfg, "threshold-method"), "entropy") != 0) {
-        ns_errf(err, errlen, "--threshold-method %s is not implemented: only entropy (nessai's "
-                "default) is", ns_config_str(cfg, "threshold-method"));
-        return NS_ERR_INVAL;
-    }
     c.min_iteration = ns_config_is_set(cfg, "min-iteration") ? ns_config_int(cfg, "min-iteration")
                                                              : -1;
     c.max_iteration = ns_config_is_set(cfg, "max-iteration") ? ns_config_int(cfg, "max-iteration")
