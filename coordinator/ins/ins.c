@@ -877,6 +877,22 @@ static int s_cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The per-component arrays (counts, alpha, log alpha) for nc components;
+ * NS_ERR_NOMEM leaves the ones not grown as they were. */
+static int s_grow_mixture(ns_ins_t *self, size_t nc)
+{
+    size_t *cn = realloc(self->counts, nc * sizeof *cn);
+    if (cn)
+        self->counts = cn;
+    double *al = realloc(self->alpha, nc * sizeof *al);
+    if (al)
+        self->alpha = al;
+    double *la = realloc(self->log_alpha, nc * sizeof *la);
+    if (la)
+        self->log_alpha = la;
+    return cn && al && la ? NS_OK : NS_ERR_NOMEM;
+}
+
 static int s_level(ns_ins_t *self)
 {
     size_t d = self->d;
@@ -893,16 +909,7 @@ static int s_level(ns_ins_t *self)
         return rc;
     /* mixture weights with the new flow's count (§12.5) */
     size_t nc = self->n_flows + 2, n_add = self->cfg.nlive;
-    size_t *cn = realloc(self->counts, nc * sizeof *cn);
-    if (cn)
-        self->counts = cn;
-    double *al = realloc(self->alpha, nc * sizeof *al);
-    if (al)
-        self->alpha = al;
-    double *la = realloc(self->log_alpha, nc * sizeof *la);
-    if (la)
-        self->log_alpha = la;
-    if (!cn || !al || !la) {
+    if (s_grow_mixture(self, nc) != NS_OK) {
         ns_flow_destroy(&self->flows[self->n_flows]);
         return NS_ERR_NOMEM;
     }
@@ -1447,16 +1454,7 @@ int ns_ins_load(ns_ins_t *self, ns_buf_t *b)
     if (rc != NS_OK)
         return rc;
     size_t nc = nf + 1, d = self->d;
-    size_t *cn = realloc(self->counts, nc * sizeof *cn);
-    if (cn)
-        self->counts = cn;
-    double *al = realloc(self->alpha, nc * sizeof *al);
-    if (al)
-        self->alpha = al;
-    double *la = realloc(self->log_alpha, nc * sizeof *la);
-    if (la)
-        self->log_alpha = la;
-    if (!cn || !al || !la)
+    if (s_grow_mixture(self, nc) != NS_OK)
         return NS_ERR_NOMEM;
     for (size_t k = 0; k < nc; k++) {
         uint64_t v;
