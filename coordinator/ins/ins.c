@@ -73,6 +73,8 @@ struct ns_ins {
     long iteration;
     double threshold, criterion;
     uint64_t n_likelihood;
+    uint64_t nf_nan, nf_neg_inf;       /* NaN and -inf likelihoods so far */
+    int nf_warned;                     /* the first NaN batch has been reported */
     double t_sampling, t_likelihood, t_training, t_draw, t_update;
     double *hist[H__COUNT];
     size_t n_hist, hist_cap;
@@ -423,8 +425,27 @@ void ns_ins_destroy(ns_ins_t **self_p)
 
 /* ---- likelihoods ---- */
 
-/* One batch of n physical points through the evaluator; NaN or +inf is an
- * error, -inf a warning (§12.8). */
+/* "(x=6.2, y=-1.3)": at most 6 coordinates of a point. */
+static void s_point_text(const ns_ins_t *self, const double *x, char *buf, size_t len)
+{
+    const char *const *names = ns_model_param_names(self->model);
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (size_t j = 0; j < self->d && used < len; j++) {
+        if (j == 6) {
+            used += (size_t)snprintf(buf + used, len - used, ", ...");
+            break;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s%s=%.4g", j ? ", " : "", names[j], x[j]);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
+
+/* One batch of n physical points through the evaluator (§12.8). +inf is an
+ * error; NaN counts as a zero likelihood (-inf), as in the standard sampler
+ * the region is then left out of the evidence: the first batch with NaNs is
+ * reported with examples, the totals at the end of the run and in
+ * result.json; -inf gets nessai's warning. */
 static int s_likelihood(ns_ins_t *self, const double *x, size_t n, double *logl)
 {
     double t0 = ns_now();
@@ -433,14 +454,38 @@ static int s_likelihood(ns_ins_t *self, const double *x, size_t n, double *logl)
     if (rc != NS_OK)
         return rc;
     self->n_likelihood += n;
-    size_t zero = 0;
+    size_t zero = 0, nan = 0, ex[3], n_ex = 0;
     for (size_t i = 0; i < n; i++) {
-        if (isnan(logl[i]) || logl[i] == INFINITY) {
-            ns_error(M, "the model returned a log-likelihood of %g for point %zu of a batch of "
-                        "%zu: a log-likelihood must be finite or -inf", logl[i], i, n);
+        if (logl[i] == INFINITY) {
+            char pt[160];
+            s_point_text(self, x + i * self->d, pt, sizeof pt);
+            ns_error(M, "the model returned a log-likelihood of +inf at %s (point %zu of a batch "
+                        "of %zu): a log-likelihood must be finite, -inf or NaN", pt, i, n);
             return NS_ERR_NUMERIC;
         }
-        zero += logl[i] == -INFINITY;
+        if (isnan(logl[i])) {
+            logl[i] = -INFINITY;
+            if (n_ex < 3)
+                ex[n_ex++] = i;
+            nan++;
+        } else if (logl[i] == -INFINITY)
+            zero++;
+    }
+    self->nf_nan += nan;
+    self->nf_neg_inf += zero;
+    if (nan && !self->nf_warned) {
+        char txt[3 * 160 + 8] = "";
+        size_t e = 0;
+        for (size_t k = 0; k < n_ex && e < sizeof txt; k++) {
+            char pt[160];
+            s_point_text(self, x + ex[k] * self->d, pt, sizeof pt);
+            e += (size_t)snprintf(txt + e, sizeof txt - e, "%s%s", k ? ", " : "", pt);
+        }
+        ns_warn(M, "%zu of %zu likelihoods in this batch were NaN (%.1f%%), e.g. at %s; they count "
+                   "as zero likelihood, so the evidence excludes that region (totals at the end "
+                   "of the run and in result.json nonfinite_likelihood)",
+                nan, n, 100.0 * (double)nan / (double)n, txt);
+        self->nf_warned = 1;
     }
     if (zero)
         ns_warn(M, "New points contain points with zero likelihood (%zu of %zu)", zero, n);
@@ -756,7 +801,9 @@ static int s_draw(ns_ins_t *self, s_set_t *s, size_t n_add)
             int good = isfinite(ljf[i]) && isfinite(lji[i]);
             for (size_t c = 0; c < d && good; c++) {
                 double v = u[i * d + c];
-                good = v >= 0.0 && v <= 1.0 && isfinite(up[i * d + c]) && isfinite(upp[i * d + c]);
+                /* strictly inside: a coordinate that rounds to 0 or 1 has
+                 * log u + log1p(-u) = -inf and a zero cube prior (§12.5) */
+                good = v > 0.0 && v < 1.0 && isfinite(up[i * d + c]) && isfinite(upp[i * d + c]);
             }
             ok[i] = (unsigned char)good;
         }
@@ -1075,6 +1122,11 @@ static int s_finalise(ns_ins_t *self)
     self->n_post = np;
     free(cdf);
     self->finalised = 1;
+    if (self->nf_nan)
+        ns_warn(M, "%llu of %llu likelihoods were NaN (%.2f%%) and counted as zero likelihood: "
+                   "the evidence excludes that region",
+                (unsigned long long)self->nf_nan, (unsigned long long)self->n_likelihood,
+                100.0 * (double)self->nf_nan / (double)self->n_likelihood);
     ns_info(M, "Final log Z: %.4f +/- %.4f", s->log_z, s->log_z_err);
     ns_info(M, "Final ESS: %.1f", self->ess);
     ns_info(M, "Produced %zu posterior samples.", np);
@@ -1205,6 +1257,12 @@ cJSON *ns_ins_result_json(const ns_ins_t *self)
     cJSON_AddNumberToObject(r, "effective_sample_size", self->ess);
     cJSON_AddNumberToObject(r, "iterations", (double)self->iteration);
     cJSON_AddNumberToObject(r, "total_likelihood_evaluations", (double)self->n_likelihood);
+    cJSON *nf = cJSON_AddObjectToObject(r, "nonfinite_likelihood");
+    if (nf) {
+        cJSON_AddNumberToObject(nf, "evaluated", (double)self->n_likelihood);
+        cJSON_AddNumberToObject(nf, "nan", (double)self->nf_nan);
+        cJSON_AddNumberToObject(nf, "neg_inf", (double)self->nf_neg_inf);
+    }
     cJSON_AddNumberToObject(r, "sampling_time", self->t_sampling);
     cJSON_AddNumberToObject(r, "likelihood_evaluation_time", self->t_likelihood);
     cJSON_AddNumberToObject(r, "training_time", self->t_training);
@@ -1321,7 +1379,7 @@ static void s_put_f64s(ns_buf_t *b, const double *v, size_t n)
 }
 
 #define S_TAG "INSS"
-#define S_VERSION 1u
+#define S_VERSION 2u /* 2: non-finite likelihood counts at the end */
 
 int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
 {
@@ -1376,6 +1434,9 @@ int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
     for (size_t k = 0; self->finalised && k < self->n_post; k++)
         ns_buf_put_u64(b, self->post_idx[k]);
     s_put_f64s(b, self->post_logw, self->finalised ? self->is->n : 0);
+    ns_buf_put_u64(b, self->nf_nan);
+    ns_buf_put_u64(b, self->nf_neg_inf);
+    ns_buf_put_u8(b, (uint8_t)self->nf_warned);
     return ns_buf_error(b);
 }
 
@@ -1399,7 +1460,7 @@ int ns_ins_load(ns_ins_t *self, ns_buf_t *b)
     int rc = ns_buf_get_tag(b, S_TAG, &ver);
     if (rc != NS_OK)
         return rc;
-    if (ver != S_VERSION || self->n_flows || self->sets[0].n)
+    if (ver < 1 || ver > S_VERSION || self->n_flows || self->sets[0].n)
         return NS_ERR_CORRUPT;
     uint64_t want[10] = {self->d, c->nlive, c->n_initial, c->min_samples, c->min_remove,
                          (uint64_t)c->draw_iid_live, c->flow.n_blocks, c->flow.n_layers,
@@ -1520,6 +1581,13 @@ int ns_ins_load(ns_ins_t *self, ns_buf_t *b)
         return rc;
     if (fin && nw != self->is->n)
         return NS_ERR_CORRUPT;
+    if (ver >= 2) { /* version 1 checkpoints had no NaN likelihoods (they stopped the run) */
+        uint8_t w;
+        if ((rc = ns_buf_get_u64(b, &self->nf_nan)) || (rc = ns_buf_get_u64(b, &self->nf_neg_inf)) ||
+            (rc = ns_buf_get_u8(b, &w)))
+            return rc;
+        self->nf_warned = w != 0;
+    }
     self->finalised = fin != 0;
     self->loaded = 1;
     return NS_OK;

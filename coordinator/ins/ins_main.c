@@ -134,6 +134,7 @@ static int s_schema(ns_h5_schema_t *schema, ns_model_t *model)
     static const char *const ints[] = {
         "seed", "total_likelihood_evaluations", "iterations", "history/likelihood_evaluations",
         "history/n_removed", "history/n_added", "history/n_live", "history/n_training", "run/dim",
+        "nonfinite_likelihood/evaluated", "nonfinite_likelihood/nan", "nonfinite_likelihood/neg_inf",
     };
     for (size_t i = 0; rc == NS_OK && i < sizeof ints / sizeof ints[0]; i++)
         rc = ns_h5_schema_add(schema, ints[i], NS_H5_INT64);

@@ -16,7 +16,8 @@ size_t ns_ins_entropy_index(const double *logw, size_t m, double q)
         return 0;
     double s = 0.0, total = 0.0;
     for (size_t i = 0; i < m; i++) {
-        s += logw[i];
+        if (isfinite(logw[i])) /* a zero-weight sample (log W = -inf) adds nothing */
+            s += logw[i];
         c[i] = s;
         total += s;
     }

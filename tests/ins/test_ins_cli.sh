@@ -5,8 +5,9 @@
 # sampler's keys, result.hdf5 with the same values, posterior.csv; the
 # same run on a local farm of 2 workers and with 2 remote workers
 # identical bit for bit (result.json, posterior.csv, stdout); the option
-# from a --config file; bad values exit 2 with one line; a NaN likelihood
-# exits 1 naming it, a non-deterministic one is refused at start-up.
+# from a --config file; bad values exit 2 with one line; NaN likelihoods
+# count as zero likelihood (ln Z of the finite region), a
+# non-deterministic likelihood is refused at start-up.
 # Usage: test_ins_cli.sh WORKDIR
 #   (NS_COORDINATOR, NS_WORKER, NS_EXAMPLES, NS_TESTMODEL, NS_RESULT_DIFF, NS_PYTHON3 set)
 set -u
@@ -173,12 +174,28 @@ assert v[-1] <= 0.01 and all(x > 0.01 or x != x for x in v[:-1]), v
 assert len(v) == r["iterations"]
 PY
 
-# a NaN likelihood stops the run (exit 1) and the log names it
+# a NaN likelihood (x > 3) counts as zero likelihood: the run goes on, one
+# warning with examples, the totals at the end and in result.json, and ln Z
+# is the finite region's, -ln 400 + ln Phi(3) = -5.992813, within 4 sigma
 "$bin" --model "$NS_TESTMODEL" --model-args mode=nan --importance-nested-sampler --nlive 500 \
     --min-samples 100 --seed 1 --no-plot --output "$work/nan" >"$work/nan.out" 2>"$work/nan.err"
 rc=$?
-[ "$rc" -eq 1 ] || fail "NaN likelihood: exit $rc, expected 1"
-grep -q "log-likelihood of nan" "$work/nan/nessai.log" || fail "the log does not name the NaN likelihood"
+[ "$rc" -eq 0 ] || { tail -3 "$work/nan.err"; fail "NaN likelihood: exit $rc, expected 0"; }
+[ "$(grep -c 'likelihoods in this batch were NaN' "$work/nan/nessai.log")" -eq 1 ] \
+    || fail "not exactly one NaN warning with examples"
+grep -q 'were NaN (.*counted as zero likelihood' "$work/nan/nessai.log" || fail "no NaN total at the end"
+"$NS_PYTHON3" - "$work/nan/result.json" <<'PY' || fail "NaN run: result.json"
+import json, math, sys
+r = json.load(open(sys.argv[1]))
+nf = r["nonfinite_likelihood"]
+assert nf["evaluated"] == r["total_likelihood_evaluations"], nf
+# a share of the draws lands on x > 3 (0.35 of the prior, less of the flows)
+assert 0 < nf["nan"] < nf["evaluated"] and nf["neg_inf"] == 0, nf
+truth = -math.log(400.0) + math.log(0.5 * math.erfc(-3.0 / math.sqrt(2.0)))
+z, e = r["log_evidence"], r["log_evidence_error"]
+assert abs(z - truth) < 4 * e, (z, e, truth)
+assert max(r["posterior_samples"]["x"]) <= 3.0, "a posterior sample in the NaN region"
+PY
 
 # a likelihood that is not deterministic is refused at start-up
 "$bin" --model "$NS_TESTMODEL" --model-args mode=random --importance-nested-sampler --nlive 500 \

@@ -35,6 +35,11 @@ static void test_entropy_index(void **state)
     double flat[3] = {1, -2, 1};
     assert_int_equal(ns_ins_entropy_index(flat, 3, 0.5), 1);
     assert_int_equal(ns_ins_entropy_index(NULL, 0, 0.5), 0);
+    /* a zero-weight sample (log W = -inf, e.g. a cube prior of 0) adds
+     * nothing: c = 0, -1, -3, -6, -10 -> 0, 0.1, 0.3, 0.6, 1; without the
+     * guard every c would be -inf or NaN and the index 0 */
+    double zw[5] = {-INFINITY, -1, -2, -3, -4};
+    assert_int_equal(ns_ins_entropy_index(zw, 5, 0.5), 3);
 }
 
 static void test_adjust_index(void **state)
