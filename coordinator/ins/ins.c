@@ -128,6 +128,7 @@ ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed)
     c.q = 0.5;
     c.min_samples = 500;
     c.min_remove = 1;
+    c.reset_flow = 1;
     c.tolerance = 0.0;
     c.min_iteration = -1;
     c.max_iteration = -1;
@@ -691,6 +692,31 @@ static size_t s_remove_below(s_set_t *s, double thr)
     return removed;
 }
 
+/* A copy of flow src (parameters, masks, permutations, BatchNorm
+ * statistics) through its serialised form; no generator is drawn from. */
+static int s_flow_copy(ns_ins_t *self, const ns_flow_t *src, ns_flow_t **out)
+{
+    ns_rng_t *scratch = ns_rng_new(0, 0);
+    ns_flow_t *f = scratch ? ns_flow_new(&self->cfg.flow, scratch) : NULL;
+    ns_rng_destroy(&scratch);
+    if (!f)
+        return NS_ERR_NOMEM;
+    ns_buf_t b;
+    ns_buf_init(&b);
+    ns_flow_save(src, &b);
+    int rc = ns_buf_error(&b);
+    if (rc == NS_OK) {
+        ns_buf_t r;
+        ns_buf_view(&r, b.data, b.len);
+        rc = ns_flow_load(f, &r);
+    }
+    ns_buf_free(&b);
+    if (rc != NS_OK)
+        ns_flow_destroy(&f);
+    *out = f;
+    return rc;
+}
+
 /* Train flow j on the TS samples from the threshold up (at least
  * min_samples), weighted by pi_U / Q of the current mixture (§12.4). */
 static int s_train_level(ns_ins_t *self, size_t *n_train_out)
@@ -723,7 +749,11 @@ static int s_train_level(ns_ins_t *self, size_t *n_train_out)
     }
     ns_flow_t *flow = NULL;
     ns_adamw_t *opt = NULL;
-    if (rc == NS_OK && !(flow = ns_flow_new(&self->cfg.flow, self->rng_flow)))
+    size_t j = self->n_flows, k = self->cfg.reset_flow;
+    int warm = j > 0 && (k == 0 || j % k != 0);
+    if (rc == NS_OK && warm)
+        rc = s_flow_copy(self, self->flows[j - 1], &flow);
+    else if (rc == NS_OK && !(flow = ns_flow_new(&self->cfg.flow, self->rng_flow)))
         rc = NS_ERR_NOMEM;
     if (rc == NS_OK && self->cfg.train_f32)
         rc = ns_flow_set_train_f32(flow, 1);
@@ -741,8 +771,9 @@ static int s_train_level(ns_ins_t *self, size_t *n_train_out)
         ns_error(M, "flow training refused %zu samples (batch size %zu)", n,
                  self->cfg.train.batch_size);
     if (rc == NS_OK) {
-        ns_info(M, "Level %zu flow: %zu epochs, best epoch %zu, validation loss %.4f",
-                self->n_flows, st.epochs, st.best_epoch, st.best_val_loss);
+        ns_info(M, "Level %zu flow (%s): %zu epochs, best epoch %zu, validation loss %.4f",
+                self->n_flows, warm ? "from the previous level's" : "fresh", st.epochs,
+                st.best_epoch, st.best_val_loss);
         if (self->n_flows == self->flows_cap) {
             size_t c = self->flows_cap ? 2 * self->flows_cap : 8;
             ns_flow_t **f = realloc(self->flows, c * sizeof *f);

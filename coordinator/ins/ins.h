@@ -57,6 +57,7 @@ typedef struct ns_ins_config {
     double q;              /* entropy fraction discarded per level, nessai's rho (0.5) */
     size_t min_samples;    /* live points kept and training-set size, at least (500) */
     size_t min_remove;     /* points removed per level, at least (1) */
+    size_t reset_flow;     /* a fresh flow every reset_flow-th level, 0 = only the first (1) */
     ns_ins_criterion_t criterion; /* the stopping rule (ratio) */
     double tolerance;      /* its tolerance (0) */
     long min_iteration;    /* levels before the rule may stop the run (-1 = none) */

@@ -44,6 +44,10 @@ const ns_option_t ns_ins_options[] = {
     {"min-iteration", NS_OPT_INT, NULL, 0, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Levels to build before the stopping rule may end the run (none = no minimum); "
      "--max-iteration caps them."},
+    {"reset-flow", NS_OPT_INT, "1", 0, NAN, NULL, 0, G,
+     "A fresh, randomly initialised flow every K-th level (nessai's reset_flow: 1 = every level, "
+     "the default); the levels between start from a copy of the previous level's flow and "
+     "usually need far fewer epochs; 0 = only the first level's flow is fresh."},
     {"draw-iid-live", NS_OPT_BOOL, "true", NAN, NAN, NULL, 0, G,
      "Draw a second, independent sample set per level for the evidence and posterior (twice the "
      "likelihoods, no training bias); off = the training samples serve both."},
@@ -68,6 +72,7 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     c.max_iteration = ns_config_is_set(cfg, "max-iteration") ? ns_config_int(cfg, "max-iteration")
                                                              : -1;
     c.draw_iid_live = ns_config_bool(cfg, "draw-iid-live");
+    c.reset_flow = (size_t)ns_config_int(cfg, "reset-flow");
     c.flow.n_blocks = (size_t)ns_config_int(cfg, "flow-n-blocks");
     c.flow.n_layers = (size_t)ns_config_int(cfg, "flow-n-layers");
     c.flow.n_neurons = ns_config_is_set(cfg, "flow-n-neurons")

@@ -174,6 +174,22 @@ assert v[-1] <= 0.01 and all(x > 0.01 or x != x for x in v[:-1]), v
 assert len(v) == r["iterations"]
 PY
 
+# --reset-flow 3: levels 0, 3, 6, ... start from a fresh flow, the others
+# from a copy of the previous level's; ln Z still within 4 sigma-hat
+# shellcheck disable=SC2086
+"$bin" $common --reset-flow 3 --output "$work/warm" >"$work/warm.out" 2>"$work/warm.err" \
+    || { tail -3 "$work/warm.err"; fail "--reset-flow 3 run"; }
+sig=$(sed -n 's/.*(\([-+0-9.]*\) sigma).*/\1/p' "$work/warm.out")
+awk -v s="$sig" 'BEGIN { exit !(s > -4 && s < 4) }' || fail "--reset-flow 3: ln Z is $sig sigma from the truth"
+pattern=$(sed -n 's/.*ins: Level \([0-9]*\) flow (\(fresh\|from\).*/\1\2/p' "$work/warm/nessai.log" | tr '\n' ' ')
+case $pattern in
+"0fresh 1from 2from 3fresh 4from"*) ;;
+*) fail "--reset-flow 3: levels fresh/warm as $pattern" ;;
+esac
+grep -q '"reset_flow": *3' "$work/warm/config.json" || fail "config.json does not record reset_flow"
+"$bin" $common --reset-flow -1 --output "$work/badreset" >/dev/null 2>"$work/badreset.err"
+[ $? -eq 2 ] || fail "--reset-flow -1 is not refused with exit 2"
+
 # a NaN likelihood (x > 3) counts as zero likelihood: the run goes on, one
 # warning with examples, the totals at the end and in result.json, and ln Z
 # is the finite region's, -ln 400 + ln Phi(3) = -5.992813, within 4 sigma
