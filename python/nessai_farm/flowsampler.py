@@ -206,18 +206,28 @@ class FlowSampler:
         with open(os.path.join(str(self.output), "result.json")) as f:
             self.result = json.load(f)
         names = list(self.result["run"]["parameters"])
-        self.posterior_samples = _records(self.result["posterior_samples"], names)
-        self.nested_samples = _records(self.result["nested_samples"], names)
+        if self.result.get("sampler") == "importance_nested_sampler":
+            # importance_nested_sampler=True: no nested samples; the i.i.d.
+            # samples with their weights (nessai's fields logW, logQ, logU)
+            extra = ["logW", "logQ", "logU"]
+            self.posterior_samples = _records(self.result["posterior_samples"], names, extra)
+            self.samples = _records(self.result["samples"], names, extra)
+            self.log_posterior_weights = np.asarray(self.result["log_posterior_weights"], dtype="f8")
+            self.nested_samples = None
+        else:
+            self.posterior_samples = _records(self.result["posterior_samples"], names)
+            self.nested_samples = _records(self.result["nested_samples"], names)
         self.log_evidence = self.result["log_evidence"]
         self.log_evidence_error = self.result["log_evidence_error"]
         return self.result, self.posterior_samples
 
 
-def _records(samples, names):
-    """A structured array of nessai's live-point dtype from result.json's
-    samples: a dict of columns (posterior_samples) or a list of rows in the
-    dtype's field order (nested_samples), as nessai writes them."""
-    dtype = get_dtype(names)
+def _records(samples, names, extra=()):
+    """A structured array of nessai's live-point dtype (plus the float64
+    fields in extra, the importance sampler's) from result.json's samples:
+    a dict of columns (posterior_samples) or a list of rows in the dtype's
+    field order (nested_samples), as nessai writes them."""
+    dtype = np.dtype(get_dtype(names).descr + [(e, "f8") for e in extra])
     if isinstance(samples, dict):
         x = np.empty(len(samples["logL"]), dtype=dtype)
         for field in x.dtype.names:

@@ -53,6 +53,29 @@ class FlowSamplerTest(unittest.TestCase):
         np.testing.assert_array_equal(post["x1"], result["posterior_samples"]["x1"])
         self.assertEqual(fs.log_evidence, result["log_evidence"])
 
+    def test_importance_nested_sampler(self):
+        """importance_nested_sampler=True (nessai's keyword) runs the
+        importance sampler, with its own keywords (reset_flow) passed on."""
+        sys.path.insert(0, MODELS)
+        from gaussian import Gaussian
+        out = os.path.join(tmpdir(self), "ins")
+        fs = FlowSampler(Gaussian(dim=2), output=out, n_pool=2, seed=5, nlive=1000,
+                         importance_nested_sampler=True, reset_flow=2, plot=False,
+                         result_hdf5=False)
+        self.assertIn("--importance-nested-sampler", fs.args)
+        result, post = fs.run()
+        self.assertEqual(result["sampler"], "importance_nested_sampler")
+        self.assertEqual(post.dtype.names, ("x0", "x1", "logP", "logL", "it", "logW", "logQ", "logU"))
+        self.assertEqual(post.dtype["it"], np.dtype("<i4"))
+        self.assertEqual(len(post), len(result["posterior_samples"]["logL"]))
+        self.assertIsNone(fs.nested_samples)
+        self.assertEqual(len(fs.samples), len(fs.log_posterior_weights))
+        np.testing.assert_array_equal(fs.samples["logW"], result["samples"]["logW"])
+        # the model's truth, -2 ln 20, within 4 sigma-hat
+        truth = -2.0 * np.log(20.0)
+        self.assertLess(abs(fs.log_evidence - truth), 4.0 * fs.log_evidence_error)
+        self.assertLess(abs(np.mean(post["x0"])), 0.1)
+
     def test_farm_pool(self):
         sys.path.insert(0, MODELS)
         from gaussian import Gaussian
