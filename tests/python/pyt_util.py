@@ -38,8 +38,13 @@ def tmpdir(test):
 
 
 def coordinator(args, timeout=300, **kw):
-    """Run nessai-coordinator to its end. Returns the CompletedProcess."""
-    return subprocess.run([COORDINATOR] + list(args), capture_output=True, text=True,
+    """Run nessai-coordinator to its end. Returns the CompletedProcess.
+    Without plots unless args ask for them: these tests compare results,
+    and matplotlib would add seconds to every run."""
+    args = list(args)
+    if "--plot" not in args and "--no-plot" not in args and "--help" not in args:
+        args.append("--no-plot")
+    return subprocess.run([COORDINATOR] + args, capture_output=True, text=True,
                           timeout=timeout, **kw)
 
 
