@@ -43,7 +43,9 @@ const ns_option_t ns_flow_options[] = {
     {"reset-permutations", NS_OPT_INT, "0", 0, BIG, NULL, 0, GT,
      "Draw new permutations (LU back to identity) every k-th training (0 = never)."},
     {"reset-flow", NS_OPT_INT, "0", 0, BIG, NULL, 0, GT,
-     "Rebuild the whole flow every k-th training (overrides the two above; 0 = never)."},
+     "Rebuild the whole flow every k-th training (overrides the two above; 0 = never). With "
+     "--importance-nested-sampler: a fresh flow every k-th level, the others start from a copy "
+     "of the previous level's (default there 1, every level, as nessai; 0 = only the first)."},
 
     {"reparameterisations", NS_OPT_STRING, NULL, 0, 0, NULL, NS_OPT_ALLOW_NONE, GP,
      "Reparameterisations: \"x:zscore,y:inversion\", one name for all parameters, or a "

@@ -88,6 +88,7 @@ struct ns_ins {
     void *hook_ctx;
     ns_buf_t snap;                     /* the state at the last boundary (hook set) */
     int have_snap, loaded;
+    int released;                      /* ns_ins_release_densities was called */
 };
 
 static const char *const s_crit_names[] = {"ratio", "ratio_ns", "dlogZ", "ess", "Z_err",
@@ -143,6 +144,17 @@ ns_ins_config_t ns_ins_config_default(size_t d, uint64_t seed)
 }
 
 /* ---- sample sets ---- */
+
+void ns_ins_release_densities(ns_ins_t *self)
+{
+    if (!self || !self->finalised)
+        return;
+    for (int k = 0; k < 2; k++) {
+        free(self->sets[k].log_q);
+        self->sets[k].log_q = NULL;
+    }
+    self->released = 1;
+}
 
 static void s_set_free(s_set_t *s)
 {
@@ -1415,6 +1427,8 @@ static void s_put_f64s(ns_buf_t *b, const double *v, size_t n)
 int ns_ins_save(const ns_ins_t *self, ns_buf_t *b)
 {
     const ns_ins_config_t *c = &self->cfg;
+    if (self->released)
+        return NS_ERR_INVAL;
     ns_buf_put_tag(b, S_TAG, S_VERSION);
     /* what the state depends on; checked on load */
     uint64_t fixed[10] = {self->d, c->nlive, c->n_initial, c->min_samples, c->min_remove,

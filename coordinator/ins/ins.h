@@ -93,6 +93,12 @@ int ns_ins_new(const ns_ins_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev
                ns_ins_t **out, char *err, size_t errlen);
 void ns_ins_destroy(ns_ins_t **self_p);
 
+/* After a finished run whose last checkpoint is written: free the sample
+ * sets' per-component densities (N x levels doubles per set, the bulk of
+ * the memory), which the results do not need. Later ns_ins_save calls
+ * fail with NS_ERR_INVAL. */
+void ns_ins_release_densities(ns_ins_t *self);
+
 /* Run to the stopping rule (or max_iteration), then finalise: evidence,
  * posterior weights, ESS and the posterior draw. NS_OK, NS_ERR_MODEL /
  * NS_ERR_NUMERIC (bad likelihoods, reason logged), NS_ERR_FARM,

@@ -44,10 +44,6 @@ const ns_option_t ns_ins_options[] = {
     {"min-iteration", NS_OPT_INT, NULL, 0, NAN, NULL, NS_OPT_ALLOW_NONE, G,
      "Levels to build before the stopping rule may end the run (none = no minimum); "
      "--max-iteration caps them."},
-    {"reset-flow", NS_OPT_INT, "1", 0, NAN, NULL, 0, G,
-     "A fresh, randomly initialised flow every K-th level (nessai's reset_flow: 1 = every level, "
-     "the default); the levels between start from a copy of the previous level's flow and "
-     "usually need far fewer epochs; 0 = only the first level's flow is fresh."},
     {"draw-iid-live", NS_OPT_BOOL, "true", NAN, NAN, NULL, 0, G,
      "Draw a second, independent sample set per level for the evidence and posterior (twice the "
      "likelihoods, no training bias); off = the training samples serve both."},
@@ -72,7 +68,11 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
     c.max_iteration = ns_config_is_set(cfg, "max-iteration") ? ns_config_int(cfg, "max-iteration")
                                                              : -1;
     c.draw_iid_live = ns_config_bool(cfg, "draw-iid-live");
-    c.reset_flow = (size_t)ns_config_int(cfg, "reset-flow");
+    /* the flow option --reset-flow, whose default (0) is the standard
+     * sampler's; nessai's importance sampler defaults to a fresh flow every
+     * level */
+    c.reset_flow = ns_config_user_set(cfg, "reset-flow") ? (size_t)ns_config_int(cfg, "reset-flow")
+                                                        : 1;
     c.flow.n_blocks = (size_t)ns_config_int(cfg, "flow-n-blocks");
     c.flow.n_layers = (size_t)ns_config_int(cfg, "flow-n-layers");
     c.flow.n_neurons = ns_config_is_set(cfg, "flow-n-neurons")
@@ -273,6 +273,10 @@ int ns_ins_main(const ns_config_t *cfg, ns_model_t *model, ns_evaluator_t *ev,
         status = 1;
     } else {
         char *path = ns_path_join(output, "posterior.csv");
+        /* the final checkpoint is written: the densities of every sample
+         * under every level's flow are not needed for the results, and on
+         * long runs they are most of the memory (N x levels per set) */
+        ns_ins_release_densities(ins);
         rc = s_write_result(ins, model, ev, output, argc, argv,
                             ns_config_bool(cfg, "result-hdf5"));
         if (rc == NS_OK)
