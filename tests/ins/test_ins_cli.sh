@@ -46,6 +46,9 @@ head -1 "$work/inproc/posterior.csv" | grep -qx 'x0,x1,logP,logL,it,logW,logQ,lo
     || fail "posterior.csv header: $(head -1 "$work/inproc/posterior.csv")"
 [ "$(wc -l <"$work/inproc/posterior.csv")" -gt 1000 ] || fail "posterior.csv has few rows"
 grep -q "Update 0 - log Z" "$work/inproc/nessai.log" || fail "no per-level log line"
+# nessai's default: a fresh flow at every level, never a copy
+grep -q "ins: Level 1 flow (fresh)" "$work/inproc/nessai.log" || fail "level 1's flow is not fresh by default"
+if grep -q "flow (from the previous" "$work/inproc/nessai.log"; then fail "a warm-started level by default"; fi
 # result.hdf5: the same values, the samples as compound datasets with nessai's dtype
 "$NS_PYTHON3" - "$work/inproc" <<'PY' || fail "result.hdf5 does not match result.json"
 import json, sys
