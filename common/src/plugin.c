@@ -348,6 +348,23 @@ const char *ns_model_name(const ns_model_t *self)
 }
 int ns_model_dim(const ns_model_t *self) { return self->info.dim; }
 const char *const *ns_model_param_names(const ns_model_t *self) { return self->info.names; }
+
+void ns_model_point_text(const ns_model_t *self, const double *x, char *buf, size_t len)
+{
+    if (!len)
+        return;
+    size_t used = (size_t)snprintf(buf, len, "(");
+    for (size_t j = 0; j < (size_t)self->info.dim && used < len; j++) {
+        if (j == 6) {
+            used += (size_t)snprintf(buf + used, len - used, ", ...");
+            break;
+        }
+        used += (size_t)snprintf(buf + used, len - used, "%s%s=%.4g", j ? ", " : "",
+                                 self->info.names[j], x[j]);
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, ")");
+}
 const double *ns_model_lower(const ns_model_t *self) { return self->info.lower; }
 const double *ns_model_upper(const ns_model_t *self) { return self->info.upper; }
 double ns_model_truth(const ns_model_t *self) { return self->info.truth_log_evidence; }

@@ -438,22 +438,6 @@ void ns_ins_destroy(ns_ins_t **self_p)
 
 /* ---- likelihoods ---- */
 
-/* "(x=6.2, y=-1.3)": at most 6 coordinates of a point. */
-static void s_point_text(const ns_ins_t *self, const double *x, char *buf, size_t len)
-{
-    const char *const *names = ns_model_param_names(self->model);
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (size_t j = 0; j < self->d && used < len; j++) {
-        if (j == 6) {
-            used += (size_t)snprintf(buf + used, len - used, ", ...");
-            break;
-        }
-        used += (size_t)snprintf(buf + used, len - used, "%s%s=%.4g", j ? ", " : "", names[j], x[j]);
-    }
-    if (used < len)
-        snprintf(buf + used, len - used, ")");
-}
-
 /* One batch of n physical points through the evaluator (§12.8). +inf is an
  * error; NaN counts as a zero likelihood (-inf), as in the standard sampler
  * the region is then left out of the evidence: the first batch with NaNs is
@@ -471,7 +455,7 @@ static int s_likelihood(ns_ins_t *self, const double *x, size_t n, double *logl)
     for (size_t i = 0; i < n; i++) {
         if (logl[i] == INFINITY) {
             char pt[160];
-            s_point_text(self, x + i * self->d, pt, sizeof pt);
+            ns_model_point_text(self->model, x + i * self->d, pt, sizeof pt);
             ns_error(M, "the model returned a log-likelihood of +inf at %s (point %zu of a batch "
                         "of %zu): a log-likelihood must be finite, -inf or NaN", pt, i, n);
             return NS_ERR_NUMERIC;
@@ -491,7 +475,7 @@ static int s_likelihood(ns_ins_t *self, const double *x, size_t n, double *logl)
         size_t e = 0;
         for (size_t k = 0; k < n_ex && e < sizeof txt; k++) {
             char pt[160];
-            s_point_text(self, x + ex[k] * self->d, pt, sizeof pt);
+            ns_model_point_text(self->model, x + ex[k] * self->d, pt, sizeof pt);
             e += (size_t)snprintf(txt + e, sizeof txt - e, "%s%s", k ? ", " : "", pt);
         }
         ns_warn(M, "%zu of %zu likelihoods in this batch were NaN (%.1f%%), e.g. at %s; they count "

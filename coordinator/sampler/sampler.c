@@ -414,22 +414,6 @@ static int s_nf_note(ns_sampler_t *self, int ph, const double *row)
 
 static uint64_t s_nf_total(const ns_nf_count_t *c) { return c->nan + c->neg_inf + c->pos_inf; }
 
-/* "(x=6.2, y=-1.3)": at most 6 coordinates of a point. */
-static void s_nf_point(const ns_sampler_t *self, const double *x, char *buf, size_t len)
-{
-    const char *const *names = ns_model_param_names(self->model);
-    size_t used = (size_t)snprintf(buf, len, "(");
-    for (size_t j = 0; j < self->d && used < len; j++) {
-        if (j == 6) {
-            used += (size_t)snprintf(buf + used, len - used, ", ...");
-            break;
-        }
-        used += (size_t)snprintf(buf + used, len - used, "%s%s=%.4g", j ? ", " : "", names[j], x[j]);
-    }
-    if (used < len)
-        snprintf(buf + used, len - used, ")");
-}
-
 /* The one warning of stage ph, when any of its likelihoods was not finite. */
 static void s_nf_report(const ns_sampler_t *self, int ph)
 {
@@ -450,7 +434,7 @@ static void s_nf_report(const ns_sampler_t *self, int ph)
     size_t e = 0;
     for (size_t i = 0; i < c->n_examples && e < sizeof ex; i++) {
         char pt[160];
-        s_nf_point(self, c->examples + i * self->d, pt, sizeof pt);
+        ns_model_point_text(self->model, c->examples + i * self->d, pt, sizeof pt);
         e += (size_t)snprintf(ex + e, sizeof ex - e, "%s%s", i ? ", " : "", pt);
     }
     static const char *const where[NS_NF__PHASES] = {

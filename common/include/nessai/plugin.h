@@ -30,6 +30,9 @@ void ns_model_destroy(ns_model_t **self_p);
 const char *ns_model_name(const ns_model_t *self);
 int ns_model_dim(const ns_model_t *self);
 const char *const *ns_model_param_names(const ns_model_t *self);
+/* "(x=6.2, y=-1.3)": a point of the model with its parameter names, at most
+ * 6 coordinates (then ", ..."), for log messages; truncated to len. */
+void ns_model_point_text(const ns_model_t *self, const double *x, char *buf, size_t len);
 const double *ns_model_lower(const ns_model_t *self);
 const double *ns_model_upper(const ns_model_t *self);
 double ns_model_truth(const ns_model_t *self);        /* NAN if unknown */
