@@ -648,7 +648,8 @@ static int s_initialise(ns_ins_t *self)
 
 /* ---- one level (§12.2) ---- */
 
-/* The IS threshold (§12.3) from its live points. */
+/* The IS threshold (§12.3) from its live points; NAN (logged) when the
+ * quantile rule has no finite cutoff. */
 static double s_threshold(ns_ins_t *self)
 {
     s_set_t *s = self->is;
@@ -661,7 +662,15 @@ static double s_threshold(ns_ins_t *self)
         }
     if (m == 0)
         return -INFINITY;
-    size_t n = ns_ins_entropy_index(lw, m, self->cfg.q);
+    size_t n;
+    if (!self->cfg.quantile)
+        n = ns_ins_entropy_index(lw, m, self->cfg.q);
+    else if (ns_ins_quantile_index(ll, lw, m, self->cfg.q, &n) != NS_OK) {
+        ns_error(M, "the %g quantile of the live points' log-likelihoods is not finite (a "
+                    "zero likelihood carries weight, or the weights are not finite); use the "
+                    "entropy threshold", self->cfg.q);
+        return NAN;
+    }
     size_t adj = ns_ins_adjust_index(n, m, self->cfg.min_samples, self->cfg.min_remove);
     if (adj != n && !(n == 0 && adj == 1))
         ns_warn(M, "Threshold index %zu adjusted to %zu (min-samples %zu, min-remove %zu)", n, adj,
@@ -974,6 +983,8 @@ static int s_level(ns_ins_t *self)
     if (rc != NS_OK)
         return rc;
     self->threshold = s_threshold(self);
+    if (isnan(self->threshold))
+        return NS_ERR_NUMERIC;
     ns_info(M, "Log-likelihood threshold: %.6f", self->threshold);
     size_t n_removed = s_remove_below(self->is, self->threshold);
     if (self->ts != self->is)
@@ -1180,8 +1191,9 @@ int ns_ins_run(ns_ins_t *self)
     if (self->finalised)
         return NS_OK;
     double t0 = ns_now();
-    ns_info(M, "Importance nested sampling: nlive %zu, n_initial %zu, q %g, min_samples %zu, "
-               "i.i.d. set %s", self->cfg.nlive, self->cfg.n_initial, self->cfg.q,
+    ns_info(M, "Importance nested sampling: nlive %zu, n_initial %zu, %s threshold q %g, "
+               "min_samples %zu, i.i.d. set %s", self->cfg.nlive, self->cfg.n_initial,
+            self->cfg.quantile ? "quantile" : "entropy", self->cfg.q,
             self->cfg.min_samples, self->cfg.draw_iid_live ? "yes" : "no");
     int rc = NS_OK;
     if (!self->loaded) {

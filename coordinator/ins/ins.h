@@ -54,7 +54,9 @@ int ns_ins_criterion_met(ns_ins_criterion_t c, double value, double tol);
 typedef struct ns_ins_config {
     size_t nlive;          /* samples drawn per level and per set (5000) */
     size_t n_initial;      /* prior samples per set (nlive) */
-    double q;              /* entropy fraction discarded per level, nessai's rho (0.5) */
+    double q;              /* entropy fraction discarded per level, nessai's rho (0.5);
+                            * with quantile: the logL quantile (0.8) */
+    int quantile;          /* threshold by nessai's "quantile" rule, not "entropy" (0) */
     size_t min_samples;    /* live points kept and training-set size, at least (500) */
     size_t min_remove;     /* points removed per level, at least (1) */
     size_t reset_flow;     /* a fresh flow every reset_flow-th level, 0 = only the first (1) */

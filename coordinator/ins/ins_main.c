@@ -25,8 +25,13 @@ const ns_option_t ns_ins_options[] = {
      "Run nessai's importance nested sampler instead of the standard one: levels of flows in the "
      "logit space of the unit hypercube, evidence by importance weights (--nlive defaults to "
      "5000 here)."},
+    {"threshold-method", NS_OPT_CHOICE, "entropy", NAN, NAN, "entropy|quantile", 0, G,
+     "How a level's log-likelihood threshold is chosen (nessai's threshold_method): entropy = "
+     "discard the share --threshold-q of the live points' entropy; quantile = the weighted "
+     "(Harrell-Davis) --threshold-q quantile of their log-likelihoods."},
     {"threshold-q", NS_OPT_DOUBLE, "0.5", 1e-9, 0.999999999, NULL, 0, G,
-     "Fraction of the live points' entropy discarded per level (nessai's q, the paper's rho)."},
+     "Fraction of the live points' entropy discarded per level (nessai's q, the paper's rho); "
+     "with --threshold-method quantile the quantile, 0.8 unless given."},
     {"min-samples", NS_OPT_INT, "500", 1, NAN, NULL, 0, G,
      "Live points kept and training samples used per level, at least."},
     {"min-remove", NS_OPT_INT, "1", 1, NAN, NULL, 0, G, "Points removed per level, at least."},
@@ -58,7 +63,9 @@ int ns_ins_config_from_options(const ns_config_t *cfg, size_t d, ns_ins_config_t
         c.nlive = (size_t)ns_config_int(cfg, "nlive");
     c.n_initial = ns_config_is_set(cfg, "n-initial") ? (size_t)ns_config_int(cfg, "n-initial")
                                                      : c.nlive;
-    c.q = ns_config_double(cfg, "threshold-q");
+    c.quantile = strcmp(ns_config_str(cfg, "threshold-method"), "quantile") == 0;
+    c.q = c.quantile && !ns_config_user_set(cfg, "threshold-q") ? 0.8
+                                                               : ns_config_double(cfg, "threshold-q");
     c.min_samples = (size_t)ns_config_int(cfg, "min-samples");
     c.min_remove = (size_t)ns_config_int(cfg, "min-remove");
     c.tolerance = ns_config_double(cfg, "tolerance");

@@ -4,6 +4,9 @@
 #include "nessai/error.h"
 #include "nessai/util.h"
 
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_sf_gamma.h>
+
 #include <math.h>
 #include <stdlib.h>
 
@@ -33,6 +36,45 @@ size_t ns_ins_entropy_index(const double *logw, size_t m, double q)
         }
     free(c);
     return n;
+}
+
+int ns_ins_quantile_index(const double *logl, const double *logw, size_t m, double q, size_t *n)
+{
+    *n = 0;
+    if (m == 0)
+        return NS_OK;
+    double lse = ns_logsumexp(logw, m), s2 = 0.0;
+    for (size_t i = 0; i < m; i++)
+        s2 += exp(2.0 * (logw[i] - lse));
+    double neff = 1.0 / s2;
+    if (!isfinite(lse) || !isfinite(neff))
+        return NS_ERR_NUMERIC;
+    double a = q * (neff + 1.0), b = (1.0 - q) * (neff + 1.0);
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+    double t = 0.0, il = 0.0, cutoff = 0.0;
+    int rc = NS_OK;
+    for (size_t i = 0; i < m && rc == NS_OK; i++) {
+        t += exp(logw[i] - lse);
+        double x = i + 1 == m || t > 1.0 ? 1.0 : t;
+        gsl_sf_result r;
+        int st = gsl_sf_beta_inc_e(a, b, x, &r);
+        if (st == GSL_EUNDRFLW) /* far in the lower tail: 0 */
+            r.val = 0.0;
+        else if (st != GSL_SUCCESS)
+            rc = NS_ERR_NUMERIC;
+        double ws = r.val - il;
+        il = r.val;
+        if (ws != 0.0)
+            cutoff += ws * logl[i];
+    }
+    gsl_set_error_handler(old);
+    if (rc != NS_OK || !isfinite(cutoff))
+        return NS_ERR_NUMERIC;
+    size_t k = 0;
+    while (k < m && logl[k] < cutoff)
+        k++;
+    *n = k < m ? k : 0; /* numpy's argmax of all-false is 0 */
+    return NS_OK;
 }
 
 size_t ns_ins_adjust_index(size_t n, size_t m, size_t min_samples, size_t min_remove)

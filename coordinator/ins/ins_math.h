@@ -20,6 +20,16 @@ extern "C" {
  * none (and for m == 0). */
 size_t ns_ins_entropy_index(const double *logw, size_t m, double q);
 
+/* §12.3, nessai's "quantile" rule: the weighted Harrell-Davis estimate of
+ * the q-quantile of logl (m values sorted ascending) with log-weights logw:
+ * w = normalised weights, n_eff = 1 / sum w^2, a = q (n_eff + 1),
+ * b = (1 - q)(n_eff + 1), t_i = sum_{k < i} w_k, and the cutoff
+ * sum_i [I_{t_{i+1}}(a, b) - I_{t_i}(a, b)] logl_i with I the regularised
+ * incomplete beta function. *n is the first index with logl >= cutoff.
+ * NS_ERR_NUMERIC when the weights or the cutoff are not finite (e.g. a
+ * logl of -inf with a non-zero share). */
+int ns_ins_quantile_index(const double *logl, const double *logw, size_t m, double q, size_t *n);
+
 /* §12.3 adjustments of that index n for m live points: n = 0 becomes 1;
  * then if m - n < min_samples, n = max(0, m - min_samples), else n is at
  * least min_remove. */

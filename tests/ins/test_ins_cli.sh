@@ -159,7 +159,7 @@ usage() {
 usage "q above 1" --threshold-q 1.5
 usage "min-samples above nlive" --nlive 400 --min-samples 500
 usage "min-remove above nlive" --nlive 400 --min-samples 100 --min-remove 401
-usage "no threshold methods but nessai's entropy rule" --threshold-method quantile
+usage "unknown threshold method" --threshold-method median
 usage "unknown stopping criterion" --stopping-criterion foo
 
 # another stopping rule: dlogZ <= 0.01 ends the run at the first level whose
@@ -175,6 +175,21 @@ v = h["stopping_criteria"]["difference_log_evidence"]
 assert v == h["logdZ"], (v, h["logdZ"])
 assert v[-1] <= 0.01 and all(x > 0.01 or x != x for x in v[:-1]), v
 assert len(v) == r["iterations"]
+PY
+
+# --threshold-method quantile (nessai's, q 0.8 unless given): ln Z within
+# 4 sigma-hat, the first level keeps about a fifth of the prior samples
+# shellcheck disable=SC2086
+"$bin" $common --threshold-method quantile --output "$work/quant" >"$work/quant.out" \
+    2>"$work/quant.err" || { tail -3 "$work/quant.err"; fail "--threshold-method quantile run"; }
+sig=$(sed -n 's/.*(\([-+0-9.]*\) sigma).*/\1/p' "$work/quant.out")
+awk -v s="$sig" 'BEGIN { exit !(s > -4 && s < 4) }' || fail "quantile: ln Z is $sig sigma from the truth"
+grep -q "quantile threshold q 0.8" "$work/quant/nessai.log" || fail "quantile: q is not 0.8 by default"
+"$NS_PYTHON3" - "$work/quant/result.json" <<'PY' || fail "quantile: the first level did not remove about 80%"
+import json, sys
+r = json.load(open(sys.argv[1]))
+n = r["history"]["n_removed"][0]
+assert 3900 <= n <= 4100, n
 PY
 
 # --reset-flow 3: levels 0, 3, 6, ... start from a fresh flow, the others

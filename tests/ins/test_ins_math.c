@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "ins_math.h"
+#include "nessai/error.h"
 
 static void test_entropy_index(void **state)
 {
@@ -40,6 +41,33 @@ static void test_entropy_index(void **state)
      * guard every c would be -inf or NaN and the index 0 */
     double zw[5] = {-INFINITY, -1, -2, -3, -4};
     assert_int_equal(ns_ins_entropy_index(zw, 5, 0.5), 3);
+}
+
+static void test_quantile_index(void **state)
+{
+    (void)state;
+    /* equal weights, m = 3: n_eff = 3, a = b = 2 at q = 0.5, I_x(2, 2) =
+     * 3x^2 - 2x^3 at t = 0, 1/3, 2/3, 1 -> shares 7/27, 13/27, 7/27 */
+    double w0[3] = {0, 0, 0}, w1[3] = {-1, -1, -1};
+    size_t n = 99;
+    /* cutoff 7/27 + 26/27 + 28/27 = 2.259: first logL >= it is index 2 */
+    double l1[3] = {1, 2, 4};
+    assert_int_equal(ns_ins_quantile_index(l1, w0, 3, 0.5, &n), NS_OK);
+    assert_int_equal(n, 2);
+    /* cutoff 0 + 39/27 + 28/27 = 2.481: index 1; a common shift of the
+     * log-weights changes nothing */
+    double l2[3] = {0, 3, 4};
+    assert_int_equal(ns_ins_quantile_index(l2, w1, 3, 0.5, &n), NS_OK);
+    assert_int_equal(n, 1);
+    /* a zero likelihood with a non-zero share: no finite cutoff */
+    double l3[3] = {-INFINITY, 2, 4};
+    assert_int_equal(ns_ins_quantile_index(l3, w0, 3, 0.5, &n), NS_ERR_NUMERIC);
+    /* all the weight on the last point: the cutoff is its logL */
+    double w4[3] = {-INFINITY, -INFINITY, 0};
+    assert_int_equal(ns_ins_quantile_index(l3, w4, 3, 0.8, &n), NS_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ns_ins_quantile_index(NULL, NULL, 0, 0.8, &n), NS_OK);
+    assert_int_equal(n, 0);
 }
 
 static void test_adjust_index(void **state)
@@ -172,7 +200,8 @@ static void test_importance(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_entropy_index), cmocka_unit_test(test_adjust_index),
+        cmocka_unit_test(test_entropy_index),
+        cmocka_unit_test(test_quantile_index), cmocka_unit_test(test_adjust_index),
         cmocka_unit_test(test_mixture),       cmocka_unit_test(test_evidence),
         cmocka_unit_test(test_ess),           cmocka_unit_test(test_ratio),
         cmocka_unit_test(test_importance),
