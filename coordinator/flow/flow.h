@@ -126,6 +126,9 @@ const int8_t *ns_flow_mask(const ns_flow_t *self, size_t b);
  * (section "FLOW", docs/flow.md). Load requires an identical config. */
 void ns_flow_save(const ns_flow_t *self, ns_buf_t *b);
 int ns_flow_load(ns_flow_t *self, ns_buf_t *b);
+/* An exact copy of src (config, permutations, masks, parameters, running
+ * statistics) in *out; draws from no generator. */
+int ns_flow_copy(const ns_flow_t *src, ns_flow_t **out);
 /* Read only the config from a saved flow section, then rewind. */
 int ns_flow_peek_config(ns_buf_t *b, ns_flow_config_t *cfg);
 

@@ -155,3 +155,27 @@ done:
     return rc;
 }
 
+int ns_flow_copy(const ns_flow_t *src, ns_flow_t **out)
+{
+    *out = NULL;
+    /* the new flow's own initialisation is overwritten by the load */
+    ns_rng_t *scratch = ns_rng_new(0, 0);
+    ns_flow_t *f = scratch ? ns_flow_new(&src->cfg, scratch) : NULL;
+    ns_rng_destroy(&scratch);
+    if (!f)
+        return NS_ERR_NOMEM;
+    ns_buf_t b;
+    ns_buf_init(&b);
+    ns_flow_save(src, &b);
+    int rc = ns_buf_error(&b);
+    if (rc == NS_OK) {
+        ns_buf_t r;
+        ns_buf_view(&r, b.data, b.len);
+        rc = ns_flow_load(f, &r);
+    }
+    ns_buf_free(&b);
+    if (rc != NS_OK)
+        ns_flow_destroy(&f);
+    *out = f;
+    return rc;
+}

@@ -697,31 +697,6 @@ static size_t s_remove_below(s_set_t *s, double thr)
     return removed;
 }
 
-/* A copy of flow src (parameters, masks, permutations, BatchNorm
- * statistics) through its serialised form; no generator is drawn from. */
-static int s_flow_copy(ns_ins_t *self, const ns_flow_t *src, ns_flow_t **out)
-{
-    ns_rng_t *scratch = ns_rng_new(0, 0);
-    ns_flow_t *f = scratch ? ns_flow_new(&self->cfg.flow, scratch) : NULL;
-    ns_rng_destroy(&scratch);
-    if (!f)
-        return NS_ERR_NOMEM;
-    ns_buf_t b;
-    ns_buf_init(&b);
-    ns_flow_save(src, &b);
-    int rc = ns_buf_error(&b);
-    if (rc == NS_OK) {
-        ns_buf_t r;
-        ns_buf_view(&r, b.data, b.len);
-        rc = ns_flow_load(f, &r);
-    }
-    ns_buf_free(&b);
-    if (rc != NS_OK)
-        ns_flow_destroy(&f);
-    *out = f;
-    return rc;
-}
-
 /* Train flow j on the TS samples from the threshold up (at least
  * min_samples), weighted by pi_U / Q of the current mixture (§12.4). */
 static int s_train_level(ns_ins_t *self, size_t *n_train_out)
@@ -757,7 +732,7 @@ static int s_train_level(ns_ins_t *self, size_t *n_train_out)
     size_t j = self->n_flows, k = self->cfg.reset_flow;
     int warm = j > 0 && (k == 0 || j % k != 0);
     if (rc == NS_OK && warm)
-        rc = s_flow_copy(self, self->flows[j - 1], &flow);
+        rc = ns_flow_copy(self->flows[j - 1], &flow);
     else if (rc == NS_OK && !(flow = ns_flow_new(&self->cfg.flow, self->rng_flow)))
         rc = NS_ERR_NOMEM;
     if (rc == NS_OK && self->cfg.train_f32)

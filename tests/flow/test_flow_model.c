@@ -292,6 +292,13 @@ static void test_save_load(void **state)
     }
     ns_flow_forward(b, x, 10, zb, lb);
     assert_memory_equal(za, zb, sizeof za);
+    /* ns_flow_copy: the same passes bit for bit */
+    ns_flow_t *cp = NULL;
+    assert_int_equal(ns_flow_copy(a, &cp), NS_OK);
+    ns_flow_forward(cp, x, 10, zb, lb);
+    assert_memory_equal(za, zb, sizeof za);
+    assert_memory_equal(la, lb, sizeof la);
+    ns_flow_destroy(&cp);
     /* a different architecture is refused */
     ns_flow_config_t c2 = cfg;
     c2.n_blocks = 3;
